@@ -1,0 +1,31 @@
+// Device: where a tensor's bytes live — the CPU or CUDA GPU number N.
+#pragma once
+
+#include <string>
+
+#include "kiln/export.h"
+
+namespace kiln {
+
+struct KILN_API Device {
+  enum class Kind : unsigned char { cpu, cuda };
+  Kind kind = Kind::cpu;
+  int index = 0;
+
+  static Device cpu() { return {}; }
+  static Device cuda(int index = 0) { return {Kind::cuda, index}; }
+  bool is_cpu() const { return kind == Kind::cpu; }
+  bool is_cuda() const { return kind == Kind::cuda; }
+  std::string str() const;  // "cpu" or "cuda:0"
+  bool operator==(const Device&) const = default;
+};
+
+// True when kiln was built with CUDA and a usable GPU and driver are present.
+KILN_API bool cuda_available();
+// CUDA when a GPU is usable, else the CPU; KILN_DEVICE=cpu|cuda[:N] overrides.
+// The first call reports once (on stderr) which device it picked and why.
+KILN_API Device default_device();
+// Parses "cpu", "cuda", "cuda:N" or "auto"; asking for CUDA where none is usable is an Error.
+KILN_API Device parse_device(const std::string& text);
+
+}  // namespace kiln

@@ -1,0 +1,164 @@
+// Backend: the table of kernels every device implements. Ops check shapes and arguments, allocate
+// outputs and then call exactly one of these; a kernel may assume its arguments were checked
+// (shapes agree, dtypes agree, all tensors on this backend's device, outputs preallocated and
+// contiguous). Unless a comment says "+=", a kernel assigns its output (=).
+//
+// Layout: images NHWC, conv kernels HWIO, dense kernels (in, out), matrices row-major.
+// Floating kernels accept f32 and f64 on the CPU; CUDA implements f32 and raises Error for f64.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "kiln/allocator.h"
+#include "kiln/device.h"
+#include "kiln/tensor.h"
+
+namespace kiln::backend {
+
+// A 2-D convolution: x (n, h, w, c) * w (kh, kw, c, o) -> y (n, oh, ow, o).
+// Padding is given by its top/left amounts; bottom/right follow from the output size.
+// Input position of output (oy, ox), tap (ky, kx): (oy*stride_h - pad_top + ky*dilation 1, ...).
+struct Conv2dGeometry {
+  std::int64_t n = 0, h = 0, w = 0, c = 0;
+  std::int64_t kh = 0, kw = 0, o = 0;
+  std::int64_t oh = 0, ow = 0;
+  std::int64_t stride_h = 1, stride_w = 1;
+  std::int64_t pad_top = 0, pad_left = 0;
+};
+
+// A 2-D pooling window over x (n, h, w, c) -> y (n, oh, ow, c). Padded positions never win a
+// max/min and do not count in an average (Keras / TensorFlow semantics).
+struct Pool2dGeometry {
+  std::int64_t n = 0, h = 0, w = 0, c = 0;
+  std::int64_t ph = 0, pw = 0;  // window size
+  std::int64_t oh = 0, ow = 0;
+  std::int64_t stride_h = 1, stride_w = 1;
+  std::int64_t pad_top = 0, pad_left = 0;
+};
+
+enum class PoolMode : unsigned char { max, min, avg };
+enum class Pointwise : unsigned char { relu, sigmoid, tanh };
+
+// One Adam step for every parameter (Keras formulation):
+//   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2
+//   p -= lr * sqrt(1-b2^t)/(1-b1^t) * m / (sqrt(v) + eps)
+struct AdamStep {
+  double learning_rate = 1e-3, beta1 = 0.9, beta2 = 0.999, epsilon = 1e-7;
+  std::int64_t step = 1;  // t, counted from 1
+};
+
+// SGD with momentum (Keras): velocity = momentum*velocity - lr*g;  p += velocity
+// (nesterov: p += momentum*velocity - lr*g).
+struct SgdStep {
+  double learning_rate = 0.01, momentum = 0.0;
+  bool nesterov = false;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual Device device() const = 0;
+  virtual Allocator& allocator() = 0;
+
+  // ---- memory: raw bytes on this device
+  virtual void copy_from_host(void* dst, const void* src_host, std::size_t bytes) = 0;
+  virtual void copy_to_host(void* dst_host, const void* src, std::size_t bytes) = 0;
+  virtual void copy(void* dst, const void* src, std::size_t bytes) = 0;
+  // Waits until every kernel queued on this device has finished.
+  virtual void synchronize() = 0;
+
+  // ---- elementwise (any shapes with equal element counts)
+  virtual void fill(Tensor& x, double value) = 0;
+  // y += alpha * x
+  virtual void axpy(double alpha, const Tensor& x, Tensor& y) = 0;
+  // out = a * b
+  virtual void multiply(const Tensor& a, const Tensor& b, Tensor& out) = 0;
+  // out = src * scale, converting between any two dtypes (float -> int truncates toward zero)
+  virtual void cast(const Tensor& src, Tensor& out, double scale) = 0;
+  // Strided 2-D block copy (concatenate / slice along the last axis of a (rows, cols) view):
+  // dst[r, dst_col0 + j] = src[r, src_col0 + j] for r < rows, j < cols; "+=" when accumulate.
+  virtual void copy_columns(const Tensor& src, std::int64_t src_cols, std::int64_t src_col0,
+                            Tensor& dst, std::int64_t dst_cols, std::int64_t dst_col0,
+                            std::int64_t rows, std::int64_t cols, bool accumulate) = 0;
+
+  // ---- activations; the backward passes use the forward output y
+  virtual void pointwise_forward(Pointwise f, const Tensor& x, Tensor& y) = 0;
+  // dx = dy * f'(x) expressed through y: relu y>0, sigmoid y(1-y), tanh 1-y^2
+  virtual void pointwise_backward(Pointwise f, const Tensor& y, const Tensor& dy, Tensor& dx) = 0;
+  // Softmax over the last axis of x viewed as (rows, classes).
+  virtual void softmax_forward(const Tensor& x, Tensor& y) = 0;
+  // dx = y * (dy - sum(dy * y)) per row
+  virtual void softmax_backward(const Tensor& y, const Tensor& dy, Tensor& dx) = 0;
+
+  // ---- matrices
+  // c = alpha * op(a) * op(b) + beta * c, all 2-D row-major; op transposes when asked.
+  virtual void gemm(bool transpose_a, bool transpose_b, double alpha, const Tensor& a,
+                    const Tensor& b, double beta, Tensor& c) = 0;
+  // y[..., k] += bias[k]  (the bias broadcasts over every leading dimension)
+  virtual void add_bias(Tensor& y, const Tensor& bias) = 0;
+  // dbias[k] = sum over leading dimensions of dy[..., k]
+  virtual void bias_backward(const Tensor& dy, Tensor& dbias) = 0;
+
+  // ---- convolution (no bias; the op adds it with add_bias)
+  virtual void conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
+                              Tensor& y) = 0;
+  virtual void conv2d_backward_data(const Conv2dGeometry& g, const Tensor& dy, const Tensor& w,
+                                    Tensor& dx) = 0;
+  virtual void conv2d_backward_filter(const Conv2dGeometry& g, const Tensor& x,
+                                      const Tensor& dy, Tensor& dw) = 0;
+
+  // ---- pooling. Backward: max/min send dy to the first winning position of each window
+  // (row-major scan order); avg spreads dy evenly over the window's unpadded positions.
+  virtual void pool2d_forward(PoolMode mode, const Pool2dGeometry& g, const Tensor& x,
+                              Tensor& y) = 0;
+  virtual void pool2d_backward(PoolMode mode, const Pool2dGeometry& g, const Tensor& x,
+                               const Tensor& y, const Tensor& dy, Tensor& dx) = 0;
+
+  // ---- losses, per sample (the ops take the mean)
+  // logits (rows, classes); target one-hot (rows, classes) of the logits' dtype, or i32 labels
+  // (rows). probs = softmax(logits); loss[r] = -sum_k target[r,k] * log softmax(logits)[r,k],
+  // computed stably from the logits. Labels out of [0, classes) are checked by the op.
+  virtual void softmax_cross_entropy_forward(const Tensor& logits, const Tensor& target,
+                                             Tensor& probs, Tensor& loss) = 0;
+  // dlogits[r, k] = dloss[r] * (probs[r, k] - target[r, k])  (for one-hot: times sum_k target)
+  virtual void softmax_cross_entropy_backward(const Tensor& probs, const Tensor& target,
+                                              const Tensor& dloss, Tensor& dlogits) = 0;
+  // Elementwise binary cross-entropy from logits z and targets t in [0, 1]:
+  // loss = max(z, 0) - z t + log(1 + exp(-|z|))
+  virtual void sigmoid_cross_entropy_forward(const Tensor& logits, const Tensor& target,
+                                             Tensor& loss) = 0;
+  // dlogits = dloss * (sigmoid(z) - t)
+  virtual void sigmoid_cross_entropy_backward(const Tensor& logits, const Tensor& target,
+                                              const Tensor& dloss, Tensor& dlogits) = 0;
+
+  // ---- reductions
+  // out (one element) = sum of all elements of x
+  virtual void sum(const Tensor& x, Tensor& out) = 0;
+  // out[r] (i32) = index of the largest element of row r of x viewed as (rows, cols); first wins
+  virtual void argmax(const Tensor& x, Tensor& out) = 0;
+
+  // ---- randomness: counter-based, so every device draws the same numbers for a seed
+  // mask[i] = (uniform(seed, i) >= rate) ? 1/(1-rate) : 0
+  virtual void dropout_mask(Tensor& mask, double rate, std::uint64_t seed) = 0;
+
+  // ---- optimizers: all parameters in one call
+  virtual void adam_update(std::span<Tensor> params, std::span<const Tensor> grads,
+                           std::span<Tensor> m, std::span<Tensor> v, const AdamStep& step) = 0;
+  virtual void sgd_update(std::span<Tensor> params, std::span<const Tensor> grads,
+                          std::span<Tensor> velocity, const SgdStep& step) = 0;
+
+  // ---- data
+  // dst[i, ...] = src[indices[i], ...]; src (rows, ...), indices i32 (k), dst (k, ...).
+  // Indices are checked by the caller.
+  virtual void gather_rows(const Tensor& src, const Tensor& indices, Tensor& dst) = 0;
+  // out (rows, classes) = one-hot of i32 labels (rows); out's dtype is floating
+  virtual void one_hot(const Tensor& labels, Tensor& out) = 0;
+};
+
+// The backend of `device`: the CPU one, or the CUDA one for GPU N (Error when not compiled in
+// or not usable).
+Backend& backend_for(Device device);
+
+}  // namespace kiln::backend

@@ -1,0 +1,19 @@
+// The only door between src/ and cuda/: what the device-independent code needs to know about
+// CUDA. Implemented in cuda/ when kiln is built with CUDA, else by cuda_stub.cpp.
+#pragma once
+
+#include <string>
+
+#include "backend/backend.h"
+
+namespace kiln::cuda_bridge {
+
+bool compiled_in();
+// Number of usable GPUs (0 without a driver or device); `why_not` explains a 0.
+int device_count(std::string* why_not);
+backend::Backend& backend(int device_index);
+Allocator& allocator(int device_index);
+// "CUDA 13.0, cuDNN 9.19.0, cuBLAS 13.x" or "" when not compiled in.
+std::string version_info();
+
+}  // namespace kiln::cuda_bridge

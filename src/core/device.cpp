@@ -1,0 +1,67 @@
+#include "kiln/device.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+
+#include "backend/cuda_bridge.h"
+#include "core/check.h"
+
+namespace kiln {
+
+std::string Device::str() const {
+  return is_cpu() ? std::string("cpu") : "cuda:" + std::to_string(index);
+}
+
+bool cuda_available() { return cuda_bridge::device_count(nullptr) > 0; }
+
+namespace {
+
+Device pick_default_device(std::string* reason) {
+  if (const char* env = std::getenv("KILN_DEVICE");
+      env != nullptr && *env != '\0' && std::string(env) != "auto") {
+    *reason = std::string("KILN_DEVICE=") + env;
+    return parse_device(env);
+  }
+  std::string why_not;
+  if (cuda_bridge::device_count(&why_not) > 0) {
+    *reason = "a GPU is usable";
+    return Device::cuda(0);
+  }
+  *reason = why_not;
+  return Device::cpu();
+}
+
+}  // namespace
+
+Device default_device() {
+  static std::once_flag once;
+  static Device chosen;
+  std::call_once(once, [] {
+    std::string reason;
+    chosen = pick_default_device(&reason);
+    std::fprintf(stderr, "kiln: using %s (%s)\n", chosen.str().c_str(), reason.c_str());
+  });
+  return chosen;
+}
+
+Device parse_device(const std::string& text) {
+  if (text == "cpu") return Device::cpu();
+  if (text == "auto") return default_device();
+  int index = 0;
+  if (text == "cuda") {
+    index = 0;
+  } else if (text.rfind("cuda:", 0) == 0 && text.size() > 5 &&
+             text.find_first_not_of("0123456789", 5) == std::string::npos) {
+    index = std::stoi(text.substr(5));
+  } else {
+    fail("device: expected 'cpu', 'cuda', 'cuda:N' or 'auto', found '{}'", text);
+  }
+  std::string why_not;
+  const int count = cuda_bridge::device_count(&why_not);
+  KILN_CHECK(count > 0, "device '{}' requested, but no GPU is usable: {}", text, why_not);
+  KILN_CHECK(index < count, "device '{}' requested, but only {} GPU(s) are usable", text, count);
+  return Device::cuda(index);
+}
+
+}  // namespace kiln

@@ -1,0 +1,7 @@
+#include "kiln/error.h"
+
+namespace kiln {
+
+Error::Error(const std::string& message) : std::runtime_error(message) {}
+
+}  // namespace kiln
