@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #if defined(__CUDACC__)
 #define KILN_HOST_DEVICE __host__ __device__
@@ -24,6 +25,14 @@ KILN_HOST_DEVICE inline std::uint64_t mix64(std::uint64_t z) {
 KILN_HOST_DEVICE inline double uniform01(std::uint64_t seed, std::uint64_t index) {
   const std::uint64_t bits = mix64(seed ^ mix64(index));
   return static_cast<double>(bits >> 11) * (1.0 / 9007199254740992.0);
+}
+
+// FNV-1a hash of a text, to derive per-name seeds.
+inline std::uint64_t hash_text(const std::string& name) {
+  const char* text = name.c_str();
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  for (; *text != '\0'; ++text) h = (h ^ static_cast<unsigned char>(*text)) * 0x100000001b3ull;
+  return h;
 }
 
 }  // namespace kiln::rng

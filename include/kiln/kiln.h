@@ -1,0 +1,14 @@
+// The whole public API of kiln in one include.
+#pragma once
+
+#include "kiln/allocator.h"
+#include "kiln/device.h"
+#include "kiln/dtype.h"
+#include "kiln/error.h"
+#include "kiln/layers.h"
+#include "kiln/model.h"
+#include "kiln/ops.h"
+#include "kiln/optimizers.h"
+#include "kiln/shape.h"
+#include "kiln/tape.h"
+#include "kiln/tensor.h"

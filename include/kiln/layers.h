@@ -1,0 +1,144 @@
+// Layers in Keras's vocabulary. A layer builds its weights lazily from the first input shape
+// (Glorot-uniform kernels, zero biases, seeded), has a unique name (`conv2d`, `conv2d_1`, … or
+// the user's) and a JSON config in Keras 2's format. Calling a layer on SymbolicTensors builds a
+// model graph; Model (model.h) runs it on real tensors.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kiln/export.h"
+#include "kiln/ops.h"
+#include "kiln/tape.h"
+#include "kiln/tensor.h"
+
+namespace kiln {
+
+class Layer;
+
+// One call of a layer in a graph: its inputs and its output shape (batch excluded).
+struct GraphNode {
+  std::shared_ptr<Layer> layer;
+  std::vector<std::shared_ptr<GraphNode>> inputs;
+  Shape shape;
+};
+
+// The output of a layer call in a model graph (Keras's KerasTensor): a shape without the batch.
+class KILN_API SymbolicTensor {
+ public:
+  SymbolicTensor() = default;
+  explicit SymbolicTensor(std::shared_ptr<GraphNode> node) : node_(std::move(node)) {}
+  const Shape& shape() const;
+  Layer& layer() const;
+  const std::shared_ptr<GraphNode>& node() const { return node_; }
+
+ private:
+  std::shared_ptr<GraphNode> node_;
+};
+
+class KILN_API Layer : public std::enable_shared_from_this<Layer> {
+ public:
+  virtual ~Layer();
+  Layer(const Layer&) = delete;
+  Layer& operator=(const Layer&) = delete;
+
+  const std::string& name() const { return name_; }
+  // Keras class name: "Conv2D", "MaxPooling2D", …
+  virtual std::string type() const = 0;
+  // Output shape (batch excluded) for these input shapes; Error naming the layer when they do
+  // not fit.
+  virtual Shape output_shape(const std::vector<Shape>& inputs) const = 0;
+  // Forward pass on batches (recorded on the active tape). Builds the weights on first use.
+  Tensor call(const std::vector<Tensor>& inputs, bool training);
+  // Creates the weights for these input shapes on `device`; a no-op once built.
+  void build(const std::vector<Shape>& inputs, Device device);
+  bool built() const { return built_; }
+
+  const std::vector<std::shared_ptr<Variable>>& weights() const { return weights_; }
+  std::int64_t count_params() const;
+  // The layer's Keras 2 config as a JSON object text: {"name": ..., "trainable": true, ...}.
+  virtual std::string config_json() const = 0;
+
+  // Graph building: apply the layer to symbolic inputs.
+  SymbolicTensor operator()(const SymbolicTensor& x);
+  SymbolicTensor operator()(const std::vector<SymbolicTensor>& xs);
+
+ protected:
+  // `prefix` is the snake_case base of auto names ("conv2d"); `name` the user's, or empty.
+  Layer(const std::string& prefix, const std::string& name);
+  virtual void create_weights(const std::vector<Shape>& inputs, Device device);
+  virtual Tensor forward(const std::vector<Tensor>& inputs, bool training) = 0;
+  // Glorot-uniform tensor, seeded by the global seed, this layer's name and the weight's name.
+  Tensor glorot_uniform(const std::string& weight, const Shape& shape, std::int64_t fan_in,
+                        std::int64_t fan_out, Device device) const;
+  std::shared_ptr<Variable> add_weight(const std::string& weight, Tensor value);
+  void check_input_count(const std::vector<Shape>& inputs, std::size_t expected) const;
+  [[noreturn]] void fail_shape(const std::string& what, const std::vector<Shape>& inputs) const;
+
+ private:
+  std::string name_;
+  std::vector<std::shared_ptr<Variable>> weights_;
+  bool built_ = false;
+  bool called_ = false;
+};
+
+using LayerPtr = std::shared_ptr<Layer>;
+
+// What the layer factories return: the layer, callable on SymbolicTensors.
+class KILN_API LayerRef {
+ public:
+  LayerRef(LayerPtr layer) : layer_(std::move(layer)) {}  // NOLINT(google-explicit-constructor)
+  SymbolicTensor operator()(const SymbolicTensor& x) const { return (*layer_)(x); }
+  SymbolicTensor operator()(const std::vector<SymbolicTensor>& xs) const { return (*layer_)(xs); }
+  Layer* operator->() const { return layer_.get(); }
+  Layer& operator*() const { return *layer_; }
+  const LayerPtr& ptr() const { return layer_; }
+
+ private:
+  LayerPtr layer_;
+};
+
+// Seeds weight initialisation and dropout (like keras.utils.set_random_seed). Default 1337.
+KILN_API void set_random_seed(std::uint64_t seed);
+KILN_API std::uint64_t random_seed();
+// Resets the auto-name counters (like keras.backend.clear_session()).
+KILN_API void clear_session();
+
+struct Conv2DOptions {
+  Size2 strides = 1;
+  Padding padding = Padding::valid();
+  std::string activation = "linear";
+  bool use_bias = true;
+  std::string name;
+};
+
+struct Pool2DOptions {
+  std::optional<Size2> strides;  // default: the pool size
+  Padding padding = Padding::valid();
+  std::string name;
+};
+
+struct DenseOptions {
+  std::string activation = "linear";
+  bool use_bias = true;
+  std::string name;
+};
+
+// The input of a functional model: shape without the batch, e.g. {28, 28, 1}.
+KILN_API SymbolicTensor Input(const Shape& shape, const std::string& name = "");
+// An input layer for Sequential models: Sequential({InputLayer({28, 28, 1}), …}).
+KILN_API LayerRef InputLayer(const Shape& shape, const std::string& name = "");
+KILN_API LayerRef Conv2D(std::int64_t filters, Size2 kernel_size, const Conv2DOptions& options = {});
+KILN_API LayerRef MaxPooling2D(Size2 pool_size = 2, const Pool2DOptions& options = {});
+KILN_API LayerRef MinPooling2D(Size2 pool_size = 2, const Pool2DOptions& options = {});
+KILN_API LayerRef AveragePooling2D(Size2 pool_size = 2, const Pool2DOptions& options = {});
+KILN_API LayerRef Dense(std::int64_t units, const DenseOptions& options = {});
+KILN_API LayerRef Flatten(const std::string& name = "");
+KILN_API LayerRef Concatenate(int axis = -1, const std::string& name = "");
+KILN_API LayerRef Dropout(double rate, const std::string& name = "");
+KILN_API LayerRef Activation(const std::string& activation, const std::string& name = "");
+
+}  // namespace kiln

@@ -1,0 +1,133 @@
+// Models: a functional graph of layer calls (several inputs, named outputs) and Sequential, its
+// one-chain special case. compile / fit / evaluate / predict follow Keras.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kiln/export.h"
+#include "kiln/layers.h"
+#include "kiln/optimizers.h"
+
+namespace kiln {
+
+// Tensors keyed by input or output name.
+using TensorMap = std::map<std::string, Tensor>;
+
+struct CompileOptions {
+  std::shared_ptr<Optimizer> optimizer;            // default: Adam()
+  std::map<std::string, std::string> loss;         // output name -> loss; key "" = every output
+  std::map<std::string, double> loss_weights;      // default 1 per output
+  std::map<std::string, std::vector<std::string>> metrics;  // output (or "") -> {"accuracy"}
+};
+
+// Per-epoch values by Keras's names: loss, accuracy, num_out_loss, val_loss, …
+struct History {
+  std::vector<std::string> keys;  // in the order Keras prints them
+  std::map<std::string, std::vector<double>> values;
+};
+
+struct FitOptions {
+  std::int64_t batch_size = 32;
+  int epochs = 1;
+  bool shuffle = true;
+  double validation_split = 0.0;  // the last fraction of the samples, as Keras takes it
+  int verbose = 1;                // 0 silent, 1 progress bar, 2 one line per epoch
+  std::uint64_t seed = 0;         // shuffling; 0 = the global random seed
+  int initial_epoch = 0;
+  // Called after each epoch with (epoch index, that epoch's logs).
+  std::function<void(int, const std::map<std::string, double>&)> on_epoch_end;
+};
+
+class KILN_API Model {
+ public:
+  Model(const std::vector<SymbolicTensor>& inputs, const std::vector<SymbolicTensor>& outputs,
+        const std::string& name = "");
+  Model(const SymbolicTensor& input, const SymbolicTensor& output, const std::string& name = "");
+  virtual ~Model();
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  const std::string& name() const { return name_; }
+  // Layers in topological order, input layers included (as Keras's model.layers for graphs).
+  const std::vector<LayerPtr>& layers() const { return layers_; }
+  LayerPtr get_layer(const std::string& name) const;
+  std::vector<std::string> input_names() const;
+  std::vector<std::string> output_names() const;
+  std::vector<std::shared_ptr<Variable>> weights() const;
+  std::int64_t count_params() const;
+
+  // Moves every weight (and later batches) to `device`.
+  void to(Device device);
+  Device device() const { return device_; }
+
+  // Forward pass on batches keyed by input name; outputs keyed by output name.
+  TensorMap call(const TensorMap& inputs, bool training = false);
+  Tensor call(const Tensor& input, bool training = false);  // one input, one output
+
+  // Keras's summary table (with "Connected to" for graphs that are not a chain).
+  virtual std::string summary() const;
+
+  void compile(const CompileOptions& options);
+  // Single-output shorthand: compile(Adam(), "categorical_crossentropy", {"accuracy"}).
+  void compile(std::shared_ptr<Optimizer> optimizer, const std::string& loss,
+               const std::vector<std::string>& metrics = {});
+  bool compiled() const { return compiled_; }
+  Optimizer& optimizer() const;
+  const CompileOptions& compile_options() const { return compile_options_; }
+
+  History fit(const TensorMap& x, const TensorMap& y, const FitOptions& options = {});
+  History fit(const Tensor& x, const Tensor& y, const FitOptions& options = {});
+  // Loss and metrics over all samples, by Keras's names.
+  std::map<std::string, double> evaluate(const TensorMap& x, const TensorMap& y,
+                                         std::int64_t batch_size = 32);
+  std::map<std::string, double> evaluate(const Tensor& x, const Tensor& y,
+                                         std::int64_t batch_size = 32);
+  TensorMap predict(const TensorMap& x, std::int64_t batch_size = 32);
+  Tensor predict(const Tensor& x, std::int64_t batch_size = 32);  // one input, one output
+
+  // One optimisation step on one batch; returns the batch's losses by Keras's names
+  // ("loss", "<output>_loss" for several outputs). For custom loops and benchmarks.
+  std::map<std::string, double> train_step(const TensorMap& x, const TensorMap& y);
+
+ protected:
+  Model() = default;  // Sequential fills in the graph later
+  void set_graph(const std::vector<SymbolicTensor>& inputs, const std::vector<SymbolicTensor>& outputs);
+  bool is_chain() const;
+  std::string summary_text(bool chain, bool show_inputs) const;
+  std::string name_;
+
+ private:
+  struct Compiled;
+  std::vector<std::shared_ptr<GraphNode>> inputs_, outputs_, nodes_;
+  std::vector<LayerPtr> layers_;
+  Device device_ = Device::cpu();
+  bool compiled_ = false;
+  CompileOptions compile_options_;
+  std::shared_ptr<Compiled> compiled_state_;
+};
+
+class KILN_API Sequential : public Model {
+ public:
+  explicit Sequential(const std::string& name = "");
+  // The first layer must be an InputLayer (or call build() before use).
+  Sequential(const std::vector<LayerRef>& layers, const std::string& name = "");
+  void add(const LayerRef& layer);
+  // Gives the model its input shape (without the batch) when it has no InputLayer.
+  void build(const Shape& input_shape);
+  std::string summary() const override;
+
+ private:
+  std::vector<LayerRef> pending_;
+  SymbolicTensor input_, last_;
+};
+
+// The seed model: Conv2D(64,3,relu) → MaxPooling2D → Conv2D(128,3,relu) → MaxPooling2D → Flatten
+// → Dense(128,relu) → Dense(64,relu) → Dense(classes,softmax), for (28, 28, 1) images.
+KILN_API std::unique_ptr<Sequential> seed_model(std::int64_t classes = 10);
+
+}  // namespace kiln

@@ -1,0 +1,111 @@
+// Differentiable ops. Each checks its arguments (kiln::Error naming the op and the shapes),
+// allocates its output on the inputs' device, runs the device's kernel and records its backward
+// step on the active tape. Images are NHWC, conv kernels HWIO (kh, kw, in, out), dense kernels
+// (in, out).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kiln/export.h"
+#include "kiln/tensor.h"
+
+namespace kiln {
+
+// A pair of extents (height, width); one number means both.
+struct Size2 {
+  std::int64_t h = 1, w = 1;
+  Size2() = default;
+  Size2(std::int64_t both) : h(both), w(both) {}  // NOLINT(google-explicit-constructor)
+  Size2(std::int64_t height, std::int64_t width) : h(height), w(width) {}
+  bool operator==(const Size2&) const = default;
+};
+
+// Padding of a convolution or pooling window, as Keras spells it:
+// "valid" (none), "same" (output = ceil(input / stride), the extra row/column at the bottom/right)
+// or explicit amounts.
+struct KILN_API Padding {
+  enum class Kind : unsigned char { valid, same, explicit_amounts };
+  Kind kind = Kind::valid;
+  std::int64_t top = 0, bottom = 0, left = 0, right = 0;
+
+  static Padding valid() { return {}; }
+  static Padding same() { return {Kind::same}; }
+  static Padding symmetric(std::int64_t h, std::int64_t w) {
+    return {Kind::explicit_amounts, h, h, w, w};
+  }
+  static Padding explicit_amounts(std::int64_t top, std::int64_t bottom, std::int64_t left,
+                                  std::int64_t right) {
+    return {Kind::explicit_amounts, top, bottom, left, right};
+  }
+  // "valid", "same", "N" or "H,W" or "T,B,L,R".
+  static Padding parse(const std::string& text);
+  std::string str() const;  // "valid", "same" or "(t, b, l, r)"
+};
+
+// Output extent and the padding before the first window along one axis (Keras/TF rules).
+struct WindowAxis {
+  std::int64_t output = 0, pad_before = 0, pad_after = 0;
+};
+KILN_API WindowAxis window_axis(std::int64_t input, std::int64_t window, std::int64_t stride,
+                                const Padding& padding, bool vertical);
+
+// ---- convolution and pooling
+// x (n, h, w, c), kernel (kh, kw, c, o), bias (o) or undefined -> (n, oh, ow, o)
+KILN_API Tensor conv2d(const Tensor& x, const Tensor& kernel, const Tensor& bias = Tensor(),
+                       Size2 strides = 1, const Padding& padding = Padding::valid());
+// x (n, h, w, c) -> (n, oh, ow, c); strides default to the pool size (Keras).
+KILN_API Tensor max_pool2d(const Tensor& x, Size2 pool_size, std::optional<Size2> strides = {},
+                           const Padding& padding = Padding::valid());
+KILN_API Tensor min_pool2d(const Tensor& x, Size2 pool_size, std::optional<Size2> strides = {},
+                           const Padding& padding = Padding::valid());
+KILN_API Tensor avg_pool2d(const Tensor& x, Size2 pool_size, std::optional<Size2> strides = {},
+                           const Padding& padding = Padding::valid());
+
+// ---- dense: x (n, in) @ kernel (in, out) + bias (out) -> (n, out); bias may be undefined
+KILN_API Tensor dense(const Tensor& x, const Tensor& kernel, const Tensor& bias = Tensor());
+KILN_API Tensor matmul(const Tensor& a, const Tensor& b);  // (m, k) @ (k, n)
+
+// ---- activations (elementwise; softmax over the last axis)
+KILN_API Tensor relu(const Tensor& x);
+KILN_API Tensor sigmoid(const Tensor& x);
+KILN_API Tensor tanh(const Tensor& x);
+KILN_API Tensor softmax(const Tensor& x);
+// By Keras name: "linear", "relu", "sigmoid", "tanh", "softmax".
+KILN_API Tensor activation(const Tensor& x, const std::string& name);
+
+// ---- shape and arithmetic
+KILN_API Tensor reshape(const Tensor& x, const Shape& shape);
+// (n, ...) -> (n, prod(...))
+KILN_API Tensor flatten(const Tensor& x);
+// Joins tensors whose shapes agree except along `axis` (negative counts from the end).
+KILN_API Tensor concatenate(const std::vector<Tensor>& xs, int axis = -1);
+KILN_API Tensor add(const Tensor& a, const Tensor& b);  // same shapes
+KILN_API Tensor scale(const Tensor& x, double factor);
+KILN_API Tensor sum(const Tensor& x);   // all elements -> shape ()
+KILN_API Tensor mean(const Tensor& x);  // all elements -> shape ()
+// Training: zeroes each element with probability `rate` and scales the rest by 1/(1-rate);
+// inference: identity. The mask is a function of (seed, element index).
+KILN_API Tensor dropout(const Tensor& x, double rate, bool training, std::uint64_t seed);
+
+// ---- losses, Keras argument order (y_true, y_pred), mean over the batch -> shape ()
+// y_pred: probabilities straight from softmax/sigmoid (the loss then works from their logits,
+// as Keras does), or logits with from_logits = true.
+KILN_API Tensor categorical_crossentropy(const Tensor& y_true, const Tensor& y_pred,
+                                         bool from_logits = false);
+// y_true: i32 labels (n) or (n, 1)
+KILN_API Tensor sparse_categorical_crossentropy(const Tensor& y_true, const Tensor& y_pred,
+                                                bool from_logits = false);
+// y_true in [0, 1], same shape as y_pred; mean over every element
+KILN_API Tensor binary_crossentropy(const Tensor& y_true, const Tensor& y_pred,
+                                    bool from_logits = false);
+
+// ---- not differentiable
+KILN_API Tensor argmax(const Tensor& x);  // over the last axis -> i32
+KILN_API Tensor one_hot(const Tensor& labels, std::int64_t classes, DType dtype = DType::f32);
+// rows of x picked by i32 indices: (k, ...)
+KILN_API Tensor gather_rows(const Tensor& x, const Tensor& indices);
+
+}  // namespace kiln

@@ -1,0 +1,74 @@
+// Optimizers (Keras defaults). apply() updates every trainable variable from its grad() in one
+// backend call, then leaves the gradients as they are (the trainer zeroes them).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kiln/export.h"
+#include "kiln/tape.h"
+
+namespace kiln {
+
+class KILN_API Optimizer {
+ public:
+  virtual ~Optimizer() = default;
+  virtual std::string name() const = 0;
+  // One update of `variables` from their gradients (variables without a gradient are skipped).
+  virtual void apply(const std::vector<std::shared_ptr<Variable>>& variables) = 0;
+  // Steps taken so far.
+  std::int64_t iterations() const { return iterations_; }
+  double learning_rate() const { return learning_rate_; }
+  void set_learning_rate(double lr);
+  // Slot tensors (e.g. Adam's m and v), in variable order, for checkpoints.
+  virtual std::vector<Tensor> state() const = 0;
+  // Restores slots from state() of an optimizer over the same variables (validated).
+  virtual void load_state(const std::vector<Tensor>& slots, std::int64_t iterations) = 0;
+
+ protected:
+  explicit Optimizer(double learning_rate);
+  std::int64_t iterations_ = 0;
+  double learning_rate_;
+};
+
+struct AdamOptions {
+  double learning_rate = 1e-3, beta_1 = 0.9, beta_2 = 0.999, epsilon = 1e-7;
+};
+
+// Adam as Keras computes it: p -= lr·sqrt(1-β2^t)/(1-β1^t) · m / (sqrt(v) + ε).
+class KILN_API Adam final : public Optimizer {
+ public:
+  explicit Adam(const AdamOptions& options = {});
+  std::string name() const override { return "Adam"; }
+  void apply(const std::vector<std::shared_ptr<Variable>>& variables) override;
+  std::vector<Tensor> state() const override;
+  void load_state(const std::vector<Tensor>& slots, std::int64_t iterations) override;
+  const AdamOptions& options() const { return options_; }
+
+ private:
+  AdamOptions options_;
+  std::vector<Tensor> m_, v_;
+};
+
+struct SGDOptions {
+  double learning_rate = 0.01, momentum = 0.0;
+  bool nesterov = false;
+};
+
+// SGD with optional (Nesterov) momentum, Keras formulation.
+class KILN_API SGD final : public Optimizer {
+ public:
+  explicit SGD(const SGDOptions& options = {});
+  std::string name() const override { return "SGD"; }
+  void apply(const std::vector<std::shared_ptr<Variable>>& variables) override;
+  std::vector<Tensor> state() const override;
+  void load_state(const std::vector<Tensor>& slots, std::int64_t iterations) override;
+
+ private:
+  SGDOptions options_;
+  std::vector<Tensor> velocity_;
+};
+
+}  // namespace kiln

@@ -1,0 +1,61 @@
+// dense and matmul: x (n, in) @ kernel (in, out) [+ bias]; backward via two GEMMs.
+#include "autograd/record.h"
+#include "kiln/ops.h"
+#include "ops/op_helpers.h"
+
+namespace kiln {
+
+namespace {
+
+Tensor linear(const char* op, const Tensor& x, const Tensor& kernel, const Tensor& bias) {
+  ops::check_rank(op, x, 2, "input");
+  ops::check_floating(op, x, "input");
+  ops::check_rank(op, kernel, 2, "kernel");
+  ops::check_compatible(op, x, kernel, "kernel");
+  KILN_CHECK(x.dim(1) == kernel.dim(0),
+             "{}: input {} has {} features but kernel {} expects {} (kernel is (in, out))", op,
+             shape_str(x.shape()), x.dim(1), shape_str(kernel.shape()), kernel.dim(0));
+  const bool has_bias = bias.defined();
+  if (has_bias) {
+    ops::check_compatible(op, x, bias, "bias");
+    KILN_CHECK(bias.rank() == 1 && bias.dim(0) == kernel.dim(1),
+               "{}: bias must have shape ({},) for kernel {}, found {}", op, kernel.dim(1),
+               shape_str(kernel.shape()), shape_str(bias.shape()));
+  }
+  backend::Backend& be = ops::backend_of(x);
+  Tensor y = ops::empty_as(x, {x.dim(0), kernel.dim(1)});
+  be.gemm(false, false, 1.0, x, kernel, 0.0, y);
+  if (has_bias) be.add_bias(y, bias);
+
+  std::vector<Tensor> inputs{x, kernel};
+  if (has_bias) inputs.push_back(bias);
+  autograd::record(op, std::move(inputs), y,
+                   [x, kernel, has_bias](const Tensor& dy, const std::vector<bool>& needed) {
+                     backend::Backend& b = ops::backend_of(dy);
+                     std::vector<Tensor> grads(has_bias ? 3 : 2);
+                     if (needed[0]) {
+                       grads[0] = ops::empty_like(x);
+                       b.gemm(false, true, 1.0, dy, kernel, 0.0, grads[0]);
+                     }
+                     if (needed[1]) {
+                       grads[1] = ops::empty_like(kernel);
+                       b.gemm(true, false, 1.0, x, dy, 0.0, grads[1]);
+                     }
+                     if (has_bias && needed[2]) {
+                       grads[2] = ops::empty_as(dy, {kernel.dim(1)});
+                       b.bias_backward(dy, grads[2]);
+                     }
+                     return grads;
+                   });
+  return y;
+}
+
+}  // namespace
+
+Tensor dense(const Tensor& x, const Tensor& kernel, const Tensor& bias) {
+  return linear("dense", x, kernel, bias);
+}
+
+Tensor matmul(const Tensor& a, const Tensor& b) { return linear("matmul", a, b, Tensor()); }
+
+}  // namespace kiln
