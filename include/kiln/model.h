@@ -58,6 +58,8 @@ class KILN_API Model {
   LayerPtr get_layer(const std::string& name) const;
   std::vector<std::string> input_names() const;
   std::vector<std::string> output_names() const;
+  // Names of the layers whose outputs feed layer `layer_name` (empty for inputs).
+  std::vector<std::string> inbound_layers(const std::string& layer_name) const;
   std::vector<std::shared_ptr<Variable>> weights() const;
   std::int64_t count_params() const;
 

@@ -80,6 +80,16 @@ LayerPtr Model::get_layer(const std::string& name) const {
   fail("Model '{}': no layer named '{}'", name_, name);
 }
 
+std::vector<std::string> Model::inbound_layers(const std::string& layer_name) const {
+  for (const auto& node : nodes_) {
+    if (node->layer->name() != layer_name) continue;
+    std::vector<std::string> names;
+    for (const auto& in : node->inputs) names.push_back(in->layer->name());
+    return names;
+  }
+  fail("Model '{}': no layer named '{}'", name_, layer_name);
+}
+
 std::vector<std::string> Model::input_names() const {
   std::vector<std::string> names;
   for (const auto& node : inputs_) names.push_back(node->layer->name());

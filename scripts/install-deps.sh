@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what kiln needs to build, test and fetch its datasets on Debian 12 (run as root).
+# CUDA, cuDNN and cuBLAS are not Debian packages: when /usr/local/cuda exists the build uses it.
+set -euo pipefail
+
+packages=(
+  cmake g++ make pkg-config git
+  libopenblas-dev libhdf5-dev zlib1g-dev libpng-dev libjpeg-dev libcairo2-dev
+  libcli11-dev libfmt-dev nlohmann-json3-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  python3 python3-h5py python3-numpy dataset-fashion-mnist
+  npm
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${missing[@]}"
+else
+  echo "install-deps: all packages present"
+fi

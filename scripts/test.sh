@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds kiln (Release, with CUDA when nvcc is present) and runs every
+# test; then builds the unit tests once more under AddressSanitizer + UndefinedBehaviorSanitizer
+# and runs them. Exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install-deps.sh
+jobs=$(nproc)
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DKILN_WERROR=ON
+cmake --build build -j"$jobs"
+(cd build && ctest --output-on-failure -j"$jobs")
+
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DKILN_SANITIZE=ON -DKILN_WITH_CUDA=OFF \
+  -DKILN_BUILD_BENCHMARKS=OFF -DKILN_WERROR=ON
+cmake --build build-asan -j"$jobs" --target kiln_unit_tests
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  build-asan/tests/kiln_unit_tests --gtest_brief=1

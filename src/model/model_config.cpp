@@ -1,0 +1,263 @@
+// model_config: a model's architecture as Keras 2 JSON, and models built back from Keras 2 and
+// Keras 3 (legacy HDF5) configs. Keras 3 differs in places — `batch_shape` for
+// `batch_input_shape`, dtype-policy objects for dtype strings, `module` / `registered_name` keys,
+// inbound nodes as {"args": [keras tensors]} — and both spellings are read.
+#include <map>
+
+#include <nlohmann/json.hpp>
+
+#include "core/check.h"
+#include "kiln/model_io.h"
+#include "layers/layer_types.h"
+
+namespace kiln {
+
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+// Sequential models list their layers without the InputLayer in Keras 2's files and summaries.
+bool is_sequential(const Model& model) { return dynamic_cast<const Sequential*>(&model) != nullptr; }
+
+Json layer_entry(const Layer& layer) {
+  return {{"class_name", layer.type()}, {"config", Json::parse(layer.config_json())}};
+}
+
+Json node_ref(const std::string& layer_name) { return Json::array({layer_name, 0, 0}); }
+
+Json functional_config(const Model& model) {
+  Json layers = Json::array();
+  for (const LayerPtr& layer : model.layers()) {
+    Json entry = layer_entry(*layer);
+    entry["name"] = layer->name();
+    entry["inbound_nodes"] = Json::array();
+    layers.push_back(entry);
+  }
+  return {{"name", model.name()}, {"layers", layers}};
+}
+
+}  // namespace
+
+std::string model_config_json(const Model& model) {
+  if (is_sequential(model)) {
+    Json layers = Json::array();
+    for (const LayerPtr& layer : model.layers()) layers.push_back(layer_entry(*layer));
+    return Json{{"class_name", "Sequential"},
+                {"config", {{"name", model.name()}, {"layers", layers}}}}
+        .dump();
+  }
+  Json config = functional_config(model);
+  for (Json& entry : config["layers"]) {
+    const auto sources = model.inbound_layers(entry["name"].get<std::string>());
+    if (sources.empty()) continue;
+    Json node = Json::array();
+    for (const std::string& s : sources) node.push_back(Json::array({s, 0, 0, Json::object()}));
+    entry["inbound_nodes"] = Json::array({node});
+  }
+  Json inputs = Json::array(), outputs = Json::array();
+  for (const std::string& name : model.input_names()) inputs.push_back(node_ref(name));
+  for (const std::string& name : model.output_names()) outputs.push_back(node_ref(name));
+  config["input_layers"] = inputs;
+  config["output_layers"] = outputs;
+  return Json{{"class_name", "Functional"}, {"config", config}}.dump();
+}
+
+namespace {
+
+// ---- reading
+
+Size2 size2(const Json& value, const std::string& where) {
+  if (value.is_number_integer()) return Size2(value.get<std::int64_t>());
+  KILN_CHECK(value.is_array() && value.size() == 2, "{}: expected an integer or a pair, found {}",
+             where, value.dump());
+  return Size2(value[0].get<std::int64_t>(), value[1].get<std::int64_t>());
+}
+
+Padding padding_of(const Json& value, const std::string& where) {
+  if (value.is_string()) {
+    const auto text = value.get<std::string>();
+    KILN_CHECK(text == "valid" || text == "same", "{}: padding '{}' is not supported (valid, same)",
+               where, text);
+    return Padding::parse(text);
+  }
+  KILN_CHECK(value.is_array() && value.size() == 2, "{}: unsupported padding {}", where, value.dump());
+  return Padding::explicit_amounts(value[0][0], value[0][1], value[1][0], value[1][1]);
+}
+
+std::string activation_of(const Json& config, const std::string& where) {
+  if (!config.contains("activation") || config["activation"].is_null()) return "linear";
+  const Json& a = config["activation"];
+  if (a.is_string()) return a.get<std::string>();
+  KILN_CHECK(a.is_object() && a.contains("config") && a["config"].contains("name"),
+             "{}: unsupported activation {}", where, a.dump());
+  return a["config"]["name"].get<std::string>();
+}
+
+void expect_value(const Json& config, const char* key, const Json& supported, const std::string& where) {
+  if (!config.contains(key) || config[key].is_null()) return;
+  KILN_CHECK(config[key] == supported, "{}: {} = {} is not supported (kiln supports {})", where, key,
+             config[key].dump(), supported.dump());
+}
+
+Shape input_shape_of(const Json& config, const std::string& where) {
+  const char* key = config.contains("batch_input_shape") ? "batch_input_shape" : "batch_shape";
+  KILN_CHECK(config.contains(key) && config[key].is_array() && !config[key].empty(),
+             "{}: InputLayer has neither batch_input_shape nor batch_shape", where);
+  Shape shape;
+  for (std::size_t i = 1; i < config[key].size(); ++i) {
+    KILN_CHECK(config[key][i].is_number_integer(), "{}: input shape {} has an unknown extent", where,
+               config[key].dump());
+    shape.push_back(config[key][i].get<std::int64_t>());
+  }
+  return shape;
+}
+
+std::string text_or(const Json& config, const char* key, const std::string& fallback) {
+  return config.contains(key) && config[key].is_string() ? config[key].get<std::string>() : fallback;
+}
+
+LayerRef layer_from_config(const std::string& class_name, const Json& config) {
+  const std::string name = text_or(config, "name", "");
+  const std::string where = "model_config: layer '" + name + "' (" + class_name + ")";
+  expect_value(config, "data_format", "channels_last", where);
+  if (class_name == "InputLayer") return InputLayer(input_shape_of(config, where), name);
+  if (class_name == "Conv2D") {
+    expect_value(config, "dilation_rate", Json::array({1, 1}), where);
+    expect_value(config, "groups", 1, where);
+    Conv2DOptions o;
+    o.strides = size2(config.value("strides", Json(1)), where);
+    o.padding = padding_of(config.value("padding", Json("valid")), where);
+    o.activation = activation_of(config, where);
+    o.use_bias = config.value("use_bias", true);
+    o.name = name;
+    return Conv2D(config.at("filters").get<std::int64_t>(), size2(config.at("kernel_size"), where), o);
+  }
+  if (class_name == "MaxPooling2D" || class_name == "AveragePooling2D" || class_name == "MinPooling2D") {
+    Pool2DOptions o;
+    const Size2 pool = size2(config.value("pool_size", Json(2)), where);
+    if (config.contains("strides") && !config["strides"].is_null()) o.strides = size2(config["strides"], where);
+    o.padding = padding_of(config.value("padding", Json("valid")), where);
+    o.name = name;
+    if (class_name == "MaxPooling2D") return MaxPooling2D(pool, o);
+    if (class_name == "MinPooling2D") return MinPooling2D(pool, o);
+    return AveragePooling2D(pool, o);
+  }
+  if (class_name == "Dense") {
+    DenseOptions o;
+    o.activation = activation_of(config, where);
+    o.use_bias = config.value("use_bias", true);
+    o.name = name;
+    return Dense(config.at("units").get<std::int64_t>(), o);
+  }
+  if (class_name == "Flatten") return Flatten(name);
+  if (class_name == "Dropout") return Dropout(config.at("rate").get<double>(), name);
+  if (class_name == "Activation") return Activation(activation_of(config, where), name);
+  if (class_name == "Concatenate") return Concatenate(config.value("axis", -1), name);
+  fail("{}: unsupported layer class '{}'; kiln reads InputLayer, Conv2D, MaxPooling2D, "
+       "AveragePooling2D, MinPooling2D, Dense, Flatten, Dropout, Activation, Concatenate",
+       where, class_name);
+}
+
+// Names of the layers feeding one layer: Keras 2 [[["a", 0, 0, {}], ...]] or Keras 3
+// [{"args": [tensor or [tensors]], ...}] with tensor.config.keras_history = ["a", 0, 0].
+void collect_history(const Json& value, std::vector<std::string>& names) {
+  if (value.is_object()) {
+    if (value.contains("config") && value["config"].contains("keras_history")) {
+      names.push_back(value["config"]["keras_history"][0].get<std::string>());
+    }
+    return;
+  }
+  if (value.is_array()) {
+    for (const Json& item : value) collect_history(item, names);
+  }
+}
+
+std::vector<std::string> inbound_names(const Json& entry, const std::string& where) {
+  std::vector<std::string> names;
+  if (!entry.contains("inbound_nodes")) return names;
+  const Json& nodes = entry["inbound_nodes"];
+  KILN_CHECK(nodes.is_array() && nodes.size() <= 1, "{}: layers called more than once are not supported", where);
+  if (nodes.empty()) return names;
+  const Json& node = nodes[0];
+  if (node.is_object()) {
+    collect_history(node.value("args", Json::array()), names);
+  } else {
+    for (const Json& ref : node) names.push_back(ref[0].get<std::string>());
+  }
+  return names;
+}
+
+std::vector<std::string> endpoint_names(const Json& refs) {
+  std::vector<std::string> names;
+  if (refs.is_array() && !refs.empty() && refs[0].is_string()) return {refs[0].get<std::string>()};
+  for (const Json& ref : refs) names.push_back(ref[0].get<std::string>());
+  return names;
+}
+
+std::unique_ptr<Model> sequential_from(const Json& config) {
+  auto model = std::make_unique<Sequential>(text_or(config, "name", ""));
+  const Json& layers = config.at("layers");
+  for (std::size_t i = 0; i < layers.size(); ++i) {
+    const Json& entry = layers[i];
+    const std::string class_name = entry.at("class_name").get<std::string>();
+    const Json& layer_config = entry.at("config");
+    if (i == 0 && class_name != "InputLayer" &&
+        (layer_config.contains("batch_input_shape") || layer_config.contains("batch_shape"))) {
+      model->add(InputLayer(input_shape_of(layer_config, "model_config")));
+    }
+    model->add(layer_from_config(class_name, layer_config));
+  }
+  return model;
+}
+
+std::unique_ptr<Model> functional_from(const Json& config) {
+  std::map<std::string, SymbolicTensor> tensors;
+  for (const Json& entry : config.at("layers")) {
+    const std::string class_name = entry.at("class_name").get<std::string>();
+    LayerRef layer = layer_from_config(class_name, entry.at("config"));
+    const std::string where = "model_config: layer '" + layer->name() + "'";
+    if (class_name == "InputLayer") {
+      tensors[layer->name()] = layer(std::vector<SymbolicTensor>{});
+      continue;
+    }
+    std::vector<SymbolicTensor> inputs;
+    for (const std::string& source : inbound_names(entry, where)) {
+      KILN_CHECK(tensors.count(source) == 1, "{}: reads '{}', which is not defined before it", where, source);
+      inputs.push_back(tensors[source]);
+    }
+    KILN_CHECK(!inputs.empty(), "{}: has no inbound nodes", where);
+    tensors[layer->name()] = inputs.size() == 1 ? layer(inputs[0]) : layer(inputs);
+  }
+  auto pick = [&](const Json& refs) {
+    std::vector<SymbolicTensor> picked;
+    for (const std::string& name : endpoint_names(refs)) {
+      KILN_CHECK(tensors.count(name) == 1, "model_config: input/output layer '{}' is not defined", name);
+      picked.push_back(tensors[name]);
+    }
+    return picked;
+  };
+  return std::make_unique<Model>(pick(config.at("input_layers")), pick(config.at("output_layers")),
+                                 text_or(config, "name", ""));
+}
+
+}  // namespace
+
+std::unique_ptr<Model> model_from_json(const std::string& model_config) {
+  Json root;
+  try {
+    root = Json::parse(model_config);
+  } catch (const nlohmann::json::exception& e) {
+    fail("model_config: not valid JSON: {}", e.what());
+  }
+  try {
+    const std::string class_name = root.at("class_name").get<std::string>();
+    const Json& config = root.at("config");
+    if (class_name == "Sequential") return sequential_from(config);
+    if (class_name == "Functional" || class_name == "Model") return functional_from(config);
+    fail("model_config: unsupported model class '{}' (Sequential, Functional)", class_name);
+  } catch (const nlohmann::json::exception& e) {
+    fail("model_config: unexpected structure: {}", e.what());
+  }
+}
+
+}  // namespace kiln

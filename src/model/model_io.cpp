@@ -1,0 +1,184 @@
+// save_model / load_model / save_weights / load_weights over the Keras 2 HDF5 layout
+// (src/io/keras_h5.h). Loading checks every layer and weight against the model before replacing
+// anything, so a file of another architecture leaves the model as it was.
+#include "kiln/model_io.h"
+
+#include <nlohmann/json.hpp>
+
+#include "core/check.h"
+#include "io/keras_h5.h"
+
+namespace kiln {
+
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+bool is_sequential(const Model& model) { return dynamic_cast<const Sequential*>(&model) != nullptr; }
+
+// The layers Keras lists in a weights file: all of them, but Sequential leaves out its InputLayer.
+std::vector<LayerPtr> saved_layers(const Model& model) {
+  std::vector<LayerPtr> layers;
+  for (const LayerPtr& layer : model.layers()) {
+    if (is_sequential(model) && layer->type() == "InputLayer") continue;
+    layers.push_back(layer);
+  }
+  return layers;
+}
+
+std::string short_name(const std::string& variable_name) {
+  return variable_name.substr(variable_name.rfind('/') + 1);
+}
+
+std::vector<LayerWeights> collect_weights(const Model& model) {
+  std::vector<LayerWeights> all;
+  for (const LayerPtr& layer : saved_layers(model)) {
+    LayerWeights lw{layer->name(), {}};
+    for (const auto& v : layer->weights()) lw.weights.emplace_back(short_name(v->name()), v->value());
+    all.push_back(std::move(lw));
+  }
+  return all;
+}
+
+std::string training_config(const Model& model) {
+  if (!model.compiled()) return "";
+  const CompileOptions& c = model.compile_options();
+  Json loss = Json::object(), metrics = Json::object(), weights = Json::object();
+  for (const auto& [k, v] : c.loss) loss[k] = v;
+  for (const auto& [k, v] : c.metrics) metrics[k] = v;
+  for (const auto& [k, v] : c.loss_weights) weights[k] = v;
+  const Optimizer& opt = model.optimizer();
+  Json opt_config = {{"name", opt.name()}, {"learning_rate", opt.learning_rate()}};
+  if (const auto* adam = dynamic_cast<const Adam*>(&opt)) {
+    opt_config["beta_1"] = adam->options().beta_1;
+    opt_config["beta_2"] = adam->options().beta_2;
+    opt_config["epsilon"] = adam->options().epsilon;
+    opt_config["amsgrad"] = false;
+  }
+  // Single-output models store plain strings, as Keras does for compile(loss="…").
+  Json loss_value = loss.size() == 1 && loss.contains("") ? loss[""] : loss;
+  Json metrics_value = metrics.size() == 1 && metrics.contains("") ? metrics[""] : metrics;
+  return Json{{"loss", loss_value}, {"metrics", metrics_value}, {"loss_weights", weights},
+              {"optimizer_config", {{"class_name", opt.name()}, {"config", opt_config}}}}
+      .dump();
+}
+
+// Keras spells a loss by name, by function name or as a {"class_name": …} object.
+std::string loss_name(const Json& value) {
+  if (value.is_string()) return value.get<std::string>();
+  if (value.is_object() && value.contains("config") && value["config"].contains("name")) {
+    return value["config"]["name"].get<std::string>();
+  }
+  fail("training_config: unsupported loss {}", value.dump());
+}
+
+void compile_from(Model& model, const std::string& text) {
+  const Json t = Json::parse(text);
+  CompileOptions options;
+  if (t.contains("loss")) {
+    if (t["loss"].is_object() && !t["loss"].contains("class_name")) {
+      for (const auto& [k, v] : t["loss"].items()) options.loss[k] = loss_name(v);
+    } else {
+      options.loss[""] = loss_name(t["loss"]);
+    }
+  }
+  auto metric_list = [](const Json& v) {
+    std::vector<std::string> names;
+    for (const Json& m : v) {
+      if (m.is_string()) names.push_back(m.get<std::string>());
+    }
+    return names;
+  };
+  if (t.contains("metrics") && t["metrics"].is_array()) options.metrics[""] = metric_list(t["metrics"]);
+  if (t.contains("metrics") && t["metrics"].is_object()) {
+    for (const auto& [k, v] : t["metrics"].items()) options.metrics[k] = metric_list(v.is_array() ? v : Json::array({v}));
+  }
+  if (t.contains("loss_weights") && t["loss_weights"].is_object()) {
+    for (const auto& [k, v] : t["loss_weights"].items()) options.loss_weights[k] = v.get<double>();
+  }
+  const Json opt = t.value("optimizer_config", Json::object());
+  const Json oc = opt.value("config", Json::object());
+  const double lr = oc.contains("learning_rate") && oc["learning_rate"].is_number() ? oc["learning_rate"].get<double>() : 1e-3;
+  if (opt.value("class_name", std::string("Adam")) == "SGD") {
+    options.optimizer = std::make_shared<SGD>(SGDOptions{lr, oc.value("momentum", 0.0), oc.value("nesterov", false)});
+  } else {
+    options.optimizer = std::make_shared<Adam>(AdamOptions{lr, oc.value("beta_1", 0.9), oc.value("beta_2", 0.999),
+                                                           oc.value("epsilon", 1e-7)});
+  }
+  model.compile(options);
+}
+
+// Pairs the file's layers with the model's, in order, like Keras's load_weights for HDF5
+// (topological, not by name), and checks counts and shapes. Returns the new values in model order.
+std::vector<Tensor> matched_values(const Model& model, const std::vector<LayerWeights>& file,
+                                   const std::string& path) {
+  std::vector<LayerPtr> layers;
+  for (const LayerPtr& l : saved_layers(model)) {
+    if (!l->weights().empty()) layers.push_back(l);
+  }
+  std::vector<const LayerWeights*> stored;
+  for (const LayerWeights& lw : file) {
+    if (!lw.weights.empty()) stored.push_back(&lw);
+  }
+  KILN_CHECK(layers.size() == stored.size(),
+             "{}: the file holds weights for {} layers, model '{}' has {} layers with weights", path,
+             stored.size(), model.name(), layers.size());
+  std::vector<Tensor> values;
+  for (std::size_t i = 0; i < layers.size(); ++i) {
+    const Layer& layer = *layers[i];
+    const LayerWeights& lw = *stored[i];
+    KILN_CHECK(lw.weights.size() == layer.weights().size(),
+               "{}: layer '{}' in the file has {} weights, model layer '{}' has {}", path, lw.layer_name,
+               lw.weights.size(), layer.name(), layer.weights().size());
+    for (std::size_t j = 0; j < lw.weights.size(); ++j) {
+      const Tensor& want = layer.weights()[j]->value();
+      const Tensor& got = lw.weights[j].second;
+      KILN_CHECK(got.shape() == want.shape(),
+                 "{}: weight '{}' of layer '{}' has shape {}, model layer '{}' expects {}", path,
+                 lw.weights[j].first, lw.layer_name, shape_str(got.shape()), layer.name(),
+                 shape_str(want.shape()));
+      values.push_back(got.astype(DType::f32).to(want.device()));
+    }
+  }
+  return values;
+}
+
+void assign(Model& model, const std::vector<Tensor>& values) {
+  std::size_t i = 0;
+  for (const auto& v : model.weights()) v->value() = values.at(i++);
+}
+
+}  // namespace
+
+void save_model(const Model& model, const std::string& path) {
+  save_model_h5(path, model_config_json(model), training_config(model), collect_weights(model));
+}
+
+std::unique_ptr<Model> load_model(const std::string& path) {
+  const ModelFileContents contents = read_model_h5(path);
+  std::unique_ptr<Model> model;
+  try {
+    model = model_from_json(contents.model_config);
+  } catch (const Error& e) {
+    fail("{}: {}", path, e.what());
+  }
+  assign(*model, matched_values(*model, contents.weights, path));
+  if (!contents.training_config.empty()) {
+    try {
+      compile_from(*model, contents.training_config);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "kiln: %s: model loaded uncompiled (training_config: %s)\n", path.c_str(), e.what());
+    }
+  }
+  return model;
+}
+
+void save_weights(const Model& model, const std::string& path) {
+  save_weights_h5(path, collect_weights(model));
+}
+
+void load_weights(Model& model, const std::string& path) {
+  assign(model, matched_values(model, load_weights_h5(path), path));
+}
+
+}  // namespace kiln
