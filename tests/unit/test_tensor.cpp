@@ -77,10 +77,24 @@ TEST(Memory, CpuStatsTrackAllocations) {
   {
     Tensor t = Tensor::empty({1024}, DType::f32);
     const MemoryStats during = memory_stats(Device::cpu());
-    EXPECT_EQ(during.allocated, before.allocated + 4096);
+    EXPECT_EQ(during.allocated, before.allocated + 4096);  // 64-byte multiples are exact
     EXPECT_EQ(during.allocations, before.allocations + 1);
   }
   EXPECT_EQ(memory_stats(Device::cpu()).allocated, before.allocated);
+}
+
+TEST(Memory, LargeCpuBlocksAreReused) {
+  allocator_for(Device::cpu()).empty_cache();
+  const MemoryStats before = memory_stats(Device::cpu());
+  { Tensor a = Tensor::empty({1 << 20}); }  // 4 MiB, cached on release
+  { Tensor b = Tensor::empty({1 << 20}); }
+  const MemoryStats after = memory_stats(Device::cpu());
+  EXPECT_EQ(after.allocations, before.allocations + 2);
+  EXPECT_EQ(after.system_allocations, before.system_allocations + 1);
+  EXPECT_EQ(after.cache_hits, before.cache_hits + 1);
+  EXPECT_EQ(after.allocated, before.allocated);
+  allocator_for(Device::cpu()).empty_cache();
+  EXPECT_EQ(memory_stats(Device::cpu()).reserved, before.reserved);
 }
 
 }  // namespace

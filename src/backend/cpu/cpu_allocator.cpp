@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 
 #include "core/check.h"
 
@@ -9,33 +10,78 @@ namespace kiln::backend {
 
 namespace {
 constexpr std::size_t kAlignment = 64;
+constexpr std::size_t kLargeRounding = std::size_t{64} << 10;  // 64 KiB
+
+bool caching_from_environment() {
+  const char* env = std::getenv("KILN_CPU_NO_CACHE");
+  return env == nullptr || std::strcmp(env, "1") != 0;
+}
+}  // namespace
+
+CpuAllocator::CpuAllocator() : caching_(caching_from_environment()) {}
+
+CpuAllocator::~CpuAllocator() { empty_cache(); }
+
+std::size_t CpuAllocator::rounded(std::size_t bytes) {
+  const std::size_t unit = bytes >= kCachedMinimum ? kLargeRounding : kAlignment;
+  return std::max(unit, (bytes + unit - 1) / unit * unit);
 }
 
 void* CpuAllocator::allocate(std::size_t bytes) {
-  const std::size_t rounded = std::max<std::size_t>(kAlignment, (bytes + kAlignment - 1) / kAlignment * kAlignment);
-  void* ptr = std::aligned_alloc(kAlignment, rounded);
-  KILN_CHECK(ptr != nullptr, "out of host memory: requested {} bytes, {} bytes in use", bytes,
-             stats().allocated);
+  const std::size_t size = rounded(bytes);
   std::lock_guard lock(mutex_);
   stats_.allocations += 1;
-  stats_.system_allocations += 1;
-  stats_.allocated += bytes;
-  stats_.reserved += bytes;
+  void* ptr = nullptr;
+  if (auto hit = cache_.find(size); hit != cache_.end()) {
+    ptr = hit->second;
+    cache_.erase(hit);
+    cached_bytes_ -= size;
+    stats_.cache_hits += 1;
+  } else {
+    ptr = std::aligned_alloc(kAlignment, size);
+    if (ptr == nullptr && !cache_.empty()) {  // free the cache and retry once
+      stats_.oom_retries += 1;
+      for (auto& [s, p] : cache_) std::free(p);
+      stats_.reserved -= cached_bytes_;
+      cache_.clear();
+      cached_bytes_ = 0;
+      ptr = std::aligned_alloc(kAlignment, size);
+    }
+    KILN_CHECK(ptr != nullptr, "out of host memory: requested {} bytes, {} bytes in use", bytes,
+               stats_.allocated);
+    stats_.system_allocations += 1;
+    stats_.reserved += size;
+  }
+  stats_.allocated += size;
   stats_.peak_allocated = std::max(stats_.peak_allocated, stats_.allocated);
   stats_.peak_reserved = std::max(stats_.peak_reserved, stats_.reserved);
   return ptr;
 }
 
 void CpuAllocator::deallocate(void* ptr, std::size_t bytes) {
-  std::free(ptr);
+  const std::size_t size = rounded(bytes);
   std::lock_guard lock(mutex_);
-  stats_.allocated -= bytes;
-  stats_.reserved -= bytes;
+  stats_.allocated -= size;
+  if (caching_ && size >= kCachedMinimum && cached_bytes_ + size <= kMaxCachedBytes) {
+    cache_.emplace(size, ptr);
+    cached_bytes_ += size;
+    return;
+  }
+  std::free(ptr);
+  stats_.reserved -= size;
 }
 
 MemoryStats CpuAllocator::stats() const {
   std::lock_guard lock(mutex_);
   return stats_;
+}
+
+void CpuAllocator::empty_cache() {
+  std::lock_guard lock(mutex_);
+  for (auto& [size, ptr] : cache_) std::free(ptr);
+  stats_.reserved -= cached_bytes_;
+  cache_.clear();
+  cached_bytes_ = 0;
 }
 
 }  // namespace kiln::backend
