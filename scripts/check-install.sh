@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs a built tree into BUILD/install and builds + runs the example consumer against it twice:
+# through find_package(kiln) and through pkg-config, both with -Wall -Wextra -Werror.
+#   scripts/check-install.sh [BUILD_DIR]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build}
+prefix=$PWD/$build/install
+rm -rf "$prefix" "$build/consumer-cmake" "$build/consumer-pc"
+cmake --install "$build" --prefix "$prefix" >/dev/null
+echo "check-install: libkiln size $(du -bL "$prefix"/lib/libkiln.so | cut -f1) bytes"
+
+cmake -S apps/examples/consumer -B "$build/consumer-cmake" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
+cmake --build "$build/consumer-cmake" >/dev/null
+"$build/consumer-cmake/consumer" "$build/consumer-cmake/weights.h5"
+
+mkdir -p "$build/consumer-pc"
+export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
+# shellcheck disable=SC2046
+g++ -Wall -Wextra -Werror apps/examples/consumer/main.cpp $(pkg-config --cflags --libs kiln) \
+  -o "$build/consumer-pc/consumer"
+"$build/consumer-pc/consumer" "$build/consumer-pc/weights.h5"
+echo "check-install: both consumers built and ran"
