@@ -2,6 +2,9 @@
 function(kiln_set_warnings target)
   target_compile_options(${target} PRIVATE
     $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor>
+    # g++ 12 flags designated initializers that leave defaulted members out
+    # (Conv2D(64, 3, {.activation = "relu"})), which is how the options structs are meant to be used.
+    $<$<COMPILE_LANGUAGE:CXX>:-Wno-missing-field-initializers>
     $<$<AND:$<COMPILE_LANGUAGE:CXX>,$<BOOL:${KILN_WERROR}>>:-Werror>)
 endfunction()
 
