@@ -30,3 +30,7 @@ message(STATUS "kiln: CUDA backend ${KILN_HAVE_CUDA}")
 find_package(HDF5 REQUIRED COMPONENTS C)
 find_package(ZLIB REQUIRED)
 find_package(nlohmann_json 3 REQUIRED)
+
+# Images: PNG (libpng) and JPEG (libjpeg-turbo) for read_image / write_png / write_jpeg.
+find_package(PNG REQUIRED)
+find_package(JPEG REQUIRED)

@@ -8,7 +8,7 @@ packages=(
   libopenblas-dev libhdf5-dev zlib1g-dev libpng-dev libjpeg-dev libcairo2-dev
   libcli11-dev libfmt-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  python3 python3-h5py python3-numpy dataset-fashion-mnist
+  python3 python3-h5py python3-numpy python3-pil python-matplotlib-data dataset-fashion-mnist
   npm
 )
 
