@@ -60,6 +60,8 @@ class KILN_API Model {
   std::vector<std::string> output_names() const;
   // Names of the layers whose outputs feed layer `layer_name` (empty for inputs).
   std::vector<std::string> inbound_layers(const std::string& layer_name) const;
+  // Output shape of layer `layer_name`, without the batch.
+  Shape layer_output_shape(const std::string& layer_name) const;
   std::vector<std::shared_ptr<Variable>> weights() const;
   std::int64_t count_params() const;
 
@@ -131,5 +133,11 @@ class KILN_API Sequential : public Model {
 // The seed model: Conv2D(64,3,relu) → MaxPooling2D → Conv2D(128,3,relu) → MaxPooling2D → Flatten
 // → Dense(128,relu) → Dense(64,relu) → Dense(classes,softmax), for (28, 28, 1) images.
 KILN_API std::unique_ptr<Sequential> seed_model(std::int64_t classes = 10);
+
+// The seed's two-headed experiment: input (28, 28, 1) → conv_1 Conv2D(64,3,relu) → maxpool_1 →
+// conv_2 Conv2D(128,3,relu) → maxpool_2 → flatten_1; flatten_2 = Flatten(input);
+// concatenate([flatten_1, flatten_2]) → num_out Dense(10, softmax); odd_out Dense(1, sigmoid) on
+// flatten_2.
+KILN_API std::unique_ptr<Model> odd_even_model();
 
 }  // namespace kiln

@@ -90,6 +90,13 @@ std::vector<std::string> Model::inbound_layers(const std::string& layer_name) co
   fail("Model '{}': no layer named '{}'", name_, layer_name);
 }
 
+Shape Model::layer_output_shape(const std::string& layer_name) const {
+  for (const auto& node : nodes_) {
+    if (node->layer->name() == layer_name) return node->shape;
+  }
+  fail("Model '{}': no layer named '{}'", name_, layer_name);
+}
+
 std::vector<std::string> Model::input_names() const {
   std::vector<std::string> names;
   for (const auto& node : inputs_) names.push_back(node->layer->name());
@@ -226,6 +233,20 @@ std::unique_ptr<Sequential> seed_model(std::int64_t classes) {
   model->add(Dense(64, {.activation = "relu"}));
   model->add(Dense(classes, {.activation = "softmax"}));
   return model;
+}
+
+std::unique_ptr<Model> odd_even_model() {
+  SymbolicTensor input = Input({28, 28, 1}, "input");
+  SymbolicTensor x = Conv2D(64, 3, {.activation = "relu", .name = "conv_1"})(input);
+  x = MaxPooling2D(2, {.name = "maxpool_1"})(x);
+  x = Conv2D(128, 3, {.activation = "relu", .name = "conv_2"})(x);
+  x = MaxPooling2D(2, {.name = "maxpool_2"})(x);
+  SymbolicTensor flat_features = Flatten("flatten_1")(x);
+  SymbolicTensor flat_pixels = Flatten("flatten_2")(input);
+  SymbolicTensor joined = Concatenate(-1, "concatenate")({flat_features, flat_pixels});
+  SymbolicTensor num = Dense(10, {.activation = "softmax", .name = "num_out"})(joined);
+  SymbolicTensor odd = Dense(1, {.activation = "sigmoid", .name = "odd_out"})(flat_pixels);
+  return std::make_unique<Model>(std::vector<SymbolicTensor>{input}, std::vector<SymbolicTensor>{num, odd});
 }
 
 }  // namespace kiln
