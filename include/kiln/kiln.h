@@ -3,6 +3,7 @@
 
 #include "kiln/allocator.h"
 #include "kiln/build_info.h"
+#include "kiln/data.h"
 #include "kiln/device.h"
 #include "kiln/dtype.h"
 #include "kiln/error.h"
@@ -10,6 +11,7 @@
 #include "kiln/image.h"
 #include "kiln/layers.h"
 #include "kiln/model.h"
+#include "kiln/model_io.h"
 #include "kiln/ops.h"
 #include "kiln/optimizers.h"
 #include "kiln/plot_model.h"
