@@ -12,6 +12,7 @@
 #include "kiln/layers.h"
 #include "kiln/model.h"
 #include "kiln/model_io.h"
+#include "kiln/numerics.h"
 #include "kiln/ops.h"
 #include "kiln/optimizers.h"
 #include "kiln/plot_model.h"

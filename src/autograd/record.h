@@ -16,7 +16,8 @@ using BackwardStep =
 // True when a tape is alive on this thread and no NoGrad guard is.
 bool recording();
 
-// Records `output = op(inputs)` if recording(); `name` is the op's name for messages.
+// Records `output = op(inputs)` if recording(); `name` is the op's name for messages. Every op
+// calls it, recording or not, so the non-finite guard (kiln/numerics.h) sees every output.
 void record(const char* name, std::vector<Tensor> inputs, const Tensor& output, BackwardStep step);
 
 }  // namespace kiln::autograd

@@ -6,6 +6,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "autograd/numerics.h"
 #include "autograd/record.h"
 #include "backend/backend.h"
 #include "core/check.h"
@@ -38,6 +39,7 @@ namespace autograd {
 bool recording() { return active_tape != nullptr && !grad_disabled; }
 
 void record(const char* name, std::vector<Tensor> inputs, const Tensor& output, BackwardStep step) {
+  check_finite(name, output);
   if (!recording()) return;
   auto node = std::make_unique<detail::TapeNode>();
   node->name = name;

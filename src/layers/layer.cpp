@@ -3,6 +3,7 @@
 #include <map>
 #include <mutex>
 
+#include "autograd/numerics.h"
 #include "core/check.h"
 #include "core/counter_rng.h"
 #include "kiln/layers.h"
@@ -91,6 +92,7 @@ Tensor Layer::call(const std::vector<Tensor>& inputs, bool training) {
   const std::vector<Shape> shapes = shapes_of(inputs);
   output_shape(shapes);  // validates before any kernel runs
   build(shapes, inputs.at(0).device());
+  autograd::LayerScope scope(name_);
   return forward(inputs, training);
 }
 

@@ -1,6 +1,7 @@
 // compile / fit / evaluate / predict / train_step. Losses and metrics by Keras's names; the data
 // is moved to the model's device once and batches are gathered there from a shuffled index.
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 
 #include "backend/backend.h"
@@ -276,6 +277,10 @@ History Model::fit(const TensorMap& x_all, const TensorMap& y_all, const FitOpti
       const Tensor idx = index_range(begin, end, order, device_);
       const TensorMap xb = gather_batch(x_dev, idx), yb = gather_batch(y_dev, idx);
       const auto logs = train_step(xb, yb);
+      KILN_CHECK(std::isfinite(logs.at("loss")),
+                 "fit: the loss became {} at epoch {}, step {}/{}; training stopped (no checkpoint "
+                 "was written after the last good epoch). Rerun with check_numerics to find the op",
+                 logs.at("loss"), epoch + 1, step + 1, steps);
       for (const auto& [key, value] : logs) tally.add(key, value * static_cast<double>(end - begin), end - begin);
       shown.clear();
       for (const std::string& key : compiled_state_->keys()) shown.emplace_back(key, tally.mean(key));
