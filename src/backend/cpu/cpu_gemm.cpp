@@ -1,0 +1,126 @@
+// CPU matrix kernels: GEMM through OpenBLAS (cblas_sgemm / cblas_dgemm, row-major), the bias
+// broadcast y[..., k] += bias[k] and its gradient dbias[k] = sum of dy[..., k] (assigned).
+#include <cblas.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <climits>
+#include <vector>
+
+#include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/cpu_kernels.h"
+
+namespace kiln::backend {
+
+namespace cpu {
+
+namespace {
+
+blasint blas_int(std::int64_t value, const char* what) {
+  KILN_CHECK(value >= 0 && value <= INT_MAX, "cpu gemm: {} = {} does not fit a BLAS integer", what,
+             value);
+  return static_cast<blasint>(value);
+}
+
+// C = beta * C, the whole product when the inner dimension is empty.
+template <class T>
+void scale_matrix(std::int64_t m, std::int64_t n, T beta, T* c, std::int64_t ldc) {
+  for (std::int64_t i = 0; i < m; ++i) {
+    T* row = c + i * ldc;
+    for (std::int64_t j = 0; j < n; ++j) row[j] = beta == T(0) ? T(0) : beta * row[j];
+  }
+}
+
+template <class T, class Blas>
+void gemm_with(Blas blas, bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n,
+               std::int64_t k, T alpha, const T* a, std::int64_t lda, const T* b, std::int64_t ldb,
+               T beta, T* c, std::int64_t ldc) {
+  if (m == 0 || n == 0) return;
+  if (k == 0) {
+    scale_matrix(m, n, beta, c, ldc);
+    return;
+  }
+  blas(CblasRowMajor, transpose_a ? CblasTrans : CblasNoTrans,
+       transpose_b ? CblasTrans : CblasNoTrans, blas_int(m, "m"), blas_int(n, "n"),
+       blas_int(k, "k"), alpha, a, blas_int(lda, "lda"), b, blas_int(ldb, "ldb"), beta, c,
+       blas_int(ldc, "ldc"));
+}
+
+}  // namespace
+
+void gemm(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, std::int64_t k,
+          float alpha, const float* a, std::int64_t lda, const float* b, std::int64_t ldb,
+          float beta, float* c, std::int64_t ldc) {
+  gemm_with(cblas_sgemm, transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+void gemm(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, std::int64_t k,
+          double alpha, const double* a, std::int64_t lda, const double* b, std::int64_t ldb,
+          double beta, double* c, std::int64_t ldc) {
+  gemm_with(cblas_dgemm, transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+}  // namespace cpu
+
+void CpuBackend::gemm(bool transpose_a, bool transpose_b, double alpha, const Tensor& a,
+                      const Tensor& b, double beta, Tensor& c) {
+  KILN_CHECK(a.rank() == 2 && b.rank() == 2 && c.rank() == 2,
+             "cpu gemm: expected 2-D matrices, found ranks {}, {}, {}", a.rank(), b.rank(),
+             c.rank());
+  const std::int64_t m = c.dim(0), n = c.dim(1);
+  const std::int64_t k = transpose_a ? a.dim(0) : a.dim(1);
+  // BLAS reads out of bounds on a mismatch, so this one is checked even here.
+  KILN_CHECK((transpose_a ? a.dim(1) : a.dim(0)) == m && (transpose_b ? b.dim(1) : b.dim(0)) == k &&
+                 (transpose_b ? b.dim(0) : b.dim(1)) == n,
+             "cpu gemm: a {}{} and b {}{} do not multiply into c {}", shape_str(a.shape()),
+             transpose_a ? " transposed" : "", shape_str(b.shape()),
+             transpose_b ? " transposed" : "", shape_str(c.shape()));
+  cpu::dispatch_floating(c.dtype(), "gemm", [&]<class T>(T) {
+    cpu::gemm(transpose_a, transpose_b, m, n, k, static_cast<T>(alpha), a.data<T>(), a.dim(1),
+              b.data<T>(), b.dim(1), static_cast<T>(beta), c.data<T>(), n);
+  });
+}
+
+void CpuBackend::add_bias(Tensor& y, const Tensor& bias) {
+  const cpu::RowView view = cpu::row_view(y);
+  cpu::dispatch_floating(y.dtype(), "add_bias", [&]<class T>(T) {
+    T* out = y.data<T>();
+    const T* b = bias.data<T>();
+    const std::int64_t cols = view.cols;
+#pragma omp parallel for if (view.rows * cols > cpu::kParallelThreshold)
+    for (std::int64_t r = 0; r < view.rows; ++r) {
+      T* row = out + r * cols;
+      for (std::int64_t j = 0; j < cols; ++j) row[j] += b[j];
+    }
+  });
+}
+
+// Each thread sums a static block of rows in double into its own slot; the slots are then added
+// in thread order, so the result does not depend on timing.
+void CpuBackend::bias_backward(const Tensor& dy, Tensor& dbias) {
+  const cpu::RowView view = cpu::row_view(dy);
+  cpu::dispatch_floating(dy.dtype(), "bias_backward", [&]<class T>(T) {
+    const T* grad = dy.data<T>();
+    const std::int64_t cols = view.cols;
+    const bool parallel = view.rows * cols > cpu::kParallelThreshold;
+    const int threads = parallel ? omp_get_max_threads() : 1;
+    std::vector<double> partial(static_cast<std::size_t>(threads * cols), 0.0);
+#pragma omp parallel num_threads(threads) if (parallel)
+    {
+      double* mine = partial.data() + omp_get_thread_num() * cols;
+#pragma omp for schedule(static)
+      for (std::int64_t r = 0; r < view.rows; ++r) {
+        const T* row = grad + r * cols;
+        for (std::int64_t j = 0; j < cols; ++j) mine[j] += row[j];
+      }
+    }
+    T* out = dbias.data<T>();
+    for (std::int64_t j = 0; j < cols; ++j) {
+      double total = 0.0;
+      for (int t = 0; t < threads; ++t) total += partial[static_cast<std::size_t>(t * cols + j)];
+      out[j] = static_cast<T>(total);
+    }
+  });
+}
+
+}  // namespace kiln::backend
