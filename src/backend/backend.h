@@ -159,6 +159,6 @@ class Backend {
 
 // The backend of `device`: the CPU one, or the CUDA one for GPU N (Error when not compiled in
 // or not usable).
-Backend& backend_for(Device device);
+KILN_API Backend& backend_for(Device device);
 
 }  // namespace kiln::backend
