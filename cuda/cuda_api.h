@@ -1,0 +1,20 @@
+// The CUDA backend's exported extras, plain C++ (no CUDA headers), for tests, benchmarks and
+// whoever exposes them in the public API:
+//   TF32: cuDNN convolutions and cuBLAS GEMMs may use TF32 tensor cores (10-bit mantissa
+//   products, f32 accumulation) — on by default, as PyTorch does for convolutions; the
+//   environment variable KILN_TF32=0 turns it off at start, set_tf32_enabled() at any time
+//   (algorithm choices are cached per setting, so switching back and forth is cheap).
+//   gpu_backend(i): the Backend of GPU i, as backend_for(Device::cuda(i)) returns it; throws
+//   kiln::Error when GPU i is not usable.
+#pragma once
+
+#include "backend/backend.h"
+#include "kiln/export.h"
+
+namespace kiln::cuda {
+
+KILN_API bool tf32_enabled();
+KILN_API void set_tf32_enabled(bool enabled);
+KILN_API backend::Backend& gpu_backend(int index = 0);
+
+}  // namespace kiln::cuda

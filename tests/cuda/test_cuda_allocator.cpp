@@ -1,0 +1,182 @@
+// The caching device allocator on a real GPU (its bookkeeping is tested without one in
+// tests/unit/test_caching_allocator.cpp): reuse without cudaMalloc, split and merge inside a
+// segment, an impossible request that raises and leaves tensors intact, and a fixed-shape
+// training loop whose reserved memory stops growing after the first steps. The same loop, run for
+// a few steps on both backends, must agree with the CPU.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "cuda/block_pool.h"
+#include "cuda_test_util.h"
+
+namespace kiln::cuda_test {
+namespace {
+
+#define KILN_SKIP_WITHOUT_CACHING()                                            \
+  do {                                                                         \
+    if (!::kiln::cuda::caching_enabled_by_environment()) {                     \
+      GTEST_SKIP() << "the pool's caching is off (KILN_CUDA_NO_CACHE is set)"; \
+    }                                                                          \
+  } while (false)
+
+TEST(CudaAllocator, FreedBlockIsReusedWithoutCudaMalloc) {
+  KILN_SKIP_WITHOUT_GPU();
+  KILN_SKIP_WITHOUT_CACHING();
+  { Tensor warm = Tensor::empty({1 << 18}, DType::f32, cuda0()); }
+  const MemoryStats before = memory_stats(cuda0());
+  { Tensor again = Tensor::empty({1 << 18}, DType::f32, cuda0()); }
+  const MemoryStats after = memory_stats(cuda0());
+  EXPECT_EQ(after.system_allocations, before.system_allocations);
+  EXPECT_EQ(after.cache_hits, before.cache_hits + 1);
+  EXPECT_EQ(after.allocations, before.allocations + 1);
+  EXPECT_EQ(after.allocated, before.allocated);
+}
+
+TEST(CudaAllocator, SmallBlocksSplitOneSegmentAndMergeBack) {
+  KILN_SKIP_WITHOUT_GPU();
+  KILN_SKIP_WITHOUT_CACHING();
+  allocator_for(cuda0()).empty_cache();
+  const MemoryStats start = memory_stats(cuda0());
+  {
+    Tensor a = Tensor::empty({1000}, DType::f32, cuda0());  // 4000 B -> a 4096 B block
+    Tensor b = Tensor::empty({1000}, DType::f32, cuda0());
+    const auto* pa = static_cast<const char*>(a.raw_data());
+    const auto* pb = static_cast<const char*>(b.raw_data());
+    EXPECT_EQ(pb - pa, 4096);  // cut from the same fresh 2 MiB segment
+    const MemoryStats mid = memory_stats(cuda0());
+    EXPECT_EQ(mid.reserved, start.reserved + (2u << 20));
+    EXPECT_EQ(mid.allocated, start.allocated + 8192);
+  }
+  allocator_for(cuda0()).empty_cache();  // a and b merged back: the segment is wholly free
+  EXPECT_EQ(memory_stats(cuda0()).reserved, start.reserved);
+}
+
+TEST(CudaAllocator, ImpossibleRequestRaisesAndKeepsExistingTensors) {
+  KILN_SKIP_WITHOUT_GPU();
+  const Tensor keep = on_gpu(random({1000}, 60));
+  const std::vector<float> before = keep.to_vector<float>();
+  const MemoryStats stats_before = memory_stats(cuda0());
+  try {
+    Tensor huge = Tensor::empty({std::int64_t{1} << 50}, DType::u8, cuda0());
+    FAIL() << "a 2^50-byte tensor was allocated";
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("out of memory on cuda:0"), std::string::npos) << message;
+    EXPECT_NE(message.find("1125899906842624 bytes"), std::string::npos) << message;
+    EXPECT_NE(message.find("reserved"), std::string::npos) << message;
+  }
+  EXPECT_EQ(keep.to_vector<float>(), before);
+  const MemoryStats stats_after = memory_stats(cuda0());
+  EXPECT_EQ(stats_after.allocated, stats_before.allocated);
+  if (cuda::caching_enabled_by_environment()) {
+    EXPECT_EQ(stats_after.oom_retries, stats_before.oom_retries + 1);
+  }
+  const Tensor more = on_gpu(random({1000}, 61));  // the device still works
+  EXPECT_EQ(more.to_vector<float>(), random({1000}, 61).to_vector<float>());
+}
+
+TEST(CudaAllocator, ZeroByteTensorsAreDistinct) {
+  KILN_SKIP_WITHOUT_GPU();
+  Tensor a = Tensor::empty({0}, DType::f32, cuda0());
+  Tensor b = Tensor::empty({0}, DType::f32, cuda0());
+  EXPECT_NE(a.raw_data(), nullptr);
+  EXPECT_NE(a.raw_data(), b.raw_data());
+}
+
+// A two-layer dense classifier, one full step per call (forward, softmax cross-entropy,
+// backward, Adam), with fresh temporaries every step as a training loop makes them.
+struct DenseModel {
+  Device device;
+  std::vector<Tensor> params;  // w1 (64, 32), b1 (32), w2 (32, 10), b2 (10)
+  std::vector<Tensor> m, v;
+  std::int64_t step = 0;
+
+  explicit DenseModel(Device where) : device(where) {
+    params = {random({64, 32}, 70, -0.3, 0.3).to(where), Tensor::zeros({32}, DType::f32, where),
+              random({32, 10}, 71, -0.3, 0.3).to(where), Tensor::zeros({10}, DType::f32, where)};
+    for (const Tensor& p : params) {
+      m.push_back(Tensor::zeros(p.shape(), DType::f32, where));
+      v.push_back(Tensor::zeros(p.shape(), DType::f32, where));
+    }
+  }
+
+  void train_step(const Tensor& x, const Tensor& labels) {
+    backend::Backend& be = device.is_cpu() ? cpu() : gpu();
+    const std::int64_t n = x.dim(0);
+    const auto empty = [&](const Shape& s) { return Tensor::empty(s, DType::f32, device); };
+    Tensor h = empty({n, 32});
+    be.gemm(false, false, 1.0, x, params[0], 0.0, h);
+    be.add_bias(h, params[1]);
+    Tensor a = empty({n, 32});
+    be.pointwise_forward(backend::Pointwise::relu, h, a);
+    Tensor logits = empty({n, 10});
+    be.gemm(false, false, 1.0, a, params[2], 0.0, logits);
+    be.add_bias(logits, params[3]);
+    Tensor probs = empty({n, 10});
+    Tensor loss = empty({n});
+    be.softmax_cross_entropy_forward(logits, labels, probs, loss);
+    Tensor dloss = Tensor::full({n}, 1.0 / static_cast<double>(n), DType::f32, device);
+    Tensor dlogits = empty({n, 10});
+    be.softmax_cross_entropy_backward(probs, labels, dloss, dlogits);
+    std::vector<Tensor> grads = {empty({64, 32}), empty({32}), empty({32, 10}), empty({10})};
+    be.gemm(true, false, 1.0, a, dlogits, 0.0, grads[2]);
+    be.bias_backward(dlogits, grads[3]);
+    Tensor da = empty({n, 32});
+    be.gemm(false, true, 1.0, dlogits, params[2], 0.0, da);
+    Tensor dh = empty({n, 32});
+    be.pointwise_backward(backend::Pointwise::relu, a, da, dh);
+    be.gemm(true, false, 1.0, x, dh, 0.0, grads[0]);
+    be.bias_backward(dh, grads[1]);
+    backend::AdamStep s;
+    s.step = ++step;
+    be.adam_update(params, grads, m, v, s);
+  }
+};
+
+Tensor batch_labels(std::int64_t n) {
+  std::vector<std::int32_t> labels(static_cast<std::size_t>(n));
+  for (std::int64_t i = 0; i < n; ++i) {
+    labels[static_cast<std::size_t>(i)] = static_cast<std::int32_t>((i * 7) % 10);
+  }
+  return Tensor::from_vector(labels, {n});
+}
+
+TEST(CudaAllocator, FixedShapeTrainingLoopStopsGrowing) {
+  KILN_SKIP_WITHOUT_GPU();
+  KILN_SKIP_WITHOUT_CACHING();
+  DenseModel model(cuda0());
+  const Tensor x = on_gpu(random({128, 64}, 72));
+  const Tensor labels = on_gpu(batch_labels(128));
+  for (int i = 0; i < 10; ++i) model.train_step(x, labels);
+  gpu().synchronize();
+  const MemoryStats settled = memory_stats(cuda0());
+  for (int i = 0; i < 990; ++i) model.train_step(x, labels);
+  gpu().synchronize();
+  const MemoryStats after = memory_stats(cuda0());
+  EXPECT_EQ(after.reserved, settled.reserved);
+  EXPECT_EQ(after.system_allocations, settled.system_allocations);
+  EXPECT_EQ(after.allocated, settled.allocated);
+  EXPECT_LE(after.allocated, after.reserved);
+}
+
+TEST(CudaTraining, FiveDenseAdamStepsAgreeWithTheCpu) {
+  KILN_SKIP_WITHOUT_GPU();
+  Tf32Scope strict(false);
+  DenseModel on_cpu(Device::cpu());
+  DenseModel on_cuda(cuda0());
+  const Tensor x = random({128, 64}, 72);
+  const Tensor labels = batch_labels(128);
+  const Tensor xg = on_gpu(x);
+  const Tensor labels_g = on_gpu(labels);
+  for (int i = 0; i < 5; ++i) {
+    on_cpu.train_step(x, labels);
+    on_cuda.train_step(xg, labels_g);
+  }
+  for (std::size_t i = 0; i < on_cpu.params.size(); ++i) {
+    EXPECT_CLOSE(on_cuda.params[i], on_cpu.params[i], 1e-4) << "parameter " << i;
+  }
+}
+
+}  // namespace
+}  // namespace kiln::cuda_test
