@@ -27,6 +27,7 @@
 #include <mutex>
 
 #include "core/check.h"
+#include "cuda_api.h"
 #include "cuda_backend.h"
 
 namespace kiln::cuda_bridge {
@@ -133,5 +134,8 @@ std::string version_info() {
                      runtime % 1000 / 10, driver_text, cudnn / 10000, cudnn % 10000 / 100,
                      cudnn % 100, cublas[0], cublas[1], cublas[2]);
 }
+
+void set_tf32(bool enabled) { cuda::set_tf32_enabled(enabled); }
+bool tf32() { return cuda::tf32_enabled(); }
 
 }  // namespace kiln::cuda_bridge

@@ -28,4 +28,9 @@ KILN_API Device default_device();
 // Parses "cpu", "cuda", "cuda:N" or "auto"; asking for CUDA where none is usable is an Error.
 KILN_API Device parse_device(const std::string& text);
 
+// TF32 tensor-core math for CUDA convolutions and matrix products: on by default (as PyTorch does
+// for convolutions); off gives full fp32. KILN_TF32=0 sets it off at start. No effect on the CPU.
+KILN_API void set_allow_tf32(bool allowed);
+KILN_API bool tf32_allowed();
+
 }  // namespace kiln

@@ -13,6 +13,9 @@ bool compiled_in();
 int device_count(std::string* why_not);
 backend::Backend& backend(int device_index);
 Allocator& allocator(int device_index);
+// TF32 tensor-core math for conv and GEMM (on by default; the stub ignores it).
+void set_tf32(bool enabled);
+bool tf32();
 // "CUDA 13.0, cuDNN 9.19.0, cuBLAS 13.x" or "" when not compiled in.
 std::string version_info();
 

@@ -45,6 +45,9 @@ Device default_device() {
   return chosen;
 }
 
+void set_allow_tf32(bool allowed) { cuda_bridge::set_tf32(allowed); }
+bool tf32_allowed() { return cuda_bridge::tf32(); }
+
 Device parse_device(const std::string& text) {
   if (text == "cpu") return Device::cpu();
   if (text == "auto") return default_device();

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "../../cuda/block_pool.h"
+#include "cuda/block_pool.h"
 #include "kiln/error.h"
 
 namespace kiln::cuda {
