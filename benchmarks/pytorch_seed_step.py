@@ -1,0 +1,91 @@
+"""The seed model in PyTorch, timed like kiln_bench_seed_step: ms per training step at batch 1024
+(forward, backward, Adam), images/s, inference of 10,000 images and peak resident memory.
+
+Same architecture, Glorot-uniform kernels, zero biases, Adam(lr 1e-3, eps 1e-7), sparse
+categorical cross-entropy, synthetic inputs. Threads: torch.set_num_threads(--threads).
+
+    pytorch_seed_step.py [--device cpu|cuda] [--steps N] [--batch B] [--threads T]
+"""
+import argparse
+import resource
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Seed(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 64, 3)
+        self.conv2 = nn.Conv2d(64, 128, 3)
+        self.fc1 = nn.Linear(3200, 128)
+        self.fc2 = nn.Linear(128, 64)
+        self.fc3 = nn.Linear(64, 10)
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.xavier_uniform_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        x = torch.flatten(x, 1)
+        x = F.relu(self.fc1(x))
+        x = F.relu(self.fc2(x))
+        return self.fc3(x)
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--batch", type=int, default=1024)
+    p.add_argument("--threads", type=int, default=0)
+    a = p.parse_args()
+    if a.threads > 0:
+        torch.set_num_threads(a.threads)
+    device = torch.device(a.device)
+    model = Seed().to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
+    x = torch.rand(a.batch, 1, 28, 28, device=device)
+    y = (torch.arange(a.batch, device=device) % 10)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+
+    step()
+    sync(device)
+    start = time.perf_counter()
+    for _ in range(a.steps):
+        step()
+    sync(device)
+    step_s = (time.perf_counter() - start) / a.steps
+
+    test = torch.rand(10000, 1, 28, 28, device=device)
+    with torch.no_grad():
+        for chunk in test.split(1000):
+            model(chunk)
+        sync(device)
+        start = time.perf_counter()
+        for chunk in test.split(1000):
+            model(chunk)
+        sync(device)
+    infer_s = time.perf_counter() - start
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"device {a.device}, batch {a.batch}, {a.steps} timed steps, {torch.get_num_threads()} threads")
+    print(f"train_step_ms {step_s * 1e3:.1f}\nimages_per_s {a.batch / step_s:.0f}\n"
+          f"inference_10k_ms {infer_s * 1e3:.1f}\npeak_rss_mb {peak_mb:.1f}")
+
+
+if __name__ == "__main__":
+    main()
