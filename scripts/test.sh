@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
+# The end-to-end tests train on the real MNIST: fetch it (idempotent; verifies the SHA-256s).
+scripts/fetch-data.sh
 jobs=$(nproc)
 
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DKILN_WERROR=ON
@@ -16,5 +18,6 @@ scripts/check-install.sh build
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DKILN_SANITIZE=ON -DKILN_WITH_CUDA=OFF \
   -DKILN_BUILD_BENCHMARKS=OFF -DKILN_WERROR=ON
 cmake --build build-asan -j"$jobs" --target kiln_unit_tests
-ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+# The CPU block cache is off so ASan sees every use after free.
+KILN_CPU_NO_CACHE=1 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   build-asan/tests/kiln_unit_tests --gtest_brief=1
