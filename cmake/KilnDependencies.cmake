@@ -34,3 +34,6 @@ find_package(nlohmann_json 3 REQUIRED)
 # Images: PNG (libpng) and JPEG (libjpeg-turbo) for read_image / write_png / write_jpeg.
 find_package(PNG REQUIRED)
 find_package(JPEG REQUIRED)
+
+# Cairo: the CLI's pictures (training curves, confusion matrix, misclassified samples).
+pkg_check_modules(CAIRO REQUIRED IMPORTED_TARGET cairo)

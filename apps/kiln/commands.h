@@ -1,0 +1,56 @@
+// The kiln subcommands: their options (filled in by main.cpp's CLI11 parser) and entry points.
+// Each returns the process exit code and reports failures by throwing kiln::Error.
+#pragma once
+
+#include <cstdint>
+#include <set>
+#include <string>
+
+namespace kiln::cli {
+
+struct TrainOptions {
+  std::string dataset = "mnist";
+  int epochs = 3;
+  std::int64_t batch_size = 1024;
+  std::string loss = "categorical_crossentropy";
+  double learning_rate = 1e-3;
+  std::uint64_t seed = 1337;
+  double validation_split = 0.0;
+  std::string device = "auto";
+  std::string out;         // empty: runs/<dataset>-<timestamp>
+  std::string data_dir;    // empty: default_data_dir()
+  std::int64_t limit = 0;  // 0: every training image
+  std::int64_t test_limit = 0;  // 0: every test image
+  int checkpoint_every = 0;
+  std::string resume;  // a run directory holding checkpoint.h5
+  // Long names ("--dataset") of the options given on the command line, for --resume's checks.
+  std::set<std::string> given;
+};
+
+struct EvaluateOptions {
+  std::string model;
+  std::string dataset = "mnist";
+  std::string data_dir;
+  std::int64_t batch_size = 1024;
+  std::string device = "auto";
+};
+
+struct PredictOptions {
+  std::string model;
+  std::string image;    // a 28x28 PNG, or
+  std::string dataset;  // a test image of this data set, at `index`
+  std::int64_t index = 0;
+  std::string data_dir;
+  std::string device = "auto";
+};
+
+struct SummaryOptions {
+  std::string model;
+};
+
+int run_train(const TrainOptions& options);
+int run_evaluate(const EvaluateOptions& options);
+int run_predict(const PredictOptions& options);
+int run_summary(const SummaryOptions& options);
+
+}  // namespace kiln::cli

@@ -1,0 +1,51 @@
+// Helpers shared by the kiln subcommands: errors, data selection, targets and predictions.
+#pragma once
+
+#include <fmt/format.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "kiln/data.h"
+#include "kiln/device.h"
+#include "kiln/error.h"
+#include "kiln/model.h"
+#include "kiln/tensor.h"
+
+namespace kiln::cli {
+
+template <class... Args>
+[[noreturn]] void cli_fail(fmt::format_string<Args...> format, Args&&... args) {
+  throw Error(fmt::format(format, std::forward<Args>(args)...));
+}
+
+// `dir`, or default_data_dir() when empty.
+std::string data_dir_or_default(const std::string& dir);
+
+// "mnist" for "mnist"; "fashion_mnist" for either spelling of Fashion-MNIST.
+std::string canonical_dataset(const std::string& name);
+// "MNIST" / "Fashion-MNIST", for messages.
+std::string dataset_title(const std::string& name);
+
+// The first `n` samples of a CPU tensor (all of them when n is 0 or covers them), as a copy.
+Tensor first_samples(const Tensor& x, std::int64_t n);
+// The training targets for `loss`: i32 labels for sparse_categorical_crossentropy, else one-hot.
+Tensor targets_for(const Tensor& labels, const std::string& loss, int classes);
+
+// "auto" → default_device() (which reports its choice once on stderr), else parse_device.
+Device resolve_device(const std::string& text);
+
+// Compiles a loaded model for evaluation (Adam, categorical cross-entropy, accuracy).
+void compile_for_evaluation(Model& model);
+// Number of classes the model's single output predicts (checked against `expected` when > 0).
+int output_classes(Model& model, const Tensor& sample_images, int expected);
+// Class probabilities (N, classes) on the CPU.
+Tensor probabilities(Model& model, const Tensor& images, std::int64_t batch_size);
+// argmax over the last axis, as i32 on the CPU.
+Tensor predicted_labels(const Tensor& probabilities);
+
+// Prints a Keras-like log value ("%.4f").
+std::string format_value(double value);
+
+}  // namespace kiln::cli

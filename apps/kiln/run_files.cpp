@@ -1,0 +1,136 @@
+// The text files of a run directory and the per-epoch history.
+#include "run_files.h"
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <system_error>
+
+#include "common.h"
+
+namespace kiln::cli {
+
+namespace {
+
+// Keras's order: loss first, then the other training logs, then the validation ones likewise.
+int key_rank(const std::string& key) {
+  const bool validation = key.rfind("val_", 0) == 0;
+  const std::string base = validation ? key.substr(4) : key;
+  return (validation ? 2 : 0) + (base == "loss" ? 0 : 1);
+}
+
+std::string csv_field(const std::string& text) {
+  if (text.find_first_of(",\"\n") == std::string::npos) return text;
+  std::string quoted = "\"";
+  for (char c : text) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return quoted + "\"";
+}
+
+}  // namespace
+
+void append_epoch(History& history, const std::map<std::string, double>& logs) {
+  if (history.keys.empty()) {
+    for (const auto& entry : logs) history.keys.push_back(entry.first);
+    std::stable_sort(
+        history.keys.begin(), history.keys.end(),
+        [](const std::string& a, const std::string& b) { return key_rank(a) < key_rank(b); });
+  }
+  for (const std::string& key : history.keys) {
+    const auto found = logs.find(key);
+    if (found == logs.end()) cli_fail("epoch logs lack '{}', which earlier epochs have", key);
+    history.values[key].push_back(found->second);
+  }
+}
+
+std::size_t epoch_count(const History& history) {
+  return history.keys.empty() ? 0 : history.values.at(history.keys.front()).size();
+}
+
+std::string history_csv(const History& history) {
+  std::string text = "epoch";
+  for (const std::string& key : history.keys) {
+    text += ',';
+    text += key;
+  }
+  text += "\n";
+  for (std::size_t e = 0; e < epoch_count(history); ++e) {
+    text += std::to_string(e + 1);
+    for (const std::string& key : history.keys)
+      text += fmt::format(",{:.6g}", history.values.at(key)[e]);
+    text += "\n";
+  }
+  return text;
+}
+
+std::string history_json(const History& history) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::object();
+  for (const std::string& key : history.keys) out[key] = history.values.at(key);
+  return out.dump();
+}
+
+History history_from_json(const std::string& text) {
+  const nlohmann::ordered_json in = nlohmann::ordered_json::parse(text, nullptr, false);
+  if (!in.is_object()) cli_fail("history: expected a JSON object, found '{}'", text.substr(0, 80));
+  History history;
+  std::size_t epochs = 0;
+  for (const auto& [key, values] : in.items()) {
+    if (!values.is_array()) cli_fail("history: '{}' is not a list of numbers", key);
+    std::vector<double> series;
+    for (const auto& v : values) {
+      if (!v.is_number()) cli_fail("history: '{}' holds a non-number", key);
+      series.push_back(v.get<double>());
+    }
+    if (!history.keys.empty() && series.size() != epochs) {
+      cli_fail("history: '{}' has {} epochs, '{}' has {}", key, series.size(), history.keys.front(),
+               epochs);
+    }
+    epochs = series.size();
+    history.keys.push_back(key);
+    history.values[key] = std::move(series);
+  }
+  return history;
+}
+
+std::string confusion_csv(const Tensor& matrix, const std::vector<std::string>& class_names) {
+  const auto k = static_cast<std::size_t>(matrix.dim(0));
+  const std::vector<std::int32_t> counts = matrix.to_vector<std::int32_t>();
+  std::string text = "true\\predicted";
+  for (std::size_t c = 0; c < k; ++c) {
+    text += ',';
+    text += csv_field(class_names.at(c));
+  }
+  text += "\n";
+  for (std::size_t r = 0; r < k; ++r) {
+    text += csv_field(class_names.at(r));
+    for (std::size_t c = 0; c < k; ++c) {
+      text += ',';
+      text += std::to_string(counts[r * k + c]);
+    }
+    text += "\n";
+  }
+  return text;
+}
+
+std::string default_run_dir(const std::string& dataset) {
+  const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm local{};
+  localtime_r(&now, &local);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &local);
+  return "runs/" + canonical_dataset(dataset) + "-" + stamp;
+}
+
+void make_run_dir(const std::string& dir) {
+  std::error_code error;
+  std::filesystem::create_directories(dir, error);
+  if (error) cli_fail("cannot create the run directory {}: {}", dir, error.message());
+  if (!std::filesystem::is_directory(dir, error)) cli_fail("{} exists and is not a directory", dir);
+}
+
+std::string run_file(const std::string& dir, const std::string& name) {
+  return (std::filesystem::path(dir) / name).string();
+}
+
+}  // namespace kiln::cli

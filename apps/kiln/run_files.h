@@ -1,0 +1,35 @@
+// The text files of a run directory (history.csv, confusion_matrix.csv, metrics.json) and the
+// per-epoch history they are made from.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "kiln/model.h"
+#include "kiln/tensor.h"
+
+namespace kiln::cli {
+
+// Adds one epoch's logs to `history`; keys are ordered as Keras prints them (loss, the metrics,
+// then val_loss and the validation metrics).
+void append_epoch(History& history, const std::map<std::string, double>& logs);
+std::size_t epoch_count(const History& history);
+
+// history.csv: "epoch,loss,accuracy[,val_loss,val_accuracy]", epochs numbered from 1.
+std::string history_csv(const History& history);
+// {"loss": [..], ...} with the keys in order (also stored in checkpoints).
+std::string history_json(const History& history);
+History history_from_json(const std::string& text);
+
+// confusion_matrix.csv: a header "true\predicted,<class>,...", then one row per true class.
+std::string confusion_csv(const Tensor& matrix, const std::vector<std::string>& class_names);
+
+// "runs/<dataset>-YYYYmmdd-HHMMSS" (local time).
+std::string default_run_dir(const std::string& dataset);
+// Creates the directory (and its parents); an Error naming it on failure.
+void make_run_dir(const std::string& dir);
+// `dir/name`.
+std::string run_file(const std::string& dir, const std::string& name);
+
+}  // namespace kiln::cli
