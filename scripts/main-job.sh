@@ -21,5 +21,6 @@ metric() {
 }
 echo
 echo "Main job done in $(($(date +%s) - start)) s."
-echo "Test accuracy: $(metric test_accuracy) (device $(metric device), training $(metric train_seconds) s)"
+printf 'Test accuracy: %s (device %s, training %.0f s)\n' "$(metric test_accuracy)" "$(metric device)" \
+  "$(metric train_seconds)"
 echo "Run directory: $(cd "$run_dir" && pwd)"
