@@ -10,6 +10,7 @@
 #include "kiln/feature_maps.h"
 #include "kiln/image.h"
 #include "kiln/layers.h"
+#include "kiln/metrics.h"
 #include "kiln/model.h"
 #include "kiln/model_io.h"
 #include "kiln/numerics.h"

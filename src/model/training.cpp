@@ -289,9 +289,10 @@ History Model::fit(const TensorMap& x_all, const TensorMap& y_all, const FitOpti
     std::map<std::string, double> epoch_logs;
     for (const auto& [key, value] : shown) epoch_logs[key] = value;
     if (n_val > 0) {
-      for (const auto& [key, value] : evaluate(x_val, y_val, options.batch_size)) {
-        epoch_logs["val_" + key] = value;
-        shown.emplace_back("val_" + key, value);
+      const auto validation = evaluate(x_val, y_val, options.batch_size);
+      for (const std::string& key : compiled_state_->keys()) {  // Keras's order: val_loss first
+        epoch_logs["val_" + key] = validation.at(key);
+        shown.emplace_back("val_" + key, validation.at(key));
       }
     }
     bar.update(steps, shown, true);
