@@ -5,6 +5,7 @@
 // images/s, so per-image cost at batch 1024 can be read from a smaller batch.
 #include <benchmark/benchmark.h>
 
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -24,6 +25,16 @@ kiln::backend::Backend& cpu() { return kiln::backend::cpu_backend(); }
 
 Tensor random_tensor(const Shape& shape, std::uint64_t seed) {
   return Tensor::uniform(shape, -1.0, 1.0, seed);
+}
+
+// A benchmark whose kernel produced a NaN/Inf (or nothing) measured nothing: report it as an error.
+void require_finite(benchmark::State& state, const Tensor& result) {
+  for (float v : result.to_vector<float>()) {
+    if (!std::isfinite(v)) {
+      state.SkipWithError("the kernel produced a non-finite value");
+      return;
+    }
+  }
 }
 
 void set_images(benchmark::State& state, std::int64_t images) {
@@ -78,6 +89,7 @@ void bench_conv(benchmark::State& state, int layer, ConvPass pass) {
         break;
     }
   }
+  require_finite(state, pass == ConvPass::forward ? y : pass == ConvPass::backward_data ? dx : dw);
   set_counters(state, conv_flops(g), g.n);
 }
 
@@ -109,6 +121,7 @@ void bench_pool(benchmark::State& state, int layer, PoolMode mode, bool backward
       cpu().pool2d_forward(mode, g, x, y);
     }
   }
+  require_finite(state, backward ? dx : y);
   state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(x.nbytes() + y.nbytes()));
   set_counters(state, static_cast<double>(g.n * g.oh * g.ow * g.c * g.ph * g.pw), g.n);
 }
@@ -137,6 +150,7 @@ void bench_dense(benchmark::State& state, std::int64_t in, std::int64_t out, Den
         break;
     }
   }
+  require_finite(state, pass == DensePass::forward ? y : pass == DensePass::backward_data ? dx : dw);
   set_counters(state, 2.0 * static_cast<double>(n * in * out), n);
 }
 
@@ -155,6 +169,8 @@ void bench_softmax_cross_entropy(benchmark::State& state) {
     cpu().softmax_cross_entropy_forward(logits, labels, probs, loss);
     cpu().softmax_cross_entropy_backward(probs, labels, dloss, dlogits);
   }
+  require_finite(state, loss);
+  require_finite(state, dlogits);
   set_images(state, n);
 }
 
@@ -177,6 +193,7 @@ void bench_adam(benchmark::State& state) {
     cpu().adam_update(params, grads, m, v, step);
     step.step += 1;
   }
+  for (const Tensor& p : params) require_finite(state, p);
   state.counters["params"] = static_cast<double>(total);
   state.counters["Gparam/s"] = benchmark::Counter(static_cast<double>(total) * 1e-9,
                                                   benchmark::Counter::kIsIterationInvariantRate);

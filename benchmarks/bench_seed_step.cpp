@@ -4,6 +4,7 @@
 //
 //   kiln_bench_seed_step [--device cpu|cuda] [--steps N] [--batch B]
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -50,18 +51,24 @@ int main(int argc, char** argv) try {
 
   model->train_step(xs, ys);  // warm-up: builds caches and pools
   const auto start = std::chrono::steady_clock::now();
-  for (int i = 0; i < args.steps; ++i) model->train_step(xs, ys);
+  double loss = 0.0;
+  for (int i = 0; i < args.steps; ++i) loss = model->train_step(xs, ys).at("loss");
   const double step_s = seconds_since(start) / args.steps;
+  if (!std::isfinite(loss)) throw kiln::Error("the benchmarked steps produced a non-finite loss");
 
   const kiln::Tensor test = kiln::Tensor::uniform({10000, 28, 28, 1}, 0, 1, 2).to(device);
   model->predict(test.view({10000, 28, 28, 1}), 1000);  // warm-up
   const auto infer_start = std::chrono::steady_clock::now();
-  model->predict(test, 1000);
+  const kiln::Tensor probabilities = model->predict(test, 1000);
   const double infer_s = seconds_since(infer_start);
+  double total = 0.0;
+  for (float p : probabilities.to_vector<float>()) total += p;
+  if (!(std::abs(total - 10000.0) < 1.0)) throw kiln::Error("inference produced no valid probabilities");
 
   const kiln::MemoryStats mem = kiln::memory_stats(device);
   std::printf("device %s, batch %lld, %d timed steps\n", device.str().c_str(),
               static_cast<long long>(args.batch), args.steps);
+  std::printf("final_loss %.4f\n", loss);
   std::printf("train_step_ms %.1f\nimages_per_s %.0f\ninference_10k_ms %.1f\npeak_allocated_mb %.1f\n",
               step_s * 1e3, static_cast<double>(args.batch) / step_s, infer_s * 1e3,
               static_cast<double>(mem.peak_allocated) / (1 << 20));
