@@ -98,8 +98,13 @@ TEST(Memory, LargeCpuBlocksAreReused) {
   EXPECT_EQ(after.system_allocations, before.system_allocations + 1);
   EXPECT_EQ(after.cache_hits, before.cache_hits + 1);
   EXPECT_EQ(after.allocated, before.allocated);
+  { Tensor smaller = Tensor::empty({(1 << 20) - 100000}); }  // fits the cached 4 MiB block
+  EXPECT_EQ(memory_stats(Device::cpu()).cache_hits, before.cache_hits + 2);
+  { Tensor much_smaller = Tensor::empty({1 << 19}); }  // would waste half of it: a new block
+  EXPECT_EQ(memory_stats(Device::cpu()).system_allocations, before.system_allocations + 2);
   allocator_for(Device::cpu()).empty_cache();
   EXPECT_EQ(memory_stats(Device::cpu()).reserved, before.reserved);
+  EXPECT_EQ(memory_stats(Device::cpu()).allocated, before.allocated);
 }
 
 }  // namespace

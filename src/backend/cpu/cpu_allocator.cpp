@@ -32,10 +32,12 @@ void* CpuAllocator::allocate(std::size_t bytes) {
   std::lock_guard lock(mutex_);
   stats_.allocations += 1;
   void* ptr = nullptr;
-  if (auto hit = cache_.find(size); hit != cache_.end()) {
+  std::size_t block = size;
+  if (auto hit = cache_.lower_bound(size); hit != cache_.end() && hit->first <= size + size / 4) {
+    block = hit->first;
     ptr = hit->second;
     cache_.erase(hit);
-    cached_bytes_ -= size;
+    cached_bytes_ -= block;
     stats_.cache_hits += 1;
   } else {
     ptr = std::aligned_alloc(kAlignment, size);
@@ -52,15 +54,20 @@ void* CpuAllocator::allocate(std::size_t bytes) {
     stats_.system_allocations += 1;
     stats_.reserved += size;
   }
-  stats_.allocated += size;
+  if (block >= kCachedMinimum) large_blocks_[ptr] = block;
+  stats_.allocated += block;
   stats_.peak_allocated = std::max(stats_.peak_allocated, stats_.allocated);
   stats_.peak_reserved = std::max(stats_.peak_reserved, stats_.reserved);
   return ptr;
 }
 
 void CpuAllocator::deallocate(void* ptr, std::size_t bytes) {
-  const std::size_t size = rounded(bytes);
   std::lock_guard lock(mutex_);
+  std::size_t size = rounded(bytes);
+  if (auto large = large_blocks_.find(ptr); large != large_blocks_.end()) {
+    size = large->second;
+    large_blocks_.erase(large);
+  }
   stats_.allocated -= size;
   if (caching_ && size >= kCachedMinimum && cached_bytes_ + size <= kMaxCachedBytes) {
     cache_.emplace(size, ptr);

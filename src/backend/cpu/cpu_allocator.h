@@ -4,7 +4,8 @@
 // step. glibc serves blocks above its mmap threshold with fresh mmaps and unmaps them on free, so
 // every step paid a page fault per 4 KiB on first touch (about 100 ms per step for the seed
 // model's first ReLU output alone). Blocks of 1 MiB and more are therefore kept after free and
-// handed out again for a request of the same rounded size. The cache holds at most
+// handed out again for a request they fit (best fit, wasting at most a quarter of the block), so
+// training and inference batches of nearby sizes share blocks. The cache holds at most
 // kMaxCachedBytes; KILN_CPU_NO_CACHE=1 turns it off (for valgrind / sanitizers).
 #pragma once
 
@@ -34,7 +35,8 @@ class CpuAllocator final : public Allocator {
   MemoryStats stats_;
   bool caching_;
   std::size_t cached_bytes_ = 0;
-  std::multimap<std::size_t, void*> cache_;  // rounded size -> free block
+  std::multimap<std::size_t, void*> cache_;          // block size -> free block
+  std::map<void*, std::size_t> large_blocks_;        // every large block handed out -> its size
 };
 
 }  // namespace kiln::backend
