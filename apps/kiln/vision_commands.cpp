@@ -3,6 +3,8 @@
 // the work succeeded, so a failed command leaves no output file.
 #include "vision_commands.h"
 
+#include "tile_labels.h"
+
 #include <fmt/format.h>
 
 #include <cstdint>
@@ -146,6 +148,7 @@ int run_features(const FeaturesCommand& c) {
                conv->type(), first_conv_layer(*model));
     const Tensor kernel = conv->weights()[0]->value();
     picture = kernel_grid(kernel, grid);
+    label_tiles(picture, kernel.dim(2) * kernel.dim(3), kernel.dim(0), kernel.dim(1), grid);
     what = fmt::format("{} kernels of {} ({}x{}, {} input channel(s))", kernel.dim(3), layer,
                        kernel.dim(0), kernel.dim(1), kernel.dim(2));
   } else {
@@ -161,6 +164,7 @@ int run_features(const FeaturesCommand& c) {
                "width, channels) — pick a convolution or pooling layer",
                layer, activations.str());
     picture = feature_map_grid(activations, grid);
+    label_tiles(picture, activations.dim(3), activations.dim(1), activations.dim(2), grid);
     what = fmt::format("{} feature maps of {} ({}x{})", activations.dim(3), layer,
                        activations.dim(2), activations.dim(1));
   }
