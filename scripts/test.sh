@@ -21,3 +21,10 @@ cmake --build build-asan -j"$jobs" --target kiln_unit_tests
 # The CPU block cache is off so ASan sees every use after free.
 KILN_CPU_NO_CACHE=1 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   build-asan/tests/kiln_unit_tests --gtest_brief=1
+
+# Fuzz smoke run: every libFuzzer target of tests/fuzz for 20 s under ASan + UBSan, so that they
+# cannot rot (clang build of libkiln and the targets only, at -O0 to keep the build short; the long
+# runs use scripts/fuzz.sh's -O1). A crash in kiln fails here and leaves its input in
+# tests/fuzz/regressions/; defects inside libhdf5 itself are reported, not failed on.
+KILN_FUZZ_BUILD=build-fuzz-ci KILN_FUZZ_JOBS="$jobs" KILN_FUZZ_CFLAGS="-O0 -gline-tables-only" \
+  scripts/fuzz.sh all 20

@@ -16,6 +16,9 @@ namespace {
 
 // Chunks of at most this many bytes; a weight tensor is usually a single chunk.
 constexpr std::uint64_t kChunkBytes = std::uint64_t{64} << 20;
+// No attribute kiln reads comes near this (Keras splits name lists above 64 KB): a header that
+// claims more is corrupt, and is rejected before the buffer is allocated.
+constexpr std::uint64_t kMaxAttributeBytes = std::uint64_t{64} << 20;
 
 herr_t keep_innermost(unsigned depth, const H5E_error2_t* error, void* data) {
   auto* reason = static_cast<std::string*>(data);
@@ -155,6 +158,9 @@ std::vector<std::string> read_variable_strings(hid_t attribute, hid_t object, hi
 std::vector<std::string> read_fixed_strings(hid_t attribute, hid_t object, hid_t file_type_id,
                                             std::size_t count, const std::string& name) {
   std::size_t size = H5Tget_size(file_type_id);
+  KILN_CHECK(size > 0 && count <= kMaxAttributeBytes / size,
+             "HDF5 {}: attribute {}: {} strings of {} bytes, more than the {} bytes kiln reads",
+             describe(object), name, count, size, kMaxAttributeBytes);
   H5T_str_t pad = H5Tget_strpad(file_type_id);
   Handle memory(H5Tcopy(file_type_id));
   std::vector<char> buffer(count * size);
@@ -384,6 +390,9 @@ std::vector<std::string> read_string_list_attribute(hid_t object, const std::str
   KILN_CHECK(H5Tget_class(type.id()) == H5T_STRING,
              "HDF5 {}: attribute {}: expected strings, found {}", describe(object), name,
              type_name(type.id()));
+  KILN_CHECK(
+      points > 0 && static_cast<std::uint64_t>(points) <= kMaxAttributeBytes / sizeof(char*),
+      "HDF5 {}: attribute {}: cannot read {} strings", describe(object), name, points);
   auto count = static_cast<std::size_t>(points);
   if (H5Tis_variable_str(type.id()) > 0) {
     return read_variable_strings(attribute.id(), object, type.id(), space.id(), count, name);

@@ -19,6 +19,10 @@ namespace {
 // header limit for compact attributes).
 constexpr std::size_t kHeaderLimit = 64512;
 constexpr const char* kModelWeights = "model_weights";
+// The most weight values a file may hold (64 MiB of float32, as many as a model built from a
+// model_config may have), checked against the dataset shapes before anything is allocated: a
+// corrupt or hostile header cannot make kiln allocate without bound.
+constexpr std::int64_t kMaxFileWeightValues = std::int64_t{1} << 24;
 
 void check_name(const std::string& name, const char* what, const std::string& context) {
   KILN_CHECK(!name.empty() && name.find('/') == std::string::npos && name != "." && name != "..",
@@ -116,13 +120,23 @@ std::string last_component(const std::string& name) {
   return slash == std::string::npos ? name : name.substr(slash + 1);
 }
 
-Tensor read_weight(hid_t layer_group, const std::string& layer, const std::string& stored_name) {
+// `budget`: how many more values the file may hold (kMaxFileWeightValues in all).
+Tensor read_weight(hid_t layer_group, const std::string& layer, const std::string& stored_name,
+                   std::int64_t& budget) {
   h5::Handle dataset = h5::open_dataset(layer_group, stored_name);
   std::string type = h5::dataset_type_name(dataset.id());
   KILN_CHECK(type.rfind("float", 0) == 0,
              "HDF5 {}: layer '{}', weight '{}': expected float32 data, found {}",
              h5::describe(dataset.id()), layer, stored_name, type);
-  Tensor values = Tensor::empty(h5::dataset_shape(dataset.id()), DType::f32);
+  const Shape shape = h5::dataset_shape(dataset.id());
+  const std::int64_t count = shape_numel(shape);
+  KILN_CHECK(count <= budget,
+             "HDF5 {}: layer '{}', weight '{}' of shape {}: the file's weights exceed the {} "
+             "values kiln reads",
+             h5::describe(dataset.id()), layer, stored_name, shape_str(shape),
+             kMaxFileWeightValues);
+  budget -= count;
+  Tensor values = Tensor::empty(shape, DType::f32);
   try {
     h5::read_dataset(dataset.id(), DType::f32, values.data<float>());
   } catch (const Error& error) {
@@ -139,12 +153,12 @@ Tensor read_weight(hid_t layer_group, const std::string& layer, const std::strin
   return values;
 }
 
-LayerWeights read_layer(hid_t parent, const std::string& layer_name) {
+LayerWeights read_layer(hid_t parent, const std::string& layer_name, std::int64_t& budget) {
   h5::Handle group = h5::open_group(parent, layer_name);
   LayerWeights layer{layer_name, {}};
   for (const std::string& stored_name : read_keras_list(group.id(), "weight_names")) {
     layer.weights.emplace_back(last_component(stored_name),
-                               read_weight(group.id(), layer_name, stored_name));
+                               read_weight(group.id(), layer_name, stored_name, budget));
   }
   return layer;
 }
@@ -188,10 +202,11 @@ std::vector<LayerWeights> read_keras_weights(hid_t group) {
   std::vector<std::string> names = read_keras_list(group, "layer_names");
   std::set<std::string> seen;
   std::vector<LayerWeights> layers;
+  std::int64_t budget = kMaxFileWeightValues;
   for (const std::string& name : names) {
     KILN_CHECK(seen.insert(name).second, "HDF5 {}: layer_names lists '{}' twice",
                h5::describe(group), name);
-    layers.push_back(read_layer(group, name));
+    layers.push_back(read_layer(group, name, budget));
   }
   return layers;
 }

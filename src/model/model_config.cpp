@@ -2,7 +2,10 @@
 // Keras 3 (legacy HDF5) configs. Keras 3 differs in places — `batch_shape` for
 // `batch_input_shape`, dtype-policy objects for dtype strings, `module` / `registered_name` keys,
 // inbound nodes as {"args": [keras tensors]} — and both spellings are read.
+#include <cstdint>
+#include <limits>
 #include <map>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -65,13 +68,76 @@ std::string model_config_json(const Model& model) {
 namespace {
 
 // ---- reading
+//
+// A model_config may come from any file, so every value is checked before it is used: integers
+// must be integers within int32 (a float or a huge number would not convert safely, and no extent,
+// size or count of a real model comes near), arrays are indexed with at(), and the weights a layer
+// would create are counted before the layer is called (which allocates and initialises them).
+
+constexpr std::int64_t kMaxConfigInteger = std::numeric_limits<std::int32_t>::max();
+// The most weight values a model may have (64 MiB of float32: 30 times the seed model; Keras's
+// MNIST and CIFAR examples have under 1.3 M).
+constexpr std::int64_t kMaxModelValues = std::int64_t{1} << 24;
+
+std::int64_t integer(const Json& value, const std::string& where) {
+  bool fits = false;
+  if (value.is_number_unsigned()) {
+    fits = value.get<std::uint64_t>() <= static_cast<std::uint64_t>(kMaxConfigInteger);
+  } else if (value.is_number_integer()) {
+    const auto number = value.get<std::int64_t>();
+    fits = number >= -kMaxConfigInteger && number <= kMaxConfigInteger;
+  }
+  KILN_CHECK(fits, "{}: expected an integer within +-{}, found {}", where, kMaxConfigInteger,
+             value.dump());
+  return value.get<std::int64_t>();
+}
 
 Size2 size2(const Json& value, const std::string& where) {
-  if (value.is_number_integer()) return Size2(value.get<std::int64_t>());
-  KILN_CHECK(value.is_array() && value.size() == 2, "{}: expected an integer or a pair, found {}",
-             where, value.dump());
-  return Size2(value[0].get<std::int64_t>(), value[1].get<std::int64_t>());
+  if (!value.is_array()) return Size2(integer(value, where));
+  KILN_CHECK(value.size() == 2, "{}: expected an integer or a pair, found {}", where, value.dump());
+  return Size2(integer(value[0], where), integer(value[1], where));
 }
+
+// Counts the weights of the layers as they are created, so that a config cannot make kiln
+// allocate without bound.
+class WeightBudget {
+ public:
+  // Throws unless a `class_name` layer with this config, called on `inputs`, stays within the
+  // limits. Only Conv2D and Dense have weights; a call the layer rejects is left to the layer.
+  void charge(const std::string& class_name, const Json& config, const std::vector<Shape>& inputs,
+              const std::string& where) {
+    if (inputs.size() != 1 || inputs[0].empty()) return;
+    const std::int64_t channels = inputs[0].back();
+    std::int64_t kernel = 0, bias = 0;
+    if (class_name == "Dense") {
+      bias = integer(config.at("units"), where);
+      kernel = product({channels, bias}, where);
+    } else if (class_name == "Conv2D") {
+      const Size2 size = size2(config.at("kernel_size"), where);
+      bias = integer(config.at("filters"), where);
+      kernel = product({size.h, size.w, channels, bias}, where);
+    }
+    used_ += kernel + bias;
+    KILN_CHECK(used_ <= kMaxModelValues, "{}: the model's weights exceed the {} values kiln reads",
+               where, kMaxModelValues);
+  }
+
+ private:
+  // The product of positive extents, at most kMaxModelValues.
+  static std::int64_t product(std::initializer_list<std::int64_t> extents,
+                              const std::string& where) {
+    std::int64_t count = 1;
+    for (std::int64_t extent : extents) {
+      KILN_CHECK(extent >= 1 && extent <= kMaxModelValues / count,
+                 "{}: a weight of more than the {} values kiln reads (or an extent below 1)",
+                 where, kMaxModelValues);
+      count *= extent;
+    }
+    return count;
+  }
+
+  std::int64_t used_ = 0;
+};
 
 Padding padding_of(const Json& value, const std::string& where) {
   if (value.is_string()) {
@@ -81,7 +147,8 @@ Padding padding_of(const Json& value, const std::string& where) {
     return Padding::parse(text);
   }
   KILN_CHECK(value.is_array() && value.size() == 2, "{}: unsupported padding {}", where, value.dump());
-  return Padding::explicit_amounts(value[0][0], value[0][1], value[1][0], value[1][1]);
+  return Padding::explicit_amounts(integer(value[0].at(0), where), integer(value[0].at(1), where),
+                                   integer(value[1].at(0), where), integer(value[1].at(1), where));
 }
 
 std::string activation_of(const Json& config, const std::string& where) {
@@ -105,9 +172,9 @@ Shape input_shape_of(const Json& config, const std::string& where) {
              "{}: InputLayer has neither batch_input_shape nor batch_shape", where);
   Shape shape;
   for (std::size_t i = 1; i < config[key].size(); ++i) {
-    KILN_CHECK(config[key][i].is_number_integer(), "{}: input shape {} has an unknown extent", where,
+    KILN_CHECK(!config[key][i].is_null(), "{}: input shape {} has an unknown extent", where,
                config[key].dump());
-    shape.push_back(config[key][i].get<std::int64_t>());
+    shape.push_back(integer(config[key][i], where));
   }
   return shape;
 }
@@ -130,7 +197,7 @@ LayerRef layer_from_config(const std::string& class_name, const Json& config) {
     o.activation = activation_of(config, where);
     o.use_bias = config.value("use_bias", true);
     o.name = name;
-    return Conv2D(config.at("filters").get<std::int64_t>(), size2(config.at("kernel_size"), where), o);
+    return Conv2D(integer(config.at("filters"), where), size2(config.at("kernel_size"), where), o);
   }
   if (class_name == "MaxPooling2D" || class_name == "AveragePooling2D" || class_name == "MinPooling2D") {
     Pool2DOptions o;
@@ -147,12 +214,15 @@ LayerRef layer_from_config(const std::string& class_name, const Json& config) {
     o.activation = activation_of(config, where);
     o.use_bias = config.value("use_bias", true);
     o.name = name;
-    return Dense(config.at("units").get<std::int64_t>(), o);
+    return Dense(integer(config.at("units"), where), o);
   }
   if (class_name == "Flatten") return Flatten(name);
   if (class_name == "Dropout") return Dropout(config.at("rate").get<double>(), name);
   if (class_name == "Activation") return Activation(activation_of(config, where), name);
-  if (class_name == "Concatenate") return Concatenate(config.value("axis", -1), name);
+  if (class_name == "Concatenate") {
+    const Json axis = config.value("axis", Json(-1));
+    return Concatenate(static_cast<int>(integer(axis, where)), name);
+  }
   fail("{}: unsupported layer class '{}'; kiln reads InputLayer, Conv2D, MaxPooling2D, "
        "AveragePooling2D, MinPooling2D, Dense, Flatten, Dropout, Activation, Concatenate",
        where, class_name);
@@ -163,7 +233,7 @@ LayerRef layer_from_config(const std::string& class_name, const Json& config) {
 void collect_history(const Json& value, std::vector<std::string>& names) {
   if (value.is_object()) {
     if (value.contains("config") && value["config"].contains("keras_history")) {
-      names.push_back(value["config"]["keras_history"][0].get<std::string>());
+      names.push_back(value["config"]["keras_history"].at(0).get<std::string>());
     }
     return;
   }
@@ -182,7 +252,7 @@ std::vector<std::string> inbound_names(const Json& entry, const std::string& whe
   if (node.is_object()) {
     collect_history(node.value("args", Json::array()), names);
   } else {
-    for (const Json& ref : node) names.push_back(ref[0].get<std::string>());
+    for (const Json& ref : node) names.push_back(ref.at(0).get<std::string>());
   }
   return names;
 }
@@ -190,12 +260,18 @@ std::vector<std::string> inbound_names(const Json& entry, const std::string& whe
 std::vector<std::string> endpoint_names(const Json& refs) {
   std::vector<std::string> names;
   if (refs.is_array() && !refs.empty() && refs[0].is_string()) return {refs[0].get<std::string>()};
-  for (const Json& ref : refs) names.push_back(ref[0].get<std::string>());
+  for (const Json& ref : refs) names.push_back(ref.at(0).get<std::string>());
   return names;
+}
+
+std::string layer_where(const LayerRef& layer, const std::string& class_name) {
+  return "model_config: layer '" + layer->name() + "' (" + class_name + ")";
 }
 
 std::unique_ptr<Model> sequential_from(const Json& config) {
   auto model = std::make_unique<Sequential>(text_or(config, "name", ""));
+  WeightBudget budget;
+  std::optional<Shape> shape;  // the output of the layers so far, once the model has an input
   const Json& layers = config.at("layers");
   for (std::size_t i = 0; i < layers.size(); ++i) {
     const Json& entry = layers[i];
@@ -203,15 +279,24 @@ std::unique_ptr<Model> sequential_from(const Json& config) {
     const Json& layer_config = entry.at("config");
     if (i == 0 && class_name != "InputLayer" &&
         (layer_config.contains("batch_input_shape") || layer_config.contains("batch_shape"))) {
-      model->add(InputLayer(input_shape_of(layer_config, "model_config")));
+      shape = input_shape_of(layer_config, "model_config");
+      model->add(InputLayer(*shape));
     }
-    model->add(layer_from_config(class_name, layer_config));
+    LayerRef layer = layer_from_config(class_name, layer_config);
+    if (class_name == "InputLayer") {
+      shape = layer->output_shape({});
+    } else if (shape) {
+      budget.charge(class_name, layer_config, {*shape}, layer_where(layer, class_name));
+      shape = layer->output_shape({*shape});
+    }
+    model->add(layer);
   }
   return model;
 }
 
 std::unique_ptr<Model> functional_from(const Json& config) {
   std::map<std::string, SymbolicTensor> tensors;
+  WeightBudget budget;
   for (const Json& entry : config.at("layers")) {
     const std::string class_name = entry.at("class_name").get<std::string>();
     LayerRef layer = layer_from_config(class_name, entry.at("config"));
@@ -221,11 +306,14 @@ std::unique_ptr<Model> functional_from(const Json& config) {
       continue;
     }
     std::vector<SymbolicTensor> inputs;
+    std::vector<Shape> shapes;
     for (const std::string& source : inbound_names(entry, where)) {
       KILN_CHECK(tensors.count(source) == 1, "{}: reads '{}', which is not defined before it", where, source);
       inputs.push_back(tensors[source]);
+      shapes.push_back(tensors[source].shape());
     }
     KILN_CHECK(!inputs.empty(), "{}: has no inbound nodes", where);
+    budget.charge(class_name, entry.at("config"), shapes, layer_where(layer, class_name));
     tensors[layer->name()] = inputs.size() == 1 ? layer(inputs[0]) : layer(inputs);
   }
   auto pick = [&](const Json& refs) {
