@@ -21,7 +21,8 @@ constexpr const char* kSlotsGroup = "optimizer_weights";
 constexpr std::int64_t kFormatVersion = 1;
 
 std::string config_json(const RunConfig& c) {
-  const nlohmann::ordered_json j = {{"dataset", c.dataset},
+  const nlohmann::ordered_json j = {{"experiment", c.experiment},
+                                    {"dataset", c.dataset},
                                     {"loss", c.loss},
                                     {"batch_size", c.batch_size},
                                     {"learning_rate", c.learning_rate},
@@ -37,6 +38,7 @@ RunConfig config_from_json(const std::string& text, const std::string& path) {
   if (!j.is_object()) cli_fail("{}: run_config is not a JSON object", path);
   try {
     RunConfig c;
+    c.experiment = j.value("experiment", std::string("seed"));  // older checkpoints: the seed CNN
     c.dataset = j.at("dataset").get<std::string>();
     c.loss = j.at("loss").get<std::string>();
     c.batch_size = j.at("batch_size").get<std::int64_t>();

@@ -15,6 +15,7 @@ namespace kiln::cli {
 
 // What defines a training run, so that --resume continues it exactly.
 struct RunConfig {
+  std::string experiment = "seed";  // or "odd-even"
   std::string dataset = "mnist";
   std::string loss = "categorical_crossentropy";
   std::int64_t batch_size = 1024;

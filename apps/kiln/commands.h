@@ -9,17 +9,18 @@
 namespace kiln::cli {
 
 struct TrainOptions {
+  std::string experiment = "seed";  // or "odd-even"
   std::string dataset = "mnist";
-  int epochs = 3;
-  std::int64_t batch_size = 1024;
+  int epochs = 0;               // 0: the experiment's default (seed 3, odd-even 5)
+  std::int64_t batch_size = 0;  // 0: the experiment's default (seed 1024, odd-even 32)
   std::string loss = "categorical_crossentropy";
   double learning_rate = 1e-3;
   std::uint64_t seed = 1337;
   double validation_split = 0.0;
   std::string device = "auto";
-  std::string out;         // empty: runs/<dataset>-<timestamp>
-  std::string data_dir;    // empty: default_data_dir()
-  std::int64_t limit = 0;  // 0: every training image
+  std::string out;              // empty: runs/<dataset>-<timestamp>
+  std::string data_dir;         // empty: default_data_dir()
+  std::int64_t limit = 0;       // 0: every training image
   std::int64_t test_limit = 0;  // 0: every test image
   int checkpoint_every = 0;
   std::string resume;  // a run directory holding checkpoint.h5
@@ -31,6 +32,7 @@ struct EvaluateOptions {
   std::string model;
   std::string dataset = "mnist";
   std::string data_dir;
+  std::int64_t limit = 0;  // 0: every test image
   std::int64_t batch_size = 1024;
   std::string device = "auto";
 };
@@ -48,9 +50,15 @@ struct SummaryOptions {
   std::string model;
 };
 
+struct PlotModelOptions {
+  std::string model;
+  std::string out;  // a .png or .svg path
+};
+
 int run_train(const TrainOptions& options);
 int run_evaluate(const EvaluateOptions& options);
 int run_predict(const PredictOptions& options);
 int run_summary(const SummaryOptions& options);
+int run_plot_model(const PlotModelOptions& options);
 
 }  // namespace kiln::cli

@@ -2,10 +2,9 @@
 #include "common.h"
 
 #include <cstring>
-#include <memory>
 
+#include "heads.h"
 #include "kiln/ops.h"
-#include "kiln/optimizers.h"
 
 namespace kiln::cli {
 
@@ -34,31 +33,14 @@ Tensor first_samples(const Tensor& x, std::int64_t n) {
   return out;
 }
 
-Tensor targets_for(const Tensor& labels, const std::string& loss, int classes) {
-  if (loss == "sparse_categorical_crossentropy") return labels;
-  return to_categorical(labels, classes);
-}
-
 Device resolve_device(const std::string& text) {
   return text == "auto" ? default_device() : parse_device(text);
 }
 
-void compile_for_evaluation(Model& model) {
-  model.compile(std::make_shared<Adam>(), "categorical_crossentropy", {"accuracy"});
-}
-
-int output_classes(Model& model, const Tensor& sample_images, int expected) {
-  const Tensor out = model.predict(first_samples(sample_images, 1), 1);
-  const auto classes = static_cast<int>(out.dim(-1));
-  if (out.rank() != 2 || (expected > 0 && classes != expected)) {
-    cli_fail("model '{}' predicts output of shape {} per image, but the data set has {} classes",
-             model.name(), shape_str(out.shape()), expected);
-  }
-  return classes;
-}
-
-Tensor probabilities(Model& model, const Tensor& images, std::int64_t batch_size) {
-  return model.predict(images, batch_size).to(Device::cpu());
+TensorMap predictions(Model& model, const Tensor& images, std::int64_t batch_size) {
+  TensorMap out = model.predict(input_map(model, images), batch_size);
+  for (auto& entry : out) entry.second = entry.second.to(Device::cpu());
+  return out;
 }
 
 Tensor predicted_labels(const Tensor& probs) { return argmax(probs).to(Device::cpu()); }

@@ -30,18 +30,12 @@ std::string dataset_title(const std::string& name);
 
 // The first `n` samples of a CPU tensor (all of them when n is 0 or covers them), as a copy.
 Tensor first_samples(const Tensor& x, std::int64_t n);
-// The training targets for `loss`: i32 labels for sparse_categorical_crossentropy, else one-hot.
-Tensor targets_for(const Tensor& labels, const std::string& loss, int classes);
 
 // "auto" → default_device() (which reports its choice once on stderr), else parse_device.
 Device resolve_device(const std::string& text);
 
-// Compiles a loaded model for evaluation (Adam, categorical cross-entropy, accuracy).
-void compile_for_evaluation(Model& model);
-// Number of classes the model's single output predicts (checked against `expected` when > 0).
-int output_classes(Model& model, const Tensor& sample_images, int expected);
-// Class probabilities (N, classes) on the CPU.
-Tensor probabilities(Model& model, const Tensor& images, std::int64_t batch_size);
+// Every output of the model for `images`, on the CPU, keyed by output name.
+TensorMap predictions(Model& model, const Tensor& images, std::int64_t batch_size);
 // argmax over the last axis, as i32 on the CPU.
 Tensor predicted_labels(const Tensor& probabilities);
 

@@ -1,12 +1,16 @@
-// `kiln evaluate`, `kiln predict` and `kiln summary`: running a saved model.
+// `kiln evaluate`, `kiln predict`, `kiln summary` and `kiln plot-model`: running and showing a
+// saved model, with one output or several (the odd/even model's num_out and odd_out heads).
 #include <cstdio>
+#include <map>
 #include <memory>
 
 #include "commands.h"
 #include "common.h"
+#include "heads.h"
 #include "kiln/metrics.h"
 #include "kiln/model_io.h"
 #include "kiln/ops.h"
+#include "kiln/plot_model.h"
 #include "png_input.h"
 
 namespace kiln::cli {
@@ -53,24 +57,56 @@ std::string class_label(int index, const std::vector<std::string>& names) {
   return number + " (" + names[index] + ")";
 }
 
+// Loss weights the model was trained with, when its file has a training_config.
+std::map<std::string, double> trained_loss_weights(const Model& model) {
+  return model.compiled() ? model.compile_options().loss_weights : std::map<std::string, double>{};
+}
+
+// The class probabilities of one head; `named` adds the output's name (models with several).
+void print_class_head(const Head& head, const Tensor& probs, const PredictInput& input,
+                      bool named) {
+  const std::vector<float> p = probs.to_vector<float>();
+  const int best = argmax(probs).to(Device::cpu()).data<std::int32_t>()[0];
+  if (named)
+    std::printf("Output %s, class probabilities:\n", head.output.c_str());
+  else
+    std::printf("Class probabilities:\n");
+  for (std::size_t c = 0; c < p.size(); ++c) {
+    std::printf("  %-16s %.6f\n", class_label(static_cast<int>(c), input.class_names).c_str(),
+                p[c]);
+  }
+  std::printf("Predicted class: %s (probability %.4f)\n",
+              class_label(best, input.class_names).c_str(), p[static_cast<std::size_t>(best)]);
+}
+
+// The odd head's sigmoid: the probability that the digit is odd.
+void print_odd_head(const Head& head, const Tensor& probs, const PredictInput& input) {
+  const float odd = probs.to_vector<float>().front();
+  std::printf("Output %s, probability of odd: %.6f\n", head.output.c_str(), odd);
+  std::printf("Predicted: %s", odd > 0.5f ? "odd" : "even");
+  if (input.truth >= 0) std::printf(" (true: %s)", input.truth % 2 != 0 ? "odd" : "even");
+  std::printf("\n");
+}
+
 }  // namespace
 
 int run_evaluate(const EvaluateOptions& o) {
-  const Dataset data = load_dataset(o.dataset, data_dir_or_default(o.data_dir));
+  Dataset data = load_dataset(o.dataset, data_dir_or_default(o.data_dir));
+  data.x_test = first_samples(data.x_test, o.limit);
+  data.y_test = first_samples(data.y_test, o.limit);
   std::unique_ptr<Model> model = load_on(o.model, o.device);
-  const int classes =
-      output_classes(*model, data.x_test, static_cast<int>(data.class_names.size()));
-  compile_for_evaluation(*model);
-  const auto logs =
-      model->evaluate(data.x_test, to_categorical(data.y_test, classes), o.batch_size);
-  const Tensor predicted = predicted_labels(probabilities(*model, data.x_test, o.batch_size));
-  const Tensor matrix = confusion_matrix(data.y_test, predicted, classes);
+  const int classes = static_cast<int>(data.class_names.size());
+  const std::vector<Head> heads = infer_heads(*model, data.x_test, classes);
+  model->compile(
+      head_compile_options(heads, std::make_shared<Adam>(), trained_loss_weights(*model)));
+  const TestScores scores =
+      score_test(*model, heads, data.x_test, data.y_test, classes, o.batch_size);
   std::printf("Model %s on the %s test set (%lld images)\n", o.model.c_str(),
               dataset_title(o.dataset).c_str(), static_cast<long long>(data.x_test.dim(0)));
-  std::printf("Test loss: %s\nTest accuracy: %s\n", format_value(logs.at("loss")).c_str(),
-              format_value(logs.at("accuracy")).c_str());
-  std::printf("Confusion matrix (rows: true class, columns: predicted class):\n%s",
-              format_confusion_matrix(matrix, data.class_names).c_str());
+  print_scores(scores);
+  const std::string of = heads.size() == 1 ? "" : " of output " + class_head(heads).output;
+  std::printf("Confusion matrix%s (rows: true class, columns: predicted class):\n%s", of.c_str(),
+              format_confusion_matrix(scores.confusion, data.class_names).c_str());
   return 0;
 }
 
@@ -82,29 +118,34 @@ int run_predict(const PredictOptions& o) {
           ? dataset_input(o)
           : PredictInput{read_png_gray(o.image, kImageSide, kImageSide), o.image, {}, -1};
   std::unique_ptr<Model> model = load_on(o.model, o.device);
-  const Tensor probs = model->predict(input.image, 1).to(Device::cpu());
-  if (probs.rank() != 2 || probs.dim(0) != 1) {
-    cli_fail("model {} gives output of shape {} for one image; expected class probabilities",
-             o.model, shape_str(probs.shape()));
-  }
-  const std::vector<float> p = probs.to_vector<float>();
-  const int best = argmax(probs).to(Device::cpu()).data<std::int32_t>()[0];
+  const std::vector<Head> heads =
+      infer_heads(*model, input.image, static_cast<int>(input.class_names.size()));
+  const TensorMap outputs = predictions(*model, input.image, 1);
   std::printf("Input: %s", input.description.c_str());
   if (input.truth >= 0)
     std::printf(" (true class %s)", class_label(input.truth, input.class_names).c_str());
-  std::printf("\nClass probabilities:\n");
-  for (std::size_t c = 0; c < p.size(); ++c) {
-    std::printf("  %-16s %.6f\n", class_label(static_cast<int>(c), input.class_names).c_str(),
-                p[c]);
+  std::printf("\n");
+  for (const Head& head : heads) {
+    if (head.odd())
+      print_odd_head(head, outputs.at(head.output), input);
+    else
+      print_class_head(head, outputs.at(head.output), input, heads.size() > 1);
   }
-  std::printf("Predicted class: %s (probability %.4f)\n",
-              class_label(best, input.class_names).c_str(), p[static_cast<std::size_t>(best)]);
   return 0;
 }
 
 int run_summary(const SummaryOptions& o) {
   const std::unique_ptr<Model> model = load_model(o.model);
   std::printf("%s", model->summary().c_str());
+  return 0;
+}
+
+int run_plot_model(const PlotModelOptions& o) {
+  if (o.model.empty()) cli_fail("plot-model: give the model file (MODEL.h5 or --model MODEL.h5)");
+  const std::unique_ptr<Model> model = load_model(o.model);
+  plot_model(*model, o.out);
+  std::printf("Wrote %s (%zu layers of model '%s')\n", o.out.c_str(), model->layers().size(),
+              model->name().c_str());
   return 0;
 }
 

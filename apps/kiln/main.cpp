@@ -9,6 +9,7 @@
 #include <string>
 
 #include "commands.h"
+#include "experiments.h"
 #include "kiln/build_info.h"
 #include "kiln/error.h"
 #include "vision_commands.h"
@@ -16,6 +17,7 @@
 namespace {
 
 using kiln::cli::EvaluateOptions;
+using kiln::cli::PlotModelOptions;
 using kiln::cli::PredictOptions;
 using kiln::cli::SummaryOptions;
 using kiln::cli::TrainOptions;
@@ -25,17 +27,25 @@ const char* const kDataDirHelp =
 const char* const kDeviceHelp = "auto (CUDA when a GPU is usable, else CPU), cpu, cuda or cuda:N";
 
 void add_train(CLI::App& app, TrainOptions& o, std::function<int()>& action) {
-  CLI::App* sub = app.add_subcommand("train", "Train the seed CNN on MNIST or Fashion-MNIST");
+  CLI::App* sub = app.add_subcommand(
+      "train", "Train the seed CNN (or the two-headed odd/even model) on MNIST or Fashion-MNIST");
+  sub->add_option("--experiment", o.experiment,
+                  "seed (the seed CNN) or odd-even (heads num_out: digit, odd_out: odd or even; "
+                  "MNIST only)")
+      ->check(CLI::IsMember(kiln::cli::experiment_names()))
+      ->capture_default_str();
   sub->add_option("--dataset", o.dataset, "mnist or fashion_mnist")
       ->check(CLI::IsMember({"mnist", "fashion_mnist", "fashion-mnist"}))
       ->capture_default_str();
-  sub->add_option("--epochs", o.epochs, "Epochs to train (with --resume: the total)")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
-  sub->add_option("--batch-size", o.batch_size, "Samples per step")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
-  sub->add_option("--loss", o.loss, "categorical_crossentropy or sparse_categorical_crossentropy")
+  sub->add_option("--epochs", o.epochs,
+                  "Epochs to train (with --resume: the total) [default: seed 3, odd-even 5]")
+      ->check(CLI::PositiveNumber);
+  sub->add_option("--batch-size", o.batch_size,
+                  "Samples per step [default: seed 1024, odd-even 32]")
+      ->check(CLI::PositiveNumber);
+  sub->add_option("--loss", o.loss,
+                  "categorical_crossentropy or sparse_categorical_crossentropy (odd-even: for "
+                  "num_out; odd_out always uses binary_crossentropy)")
       ->check(CLI::IsMember({"categorical_crossentropy", "sparse_categorical_crossentropy"}))
       ->capture_default_str();
   sub->add_option("--lr", o.learning_rate, "Adam learning rate")
@@ -48,7 +58,8 @@ void add_train(CLI::App& app, TrainOptions& o, std::function<int()>& action) {
       ->check(CLI::Range(0.0, 0.99))
       ->capture_default_str();
   sub->add_option("--device", o.device, kDeviceHelp)->capture_default_str();
-  sub->add_option("--out", o.out, "Run directory (default: runs/<dataset>-<timestamp>)");
+  sub->add_option("--out", o.out,
+                  "Run directory (default: runs/<dataset>[-<experiment>]-<timestamp>)");
   sub->add_option("--data-dir", o.data_dir, kDataDirHelp);
   sub->add_option("--limit", o.limit, "Train on the first N training images only (0: all)")
       ->check(CLI::NonNegativeNumber);
@@ -75,6 +86,8 @@ void add_evaluate(CLI::App& app, EvaluateOptions& o, std::function<int()>& actio
       ->check(CLI::IsMember({"mnist", "fashion_mnist", "fashion-mnist"}))
       ->capture_default_str();
   sub->add_option("--data-dir", o.data_dir, kDataDirHelp);
+  sub->add_option("--limit", o.limit, "Score on the first N test images only (0: all)")
+      ->check(CLI::NonNegativeNumber);
   sub->add_option("--batch-size", o.batch_size, "Samples per batch")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
@@ -104,6 +117,14 @@ void add_summary(CLI::App& app, SummaryOptions& o, std::function<int()>& action)
   sub->callback([&o, &action] { action = [&o] { return kiln::cli::run_summary(o); }; });
 }
 
+void add_plot_model(CLI::App& app, PlotModelOptions& o, std::function<int()>& action) {
+  CLI::App* sub = app.add_subcommand("plot-model",
+                                     "Draw a model's graph with Graphviz, like Keras's plot_model");
+  sub->add_option("--model,model", o.model, "A model file (model.h5)");
+  sub->add_option("-o,--out", o.out, "The picture to write: a .png or .svg path")->required();
+  sub->callback([&o, &action] { action = [&o] { return kiln::cli::run_plot_model(o); }; });
+}
+
 int report(const char* message) {
   std::fflush(stdout);
   std::fprintf(stderr, "kiln: %s\n", message);
@@ -113,19 +134,22 @@ int report(const char* message) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"kiln: train, evaluate and inspect CNNs on MNIST and Fashion-MNIST; filter pictures",
-               "kiln"};
+  CLI::App app{
+      "kiln: train, evaluate, inspect and draw CNNs on MNIST and Fashion-MNIST; filter pictures",
+      "kiln"};
   app.require_subcommand(1);
   app.set_version_flag("--version", [] { return kiln::build_info(); });
   TrainOptions train;
   EvaluateOptions evaluate;
   PredictOptions predict;
   SummaryOptions summary;
+  PlotModelOptions plot_model;
   std::function<int()> action;
   add_train(app, train, action);
   add_evaluate(app, evaluate, action);
   add_predict(app, predict, action);
   add_summary(app, summary, action);
+  add_plot_model(app, plot_model, action);
   kiln::cli::add_vision_commands(app, action);
   try {
     app.parse(argc, argv);

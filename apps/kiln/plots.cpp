@@ -21,8 +21,10 @@ struct Rgb {
 
 constexpr Rgb kBlack{0, 0, 0};
 constexpr Rgb kGrid{0.88, 0.88, 0.88};
-constexpr Rgb kTrain{0.122, 0.467, 0.706};     // matplotlib's first colour
-constexpr Rgb kValidation{1.0, 0.498, 0.055};  // and its second
+// matplotlib's "tab10" colours: a series' training curve takes an even one, validation the next.
+constexpr Rgb kPalette[] = {{0.122, 0.467, 0.706}, {1.0, 0.498, 0.055},   {0.173, 0.627, 0.173},
+                            {0.839, 0.153, 0.157}, {0.580, 0.404, 0.741}, {0.549, 0.337, 0.294}};
+constexpr std::size_t kPaletteSize = sizeof kPalette / sizeof kPalette[0];
 constexpr const char* kFont = "DejaVu Sans";
 
 struct Rect {
@@ -240,12 +242,25 @@ void draw_panel(cairo_t* cr, Rect area, const std::string& title, const std::vec
   draw_legend(cr, plot, curves, legend_at_top);
 }
 
-std::vector<Curve> curves_for(const History& history, const std::string& key) {
-  std::vector<Curve> curves;
+// The training and (when present) validation curves of `key`, coloured as series `series`.
+void add_curves(std::vector<Curve>& curves, const History& history, const std::string& key,
+                std::size_t series) {
+  const Rgb train = kPalette[(2 * series) % kPaletteSize],
+            validation = kPalette[(2 * series + 1) % kPaletteSize];
   if (history.values.count(key) != 0)
-    curves.push_back({"train " + key, history.values.at(key), kTrain});
+    curves.push_back({"train " + key, history.values.at(key), train});
   if (history.values.count("val_" + key) != 0) {
-    curves.push_back({"validation " + key, history.values.at("val_" + key), kValidation});
+    curves.push_back({"validation " + key, history.values.at("val_" + key), validation});
+  }
+}
+
+// Every accuracy of the history: "accuracy", or one per output ("num_out_accuracy", …).
+std::vector<Curve> accuracy_curves(const History& history) {
+  std::vector<Curve> curves;
+  std::size_t series = 0;
+  for (const std::string& key : history.keys) {
+    const bool accuracy = key == "accuracy" || (key.size() > 9 && key.ends_with("_accuracy"));
+    if (accuracy && key.rfind("val_", 0) != 0) add_curves(curves, history, key, series++);
   }
   return curves;
 }
@@ -311,8 +326,9 @@ void draw_cells(cairo_t* cr, Rect grid, const std::vector<std::int32_t>& counts,
 }  // namespace
 
 void plot_history(const std::string& path, const History& history, const std::string& title) {
-  const std::vector<Curve> loss = curves_for(history, "loss"),
-                           accuracy = curves_for(history, "accuracy");
+  std::vector<Curve> loss;
+  add_curves(loss, history, "loss", 0);
+  const std::vector<Curve> accuracy = accuracy_curves(history);
   if (loss.empty() || loss.front().values.empty())
     cli_fail("{}: the history has no loss to plot", path);
   const int panels = accuracy.empty() ? 1 : 2;

@@ -11,8 +11,8 @@
 
 namespace kiln::cli {
 
-// Two panels, loss and accuracy per epoch, each with the training and (when present) validation
-// curve, axes with ticks, and a legend.
+// Two panels per epoch: the (total) loss, and every accuracy (one per output for several), each
+// with its training and (when present) validation curve, axes with ticks, and a legend.
 void plot_history(const std::string& path, const History& history, const std::string& title);
 
 // A heatmap of an i32 (k, k) matrix (rows true, columns predicted) with the counts in the cells

@@ -1,7 +1,6 @@
 // The text files of a run directory and the per-epoch history.
 #include "run_files.h"
 
-#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <filesystem>
@@ -9,17 +8,11 @@
 #include <system_error>
 
 #include "common.h"
+#include "heads.h"
 
 namespace kiln::cli {
 
 namespace {
-
-// Keras's order: loss first, then the other training logs, then the validation ones likewise.
-int key_rank(const std::string& key) {
-  const bool validation = key.rfind("val_", 0) == 0;
-  const std::string base = validation ? key.substr(4) : key;
-  return (validation ? 2 : 0) + (base == "loss" ? 0 : 1);
-}
 
 std::string csv_field(const std::string& text) {
   if (text.find_first_of(",\"\n") == std::string::npos) return text;
@@ -30,13 +23,9 @@ std::string csv_field(const std::string& text) {
 
 }  // namespace
 
-void append_epoch(History& history, const std::map<std::string, double>& logs) {
-  if (history.keys.empty()) {
-    for (const auto& entry : logs) history.keys.push_back(entry.first);
-    std::stable_sort(
-        history.keys.begin(), history.keys.end(),
-        [](const std::string& a, const std::string& b) { return key_rank(a) < key_rank(b); });
-  }
+void append_epoch(History& history, const std::map<std::string, double>& logs,
+                  const std::vector<std::string>& outputs) {
+  if (history.keys.empty()) history.keys = keras_key_order(logs, outputs);
   for (const std::string& key : history.keys) {
     const auto found = logs.find(key);
     if (found == logs.end()) cli_fail("epoch logs lack '{}', which earlier epochs have", key);
@@ -113,13 +102,14 @@ std::string confusion_csv(const Tensor& matrix, const std::vector<std::string>& 
   return text;
 }
 
-std::string default_run_dir(const std::string& dataset) {
+std::string default_run_dir(const std::string& dataset, const std::string& experiment) {
   const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
   std::tm local{};
   localtime_r(&now, &local);
   char stamp[32];
   std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &local);
-  return "runs/" + canonical_dataset(dataset) + "-" + stamp;
+  const std::string suffix = experiment == "seed" ? "" : "-" + experiment;
+  return "runs/" + canonical_dataset(dataset) + suffix + "-" + stamp;
 }
 
 void make_run_dir(const std::string& dir) {

@@ -11,12 +11,13 @@
 
 namespace kiln::cli {
 
-// Adds one epoch's logs to `history`; keys are ordered as Keras prints them (loss, the metrics,
-// then val_loss and the validation metrics).
-void append_epoch(History& history, const std::map<std::string, double>& logs);
+// Adds one epoch's logs to `history`; the first epoch fixes the keys in Keras's order (loss, each
+// output's loss, the metrics, then the "val_" keys likewise; outputs in the model's order).
+void append_epoch(History& history, const std::map<std::string, double>& logs,
+                  const std::vector<std::string>& outputs);
 std::size_t epoch_count(const History& history);
 
-// history.csv: "epoch,loss,accuracy[,val_loss,val_accuracy]", epochs numbered from 1.
+// history.csv: "epoch,<keys>" (e.g. epoch,loss,accuracy[,val_loss,val_accuracy]), epochs from 1.
 std::string history_csv(const History& history);
 // {"loss": [..], ...} with the keys in order (also stored in checkpoints).
 std::string history_json(const History& history);
@@ -25,8 +26,9 @@ History history_from_json(const std::string& text);
 // confusion_matrix.csv: a header "true\predicted,<class>,...", then one row per true class.
 std::string confusion_csv(const Tensor& matrix, const std::vector<std::string>& class_names);
 
-// "runs/<dataset>-YYYYmmdd-HHMMSS" (local time).
-std::string default_run_dir(const std::string& dataset);
+// "runs/<dataset>-YYYYmmdd-HHMMSS" (local time) for the seed experiment, else
+// "runs/<dataset>-<experiment>-YYYYmmdd-HHMMSS".
+std::string default_run_dir(const std::string& dataset, const std::string& experiment);
 // Creates the directory (and its parents); an Error naming it on failure.
 void make_run_dir(const std::string& dir);
 // `dir/name`.
