@@ -11,6 +11,7 @@
 #include "commands.h"
 #include "experiments.h"
 #include "kiln/build_info.h"
+#include "kiln/numerics.h"
 #include "kiln/error.h"
 #include "vision_commands.h"
 
@@ -70,10 +71,13 @@ void add_train(CLI::App& app, TrainOptions& o, std::function<int()>& action) {
       ->check(CLI::NonNegativeNumber);
   sub->add_option("--resume", o.resume,
                   "Continue the run in this directory from its checkpoint.h5");
-  sub->callback([sub, &o, &action] {
+  CLI::Option* check_numerics = sub->add_flag("--check-numerics")->description(
+      "Stop at the first op that produces NaN/Inf, naming the op, layer and shape");
+  sub->callback([sub, &o, &action, check_numerics] {
     for (const CLI::Option* option : sub->get_options()) {
-      if (option->count() > 0) o.given.insert(option->get_name());
+      if (option->count() > 0 && option != check_numerics) o.given.insert(option->get_name());
     }
+    kiln::set_check_numerics(check_numerics->count() > 0);
     action = [&o] { return kiln::cli::run_train(o); };
   });
 }
