@@ -102,6 +102,8 @@ class KILN_API Model {
   Model() = default;  // Sequential fills in the graph later
   void set_graph(const std::vector<SymbolicTensor>& inputs, const std::vector<SymbolicTensor>& outputs);
   bool is_chain() const;
+  // Error (saying what to do) when the graph is not known yet.
+  void check_built() const;
   std::string summary_text(bool chain, bool show_inputs) const;
   std::string name_;
 

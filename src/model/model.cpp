@@ -144,6 +144,7 @@ bool Model::is_chain() const {
 }
 
 TensorMap Model::call(const TensorMap& inputs, bool training) {
+  check_built();
   KILN_CHECK(inputs.size() == inputs_.size(), "Model '{}': expected {} input(s), found {}", name_,
              inputs_.size(), inputs.size());
   std::unordered_map<const GraphNode*, Tensor> values;
@@ -169,7 +170,13 @@ TensorMap Model::call(const TensorMap& inputs, bool training) {
   return outputs;
 }
 
+void Model::check_built() const {
+  KILN_CHECK(!inputs_.empty(), "Model '{}' is not built yet: start a Sequential with InputLayer(shape) "
+             "or call build(input_shape) before using it", name_);
+}
+
 Tensor Model::call(const Tensor& input, bool training) {
+  check_built();
   KILN_CHECK(inputs_.size() == 1 && outputs_.size() == 1,
              "Model '{}': call(Tensor) needs one input and one output, the model has {} and {}",
              name_, inputs_.size(), outputs_.size());

@@ -143,6 +143,7 @@ struct Model::Compiled {
 };
 
 void Model::compile(const CompileOptions& options) {
+  check_built();
   auto state = std::make_shared<Compiled>();
   state->optimizer = options.optimizer ? options.optimizer : std::make_shared<Adam>();
   const std::vector<std::string> outputs = output_names();

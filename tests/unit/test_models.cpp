@@ -130,6 +130,28 @@ TEST_F(Models, ShapeMismatchesNameTheLayer) {
   EXPECT_THROW(model->call(Tensor::zeros({2, 28, 28, 3})), Error);  // channel mismatch with the model
 }
 
+TEST_F(Models, UseBeforeBuildOrCompileSaysWhatToDo) {
+  Sequential s;
+  s.add(Dense(3));
+  try {
+    s.call(Tensor::zeros({2, 4}));
+    FAIL() << "an unbuilt model must refuse to run";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("not built yet: start a Sequential with InputLayer"), std::string::npos)
+        << e.what();
+  }
+  s.build({4});
+  EXPECT_EQ(s.call(Tensor::zeros({2, 4})).shape(), (Shape{2, 3}));
+  try {
+    s.fit(Tensor::zeros({2, 4}), Tensor::zeros({2, 3}));
+    FAIL() << "fit without compile must fail";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("call compile() before fit()"), std::string::npos) << e.what();
+  }
+  auto model = seed_model();
+  EXPECT_THROW(conv2d(Tensor::zeros({1, 28, 28, 1}), model->weights()[0]->value().astype(DType::f64)), Error);
+}
+
 TEST_F(Models, AdamMatchesHandComputedTwoSteps) {
   auto w = std::make_shared<Variable>("w", Tensor::from_vector<float>({1.0f, -2.0f}, {2}));
   Adam adam(AdamOptions{.learning_rate = 0.1});
