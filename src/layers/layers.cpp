@@ -30,6 +30,19 @@ Json initializer(const char* class_name) {
   return {{"class_name", class_name}, {"config", config}};
 }
 
+// The keys Keras writes for a layer with a kernel and a bias (Conv2D, Dense): activation, bias,
+// initializers, and no regularizers or constraints.
+void add_weighted_layer_keys(Json& c, const std::string& activation, bool use_bias) {
+  c["activation"] = activation;
+  c["use_bias"] = use_bias;
+  c["kernel_initializer"] = initializer("GlorotUniform");
+  c["bias_initializer"] = initializer("Zeros");
+  for (const char* k : {"kernel_regularizer", "bias_regularizer", "activity_regularizer",
+                        "kernel_constraint", "bias_constraint"}) {
+    c[k] = nullptr;
+  }
+}
+
 std::int64_t product(const Shape& shape) {
   std::int64_t p = 1;
   for (std::int64_t e : shape) p *= e;
@@ -118,14 +131,7 @@ std::string Conv2DImpl::config_json() const {
   c["data_format"] = "channels_last";
   c["dilation_rate"] = Json::array({1, 1});
   c["groups"] = 1;
-  c["activation"] = options_.activation;
-  c["use_bias"] = options_.use_bias;
-  c["kernel_initializer"] = initializer("GlorotUniform");
-  c["bias_initializer"] = initializer("Zeros");
-  for (const char* k : {"kernel_regularizer", "bias_regularizer", "activity_regularizer",
-                        "kernel_constraint", "bias_constraint"}) {
-    c[k] = nullptr;
-  }
+  add_weighted_layer_keys(c, options_.activation, options_.use_bias);
   return c.dump();
 }
 
@@ -225,14 +231,7 @@ Tensor DenseImpl::forward(const std::vector<Tensor>& inputs, bool) {
 std::string DenseImpl::config_json() const {
   Json c = base_config(*this);
   c["units"] = units_;
-  c["activation"] = options_.activation;
-  c["use_bias"] = options_.use_bias;
-  c["kernel_initializer"] = initializer("GlorotUniform");
-  c["bias_initializer"] = initializer("Zeros");
-  for (const char* k : {"kernel_regularizer", "bias_regularizer", "activity_regularizer",
-                        "kernel_constraint", "bias_constraint"}) {
-    c[k] = nullptr;
-  }
+  add_weighted_layer_keys(c, options_.activation, options_.use_bias);
   return c.dump();
 }
 
