@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/check.h"
+#include "model/summary.h"
 #include "kiln/model_io.h"
 #include "layers/layer_types.h"
 
@@ -18,9 +19,6 @@ namespace kiln {
 namespace {
 
 using Json = nlohmann::ordered_json;
-
-// Sequential models list their layers without the InputLayer in Keras 2's files and summaries.
-bool is_sequential(const Model& model) { return dynamic_cast<const Sequential*>(&model) != nullptr; }
 
 Json layer_entry(const Layer& layer) {
   return {{"class_name", layer.type()}, {"config", Json::parse(layer.config_json())}};

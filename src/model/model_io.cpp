@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/check.h"
+#include "model/summary.h"
 #include "io/keras_h5.h"
 
 namespace kiln {
@@ -13,8 +14,6 @@ namespace kiln {
 namespace {
 
 using Json = nlohmann::ordered_json;
-
-bool is_sequential(const Model& model) { return dynamic_cast<const Sequential*>(&model) != nullptr; }
 
 // The layers Keras lists in a weights file: all of them, but Sequential leaves out its InputLayer.
 std::vector<LayerPtr> saved_layers(const Model& model) {

@@ -241,8 +241,8 @@ History Model::fit(const TensorMap& x_all, const TensorMap& y_all, const FitOpti
              "fit: validation_split must be in [0, 1), found {}", options.validation_split);
   check_targets(*this, y_all, "fit");
   const std::int64_t n_all = samples_in(x_all, "fit (x)");
-  KILN_CHECK(samples_in(y_all, "fit (y)") == n_all, "fit: x has {} samples but y has {}", n_all,
-             samples_in(y_all, "fit (y)"));
+  const std::int64_t n_targets = samples_in(y_all, "fit (y)");
+  KILN_CHECK(n_targets == n_all, "fit: x has {} samples but y has {}", n_all, n_targets);
   const auto n_val = static_cast<std::int64_t>(static_cast<double>(n_all) * options.validation_split);
   const std::int64_t n = n_all - n_val;
   KILN_CHECK(n > 0, "fit: no training samples left after validation_split {}", options.validation_split);
@@ -316,8 +316,8 @@ std::map<std::string, double> Model::evaluate(const TensorMap& x_all, const Tens
   KILN_CHECK(batch_size >= 1, "evaluate: batch_size must be >= 1, found {}", batch_size);
   check_targets(*this, y_all, "evaluate");
   const std::int64_t n = samples_in(x_all, "evaluate (x)");
-  KILN_CHECK(samples_in(y_all, "evaluate (y)") == n, "evaluate: x has {} samples but y has {}", n,
-             samples_in(y_all, "evaluate (y)"));
+  const std::int64_t n_targets = samples_in(y_all, "evaluate (y)");
+  KILN_CHECK(n_targets == n, "evaluate: x has {} samples but y has {}", n, n_targets);
   NoGrad no_grad;
   const TensorMap x_dev = move_all(x_all, device_), y_dev = move_all(y_all, device_);
   std::vector<std::int32_t> order(static_cast<std::size_t>(n));
