@@ -32,8 +32,9 @@
 // Note [Out of memory]
 // ~~~~~~~~~~~~~~~~~~~~
 // When the source answers nullptr, the pool returns every wholly free segment to it and asks once
-// more (oom_retries counts these). If that fails too, it throws kiln::Error naming the requested,
-// allocated and reserved bytes; nothing was changed, so tensors that exist stay intact.
+// more (oom_retries counts these). If that fails too, it throws kiln::OutOfMemoryError naming the
+// requested, allocated and reserved bytes; nothing was changed, so tensors that exist stay intact.
+// Layer::call and the tape's backward walk add the layer being run to the message.
 //
 // Note [Stream-ordered reuse]
 // ~~~~~~~~~~~~~~~~~~~~~~~~~~~
@@ -89,14 +90,6 @@ struct BlockOrder {
 
 using FreeBlocks = std::set<Block*, BlockOrder>;
 
-std::string format_bytes(std::size_t bytes) {
-  const double value = static_cast<double>(bytes);
-  if (bytes >= (std::size_t{1} << 30)) return fmt::format("{:.2f} GiB", value / (1 << 30));
-  if (bytes >= (std::size_t{1} << 20)) return fmt::format("{:.2f} MiB", value / (1 << 20));
-  if (bytes >= (std::size_t{1} << 10)) return fmt::format("{:.2f} KiB", value / (1 << 10));
-  return fmt::format("{} B", bytes);
-}
-
 }  // namespace
 
 struct BlockPool::State {
@@ -136,12 +129,14 @@ struct BlockPool::State {
       ptr = source.allocate_segment(segment_bytes);
     }
     if (ptr == nullptr) {
-      fail(
-          "out of memory on {}: tried to allocate {} bytes ({}; segment of {} bytes); {} bytes "
-          "({}) are allocated and {} bytes ({}) reserved by kiln{}",
-          device_name, requested, format_bytes(requested), segment_bytes, stats.allocated,
-          format_bytes(stats.allocated), stats.reserved, format_bytes(stats.reserved),
-          caching ? ", after freeing the cache and retrying" : "");
+      throw OutOfMemoryError(
+          fmt::format("out of memory on {}: tried to allocate {} bytes ({}; segment of {} bytes); "
+                      "{} bytes ({}) are allocated and {} bytes ({}) reserved by kiln{}",
+                      device_name, requested, format_bytes(requested), segment_bytes,
+                      stats.allocated, format_bytes(stats.allocated), stats.reserved,
+                      format_bytes(stats.reserved),
+                      caching ? ", after freeing the cache and retrying" : ""),
+          requested);
     }
     stats.system_allocations += 1;
     stats.reserved += segment_bytes;

@@ -54,8 +54,8 @@ class KILN_API BlockPool {
   BlockPool& operator=(const BlockPool&) = delete;
 
   // A block of at least `bytes` for use on `stream`; never nullptr. When the source is out of
-  // memory even after the cache was freed, throws kiln::Error naming the requested, allocated
-  // and reserved bytes; blocks already handed out are untouched.
+  // memory even after the cache was freed, throws kiln::OutOfMemoryError naming the requested,
+  // allocated and reserved bytes; blocks already handed out are untouched.
   void* allocate(std::size_t bytes, StreamId stream = nullptr);
   // Returns a block from allocate(); throws kiln::Error for a pointer the pool did not hand out.
   void deallocate(void* ptr);

@@ -1,5 +1,5 @@
 // The --check-numerics guard: called by every op as it records its output (autograd::record), and
-// the layer scope that lets its message name the layer.
+// the layer scope that lets its message (and an out-of-memory error) name the layer.
 #include "autograd/numerics.h"
 
 #include <atomic>
@@ -12,7 +12,7 @@ namespace kiln {
 
 namespace {
 std::atomic<bool> numerics_enabled{false};
-thread_local const std::string* current_layer = nullptr;
+thread_local const autograd::LayerLabel* active_layer = nullptr;
 
 template <class T>
 std::int64_t count_non_finite(const Tensor& host) {
@@ -28,11 +28,18 @@ bool check_numerics_enabled() { return numerics_enabled; }
 
 namespace autograd {
 
-LayerScope::LayerScope(const std::string& layer_name) : previous_(current_layer) {
-  current_layer = &layer_name;
-}
+const LayerLabel* current_layer() { return active_layer; }
 
-LayerScope::~LayerScope() { current_layer = previous_; }
+LayerScope::LayerScope(const LayerLabel* layer) : previous_(active_layer) { active_layer = layer; }
+
+LayerScope::~LayerScope() { active_layer = previous_; }
+
+OutOfMemoryError in_layer(const OutOfMemoryError& error, const LayerLabel& layer,
+                          const char* pass) {
+  return OutOfMemoryError(fmt::format("{}, while running {} of layer '{}' ({})", error.what(), pass,
+                                      layer.name, layer.type),
+                          error.requested_bytes(), layer.name);
+}
 
 void check_finite(const char* op, const Tensor& output) {
   if (!numerics_enabled || !is_floating(output.dtype())) return;
@@ -41,7 +48,7 @@ void check_finite(const char* op, const Tensor& output) {
                                                       : count_non_finite<double>(host);
   KILN_CHECK(bad == 0, "check_numerics: op '{}'{} produced {} non-finite value(s) (NaN/Inf) in its "
              "output of shape {}", op,
-             current_layer ? " in layer '" + *current_layer + "'" : std::string(), bad,
+             active_layer ? " in layer '" + active_layer->name + "'" : std::string(), bad,
              shape_str(output.shape()));
 }
 

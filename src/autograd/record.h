@@ -4,8 +4,11 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <vector>
 
+#include "autograd/numerics.h"
+#include "kiln/export.h"
 #include "kiln/tensor.h"
 
 namespace kiln::autograd {
@@ -18,7 +21,9 @@ bool recording();
 
 // Records `output = op(inputs)` if recording(); `name` is the op's name for messages. Every op
 // calls it, recording or not, so the non-finite guard (kiln/numerics.h) sees every output.
-void record(const char* name, std::vector<Tensor> inputs, const Tensor& output, BackwardStep step);
+// Exported for the unit tests' custom ops.
+KILN_API void record(const char* name, std::vector<Tensor> inputs, const Tensor& output,
+                     BackwardStep step);
 
 }  // namespace kiln::autograd
 
@@ -29,6 +34,7 @@ struct TapeNode {
   std::vector<Tensor> inputs;
   Tensor output;
   autograd::BackwardStep step;
+  std::optional<autograd::LayerLabel> layer;  // the layer being run when the op was recorded
 };
 
 }  // namespace kiln::detail

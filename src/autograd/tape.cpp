@@ -26,6 +26,15 @@ void add_into(std::unordered_map<const void*, Tensor>& grads, const Tensor& key,
   it->second = total;
 }
 
+// The node's step, with its layer current (so the non-finite guard and an out-of-memory error
+// name it).
+std::vector<Tensor> run_backward_step(detail::TapeNode& node, const Tensor& grad_output,
+                                      const std::vector<bool>& needed) {
+  const autograd::LayerLabel* layer = node.layer ? &*node.layer : nullptr;
+  return autograd::run_in_layer(layer, "the backward pass",
+                                [&] { return node.step(grad_output, needed); });
+}
+
 }  // namespace
 
 struct TapeAccess {
@@ -46,6 +55,7 @@ void record(const char* name, std::vector<Tensor> inputs, const Tensor& output, 
   node->inputs = std::move(inputs);
   node->output = output;
   node->step = std::move(step);
+  if (const LayerLabel* layer = current_layer()) node->layer = *layer;
   TapeAccess::push(*active_tape, std::move(node));
 }
 
@@ -106,7 +116,7 @@ std::vector<Tensor> GradientTape::gradient(const Tensor& target, const std::vect
     for (std::size_t i = 0; i < node.inputs.size(); ++i) {
       needed[i] = wanted.count(node.inputs[i].id()) > 0;
     }
-    std::vector<Tensor> input_grads = node.step(grad_output, needed);
+    std::vector<Tensor> input_grads = run_backward_step(node, grad_output, needed);
     for (std::size_t i = 0; i < node.inputs.size(); ++i) {
       if (needed[i] && input_grads.at(i).defined()) add_into(grads, node.inputs[i], input_grads[i]);
     }

@@ -91,9 +91,11 @@ void Layer::create_weights(const std::vector<Shape>&, Device) {}
 Tensor Layer::call(const std::vector<Tensor>& inputs, bool training) {
   const std::vector<Shape> shapes = shapes_of(inputs);
   output_shape(shapes);  // validates before any kernel runs
-  build(shapes, inputs.at(0).device());
-  autograd::LayerScope scope(name_);
-  return forward(inputs, training);
+  const autograd::LayerLabel label{name_, type()};
+  return autograd::run_in_layer(&label, "the forward pass", [&] {
+    build(shapes, inputs.at(0).device());
+    return forward(inputs, training);
+  });
 }
 
 SymbolicTensor Layer::operator()(const SymbolicTensor& x) {

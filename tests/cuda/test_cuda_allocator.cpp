@@ -1,14 +1,18 @@
 // The caching device allocator on a real GPU (its bookkeeping is tested without one in
 // tests/unit/test_caching_allocator.cpp): reuse without cudaMalloc, split and merge inside a
-// segment, an impossible request that raises and leaves tensors intact, and a fixed-shape
+// segment, an impossible request that raises and leaves tensors intact, a model whose batch does
+// not fit (OutOfMemoryError naming the layer, then a smaller batch trains), and a fixed-shape
 // training loop whose reserved memory stops growing after the first steps. The same loop, run for
 // a few steps on both backends, must agree with the CPU.
+#include <cmath>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "cuda/block_pool.h"
 #include "cuda_test_util.h"
+#include "kiln/model.h"
 
 namespace kiln::cuda_test {
 namespace {
@@ -60,8 +64,9 @@ TEST(CudaAllocator, ImpossibleRequestRaisesAndKeepsExistingTensors) {
   try {
     Tensor huge = Tensor::empty({std::int64_t{1} << 50}, DType::u8, cuda0());
     FAIL() << "a 2^50-byte tensor was allocated";
-  } catch (const Error& e) {
+  } catch (const OutOfMemoryError& e) {
     const std::string message = e.what();
+    EXPECT_EQ(e.requested_bytes(), std::size_t{1} << 50);
     EXPECT_NE(message.find("out of memory on cuda:0"), std::string::npos) << message;
     EXPECT_NE(message.find("1125899906842624 bytes"), std::string::npos) << message;
     EXPECT_NE(message.find("reserved"), std::string::npos) << message;
@@ -74,6 +79,64 @@ TEST(CudaAllocator, ImpossibleRequestRaisesAndKeepsExistingTensors) {
   }
   const Tensor more = on_gpu(random({1000}, 61));  // the device still works
   EXPECT_EQ(more.to_vector<float>(), random({1000}, 61).to_vector<float>());
+}
+
+// Conv2D with 2^16 filters: a 2.3 MiB kernel, but an output of 26 x 26 x 2^16 floats (177 MB) per
+// image, so a batch of 2048 needs 363 GB (more than any GPU holds) and a batch of 2 only 354 MB.
+constexpr std::int64_t kWideFilters = std::int64_t{1} << 16;
+constexpr std::int64_t kTooLargeBatch = 2048;
+
+std::unique_ptr<Sequential> wide_conv_model() {
+  clear_session();
+  auto model = std::make_unique<Sequential>(std::vector<LayerRef>{
+      InputLayer({28, 28, 1}), Conv2D(kWideFilters, 3, {.activation = "relu", .name = "wide_conv"}),
+      MaxPooling2D(26), Flatten(), Dense(10, {.activation = "softmax"})});
+  model->to(cuda0());
+  model->compile(std::make_shared<Adam>(), "sparse_categorical_crossentropy");
+  return model;
+}
+
+// One epoch of fit over `n` images in one batch; returns its loss.
+double fit_one_batch(Model& model, std::int64_t n) {
+  std::vector<std::int32_t> labels(static_cast<std::size_t>(n));
+  for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = static_cast<std::int32_t>(i % 10);
+  FitOptions options;
+  options.batch_size = n;
+  options.verbose = 0;
+  const History history =
+      model.fit(random({n, 28, 28, 1}, 62, 0.0, 1.0), Tensor::from_vector(labels, {n}), options);
+  return history.values.at("loss").at(0);
+}
+
+TEST(CudaAllocator, BatchTooLargeNamesLayerThenSmallerBatchTrains) {
+  KILN_SKIP_WITHOUT_GPU();
+  auto model = wide_conv_model();
+  const std::size_t requested =
+      static_cast<std::size_t>(kTooLargeBatch * 26 * 26 * kWideFilters) * sizeof(float);
+  const MemoryStats before = memory_stats(cuda0());
+  try {
+    fit_one_batch(*model, kTooLargeBatch);
+    FAIL() << "a " << requested << "-byte activation was allocated";
+  } catch (const OutOfMemoryError& e) {
+    const std::string message = e.what();
+    EXPECT_EQ(e.requested_bytes(), requested);
+    EXPECT_EQ(e.layer(), "wide_conv");
+    EXPECT_NE(message.find("out of memory on cuda:0: tried to allocate " +
+                           std::to_string(requested) + " bytes"),
+              std::string::npos)
+        << message;
+    EXPECT_NE(message.find("reserved by kiln"), std::string::npos) << message;
+    EXPECT_NE(message.find("while running the forward pass of layer 'wide_conv' (Conv2D)"),
+              std::string::npos)
+        << message;
+  }
+  gpu().synchronize();
+  const MemoryStats after = memory_stats(cuda0());
+  EXPECT_EQ(after.allocated, before.allocated);
+  if (cuda::caching_enabled_by_environment()) {
+    EXPECT_EQ(after.oom_retries, before.oom_retries + 1);
+  }
+  EXPECT_TRUE(std::isfinite(fit_one_batch(*model, 2)));  // the process carries on
 }
 
 TEST(CudaAllocator, ZeroByteTensorsAreDistinct) {

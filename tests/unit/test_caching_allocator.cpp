@@ -307,8 +307,10 @@ TEST(CachingAllocator, OutOfMemoryAfterRetryRaisesAndKeepsBlocks) {
   void* held = pool.allocate(30 * MiB);
   try {
     pool.allocate(std::size_t{1} << 50);
-    FAIL() << "expected kiln::Error";
-  } catch (const Error& e) {
+    FAIL() << "expected kiln::OutOfMemoryError";
+  } catch (const OutOfMemoryError& e) {
+    EXPECT_EQ(e.requested_bytes(), std::size_t{1} << 50);
+    EXPECT_EQ(e.layer(), "");
     const std::string message = e.what();
     EXPECT_NE(message.find("out of memory on fake:0"), std::string::npos) << message;
     EXPECT_NE(message.find(std::to_string(std::size_t{1} << 50)), std::string::npos) << message;

@@ -40,17 +40,7 @@ void* CpuAllocator::allocate(std::size_t bytes) {
     cached_bytes_ -= block;
     stats_.cache_hits += 1;
   } else {
-    ptr = std::aligned_alloc(kAlignment, size);
-    if (ptr == nullptr && !cache_.empty()) {  // free the cache and retry once
-      stats_.oom_retries += 1;
-      for (auto& [s, p] : cache_) std::free(p);
-      stats_.reserved -= cached_bytes_;
-      cache_.clear();
-      cached_bytes_ = 0;
-      ptr = std::aligned_alloc(kAlignment, size);
-    }
-    KILN_CHECK(ptr != nullptr, "out of host memory: requested {} bytes, {} bytes in use", bytes,
-               stats_.allocated);
+    ptr = allocate_from_system(bytes, size);
     stats_.system_allocations += 1;
     stats_.reserved += size;
   }
@@ -78,6 +68,25 @@ void CpuAllocator::deallocate(void* ptr, std::size_t bytes) {
   stats_.reserved -= size;
 }
 
+// Note [Out of memory] in cpu_allocator.h. Called with mutex_ held.
+void* CpuAllocator::allocate_from_system(std::size_t requested, std::size_t size) {
+  void* ptr = std::aligned_alloc(kAlignment, size);
+  const bool retry = ptr == nullptr && !cache_.empty();
+  if (retry) {
+    stats_.oom_retries += 1;
+    free_cache();
+    ptr = std::aligned_alloc(kAlignment, size);
+  }
+  if (ptr != nullptr) return ptr;
+  throw OutOfMemoryError(
+      fmt::format("out of memory on cpu: tried to allocate {} bytes ({}); {} bytes ({}) are "
+                  "allocated and {} bytes ({}) cached by kiln{}",
+                  requested, format_bytes(requested), stats_.allocated,
+                  format_bytes(stats_.allocated), cached_bytes_, format_bytes(cached_bytes_),
+                  retry ? ", after freeing the cache and retrying" : ""),
+      requested);
+}
+
 MemoryStats CpuAllocator::stats() const {
   std::lock_guard lock(mutex_);
   return stats_;
@@ -85,6 +94,10 @@ MemoryStats CpuAllocator::stats() const {
 
 void CpuAllocator::empty_cache() {
   std::lock_guard lock(mutex_);
+  free_cache();
+}
+
+void CpuAllocator::free_cache() {
   for (auto& [size, ptr] : cache_) std::free(ptr);
   stats_.reserved -= cached_bytes_;
   cache_.clear();

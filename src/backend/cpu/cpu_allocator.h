@@ -7,6 +7,11 @@
 // handed out again for a request they fit (best fit, wasting at most a quarter of the block), so
 // training and inference batches of nearby sizes share blocks. The cache holds at most
 // kMaxCachedBytes; KILN_CPU_NO_CACHE=1 turns it off (for valgrind / sanitizers).
+//
+// Note [Out of memory]: when the system refuses a block, the cache is given back to it and the
+// request is tried once more (oom_retries counts these); if that fails too, allocate() throws
+// kiln::OutOfMemoryError naming the requested, allocated and cached bytes. Nothing handed out
+// before is touched, so the program can carry on (with a smaller batch, say).
 #pragma once
 
 #include <cstddef>
@@ -31,6 +36,8 @@ class CpuAllocator final : public Allocator {
 
  private:
   static std::size_t rounded(std::size_t bytes);
+  void* allocate_from_system(std::size_t requested, std::size_t size);
+  void free_cache();  // with mutex_ held
   mutable std::mutex mutex_;
   MemoryStats stats_;
   bool caching_;
