@@ -1,5 +1,6 @@
 // Temp file (mkstemp in the same directory), fsync, rename, fsync of the directory; the temp file
-// is removed on every failure path.
+// is removed on every failure path, and temp files of the same path that a killed writer left
+// behind are removed once a write succeeds.
 #include "io/atomic_file.h"
 
 #include <fcntl.h>
@@ -22,10 +23,14 @@ std::string parent_dir(const std::string& path) {
   return parent.empty() ? std::string(".") : parent.string();
 }
 
+// The temp files of `path` are named <prefix>XXXXXX (mkstemp's six characters).
+std::string temp_prefix(const std::string& path) {
+  return fmt::format(".{}.tmp-", std::filesystem::path(path).filename().string());
+}
+
 // Creates an empty, uniquely named file beside `path` and returns its name.
 std::string make_temp_file(const std::string& path) {
-  std::string temp_name =
-      fmt::format(".{}.tmp-XXXXXX", std::filesystem::path(path).filename().string());
+  std::string temp_name = temp_prefix(path) + "XXXXXX";
   std::string pattern = (std::filesystem::path(parent_dir(path)) / temp_name).string();
   std::vector<char> name(pattern.begin(), pattern.end());
   name.push_back('\0');
@@ -84,6 +89,21 @@ void write_all(const std::string& temp, std::string_view contents, const std::st
              std::strerror(errno));
 }
 
+// Removes the temp files of `path` that a writer killed mid-write (SIGKILL, power loss) left in
+// its directory. Best effort: a file that cannot be removed stays.
+void remove_stale_temp_files(const std::string& path) {
+  const std::string prefix = temp_prefix(path);
+  std::error_code error;
+  std::filesystem::directory_iterator entry(parent_dir(path), error);
+  for (; !error && entry != std::filesystem::directory_iterator(); entry.increment(error)) {
+    const std::string name = entry->path().filename().string();
+    if (name.size() == prefix.size() + 6 && name.compare(0, prefix.size(), prefix) == 0) {
+      std::error_code ignored;
+      std::filesystem::remove(entry->path(), ignored);
+    }
+  }
+}
+
 }  // namespace
 
 void write_file_atomically(const std::string& path,
@@ -98,6 +118,7 @@ void write_file_atomically(const std::string& path,
     std::filesystem::remove(temp, ignored);
     throw;
   }
+  remove_stale_temp_files(path);
 }
 
 void write_file_atomically(const std::string& path, std::string_view contents) {

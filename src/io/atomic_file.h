@@ -1,7 +1,9 @@
 // Atomic file replacement: the new contents go to a temp file in the destination's directory,
 // which is fsynced and renamed over the destination, and the directory is fsynced. A failure at
 // any step removes the temp file and leaves an existing destination exactly as it was, so a crash
-// or a full disk never destroys the previous checkpoint.
+// or a full disk never destroys the previous checkpoint. A process killed mid-write (SIGKILL) leaves
+// its temp file (.<name>.tmp-XXXXXX) behind; the next successful write of the same path removes
+// it, so two processes must not write one path at the same time.
 #pragma once
 
 #include <functional>

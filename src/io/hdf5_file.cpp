@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <numeric>
 #include <string>
 #include <vector>
@@ -211,12 +212,47 @@ Handle dataset_creation(const Shape& shape, DType dtype) {
   std::vector<hsize_t> dims(chunk.begin(), chunk.end());
   H5Pset_chunk(properties.id(), static_cast<int>(dims.size()), dims.data());
   H5Pset_fletcher32(properties.id());
+  // A chunk the file no longer indexes (a corrupt chunk B-tree) reads as the fill value: NaN, which
+  // the weight readers reject, rather than zeros that would pass for weights.
+  if (is_floating(dtype)) {
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    H5Pset_fill_value(properties.id(), H5T_NATIVE_DOUBLE, &nan);
+  }
   return properties;
 }
 
 bool class_fits(H5T_class_t stored, DType dtype) {
   if (is_floating(dtype)) return stored == H5T_FLOAT;
   return stored == H5T_INTEGER;
+}
+
+// IEEE float32 or float64, little-endian: numpy's '<f4' / '<f8', what h5py and Keras write. A
+// float type with any other size, byte order or bit layout would be converted into other numbers
+// (a corrupt datatype message passes the data's checksum), and HDF5 1.10 crashes on some of them.
+bool standard_float(hid_t type) {
+  return H5Tequal(type, H5T_IEEE_F32LE) > 0 || H5Tequal(type, H5T_IEEE_F64LE) > 0;
+}
+
+// A chunked dataset's chunks must not exceed its fixed extent (HDF5 refuses to create such a
+// dataset). A corrupt layout message that claims bigger chunks would make HDF5 1.10 take values
+// from outside the stored chunk, which passed its checksum.
+void check_chunks(hid_t dataset) {
+  Handle properties(
+      checked(H5Dget_create_plist(dataset), dataset, "cannot read the dataset's layout"));
+  if (H5Pget_layout(properties.id()) != H5D_CHUNKED) return;
+  Handle space(checked(H5Dget_space(dataset), dataset, "cannot read the dataspace"));
+  const int rank = H5Sget_simple_extent_ndims(space.id());
+  checked_status(rank, dataset, "cannot read the dataspace");
+  std::vector<hsize_t> dims(static_cast<std::size_t>(rank)), max_dims(dims), chunk(dims);
+  H5Sget_simple_extent_dims(space.id(), dims.data(), max_dims.data());
+  KILN_CHECK(H5Pget_chunk(properties.id(), rank, chunk.data()) == rank,
+             "HDF5 {}: the chunk layout does not match the dataset's rank", describe(dataset));
+  for (std::size_t axis = 0; axis < chunk.size(); ++axis) {
+    KILN_CHECK(max_dims[axis] == H5S_UNLIMITED || chunk[axis] <= max_dims[axis],
+               "HDF5 {}: chunks of {} along axis {} exceed the dataset's extent {} (a corrupt "
+               "file?)",
+               describe(dataset), chunk[axis], axis, max_dims[axis]);
+  }
 }
 
 }  // namespace
@@ -471,6 +507,11 @@ void read_dataset(hid_t dataset, DType dtype, void* values) {
   Handle type(checked(H5Dget_type(dataset), dataset, "cannot read the element type"));
   KILN_CHECK(class_fits(H5Tget_class(type.id()), dtype), "HDF5 {}: expected {} data, found {}",
              describe(dataset), dtype_name(dtype), type_name(type.id()));
+  KILN_CHECK(!is_floating(dtype) || standard_float(type.id()),
+             "HDF5 {}: expected little-endian IEEE float32 or float64 data, found a {} type of "
+             "another size, byte order or layout (a corrupt file?)",
+             describe(dataset), type_name(type.id()));
+  check_chunks(dataset);
   if (H5Dread(dataset, native_type(dtype), H5S_ALL, H5S_ALL, H5P_DEFAULT, values) < 0) {
     fail_hdf5([&] { return describe(dataset); },
               "cannot read the data (corrupt file: checksum or decompression failure?)");

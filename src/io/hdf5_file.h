@@ -75,9 +75,11 @@ KILN_API void write_int64_attribute(hid_t object, const std::string& name, std::
 KILN_API std::int64_t read_int64_attribute(hid_t object, const std::string& name);
 
 // Datasets. write_dataset stores `values` (host memory of `dtype`, row-major `shape`) chunked and
-// protected by the Fletcher32 checksum, so a corrupted byte fails the read. read_dataset converts
-// the file's numbers to `dtype` (HDF5's conversions); a class mismatch (a string dataset read as
-// numbers, floats read as integers) is an Error.
+// protected by the Fletcher32 checksum, so a corrupted byte fails the read; float datasets have
+// the fill value NaN, so a chunk lost from a corrupt index does not read as zeros. read_dataset
+// converts the file's numbers to `dtype` (HDF5's conversions); a class mismatch (a string dataset
+// read as numbers, floats read as integers) is an Error, and so are a float type other than
+// little-endian IEEE float32 / float64 and chunks larger than the dataset.
 KILN_API void write_dataset(hid_t parent, const std::string& path, DType dtype, const void* values,
                             const Shape& shape);
 KILN_API Handle open_dataset(hid_t parent, const std::string& path);

@@ -513,6 +513,18 @@ TEST_F(AtomicFile, FailingWriterLeavesTheExistingFileIntact) {
   EXPECT_EQ(entries(dir_), (std::vector<std::string>{"checkpoint.h5"}));
 }
 
+// A writer killed mid-write leaves its temp file; the next successful write of the same path
+// removes it, and only it (other paths' temp files and look-alike names stay).
+TEST_F(AtomicFile, SuccessfulWriteRemovesTempFilesAKilledWriterLeft) {
+  write_text(path(".checkpoint.h5.tmp-a1B2c3"), "half a checkpo");
+  write_text(path(".model.h5.tmp-a1B2c3"), "half a model");
+  write_text(path(".checkpoint.h5.tmp-notmine"), "kept");
+  kiln::write_file_atomically(path("checkpoint.h5"), "new checkpoint");
+  EXPECT_EQ(read_text(path("checkpoint.h5")), "new checkpoint");
+  EXPECT_EQ(entries(dir_), (std::vector<std::string>{".checkpoint.h5.tmp-notmine",
+                                                     ".model.h5.tmp-a1B2c3", "checkpoint.h5"}));
+}
+
 TEST_F(AtomicFile, MissingDirectoryOrDirectoryTargetIsAnError) {
   std::string inside_missing = path("no_such_dir/out.txt");
   std::string message = error_of([&] { kiln::write_file_atomically(inside_missing, "x"); });
