@@ -106,7 +106,10 @@ std::vector<Tensor> GradientTape::gradient(const Tensor& target, const std::vect
 
   std::unordered_map<const void*, Tensor> grads;
   grads.emplace(target.id(), seed);
-  for (auto it = nodes_.rbegin(); it != nodes_.rend(); ++it) {
+  // Each node is released once walked, so the activations it holds are freed as early as in
+  // PyTorch's graph. No id is reused while it matters: the keys in `grads` belong to sources
+  // or to outputs of nodes not walked yet, and those stay alive.
+  for (auto it = nodes_.rbegin(); it != nodes_.rend(); it->reset(), ++it) {
     detail::TapeNode& node = **it;
     auto found = grads.find(node.output.id());
     if (found == grads.end()) continue;

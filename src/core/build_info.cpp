@@ -1,7 +1,9 @@
 #include "kiln/build_info.h"
 
 #include <fmt/format.h>
+#include <omp.h>
 
+#include "backend/cpu/cpu_kernels.h"
 #include "backend/cuda_bridge.h"
 
 namespace kiln {
@@ -15,7 +17,8 @@ std::string build_info() {
   } else {
     text += "CUDA: not compiled in\n";
   }
-  text += "CPU: OpenBLAS GEMM, OpenMP\n";
+  text += fmt::format("CPU: {} OpenMP threads; BLAS: {}\n", omp_get_max_threads(),
+                      backend::cpu::blas_description());
   std::string why_not;
   const int gpus = cuda_bridge::device_count(&why_not);
   text += "devices usable now: cpu";

@@ -4,6 +4,7 @@
 
 #include "core/check.h"
 #include "core/counter_rng.h"
+#include "ops/fused_ops.h"
 #include "ops/op_helpers.h"
 
 namespace kiln::layers {
@@ -118,8 +119,10 @@ void Conv2DImpl::create_weights(const std::vector<Shape>& inputs, Device device)
 
 Tensor Conv2DImpl::forward(const std::vector<Tensor>& inputs, bool) {
   const Tensor bias = options_.use_bias ? weights()[1]->value() : Tensor();
-  return activation(conv2d(inputs[0], weights()[0]->value(), bias, options_.strides, options_.padding),
-                    options_.activation);
+  const auto fused = ops::fusable_activation(options_.activation);
+  const Tensor y = ops::conv2d_activation(inputs[0], weights()[0]->value(), bias, options_.strides,
+                                          options_.padding, fused);
+  return fused ? y : activation(y, options_.activation);
 }
 
 std::string Conv2DImpl::config_json() const {
@@ -225,7 +228,9 @@ void DenseImpl::create_weights(const std::vector<Shape>& inputs, Device device) 
 
 Tensor DenseImpl::forward(const std::vector<Tensor>& inputs, bool) {
   const Tensor bias = options_.use_bias ? weights()[1]->value() : Tensor();
-  return activation(dense(inputs[0], weights()[0]->value(), bias), options_.activation);
+  const auto fused = ops::fusable_activation(options_.activation);
+  const Tensor y = ops::dense_activation(inputs[0], weights()[0]->value(), bias, fused);
+  return fused ? y : activation(y, options_.activation);
 }
 
 std::string DenseImpl::config_json() const {

@@ -1,6 +1,7 @@
 // conv2d: shape checks, geometry, and the backward step (data, filter, bias).
 #include "autograd/record.h"
 #include "kiln/ops.h"
+#include "ops/fused_ops.h"
 #include "ops/op_helpers.h"
 
 namespace kiln {
@@ -37,40 +38,43 @@ backend::Conv2dGeometry conv_geometry(const Tensor& x, const Tensor& kernel, Siz
 
 Tensor conv2d(const Tensor& x, const Tensor& kernel, const Tensor& bias, Size2 strides,
               const Padding& padding) {
+  return ops::conv2d_activation(x, kernel, bias, strides, padding, std::nullopt);
+}
+
+namespace ops {
+
+Tensor conv2d_activation(const Tensor& x, const Tensor& kernel, const Tensor& bias, Size2 strides,
+                         const Padding& padding, std::optional<backend::Pointwise> f) {
   const backend::Conv2dGeometry g = conv_geometry(x, kernel, strides, padding);
-  const bool has_bias = bias.defined();
-  if (has_bias) {
-    ops::check_compatible("conv2d", x, bias, "bias");
+  const Epilogue epilogue{bias.defined(), f};
+  if (epilogue.has_bias) {
+    check_compatible("conv2d", x, bias, "bias");
     KILN_CHECK(bias.rank() == 1 && bias.dim(0) == g.o,
                "conv2d: bias must have shape ({},) for kernel {}, found {}", g.o,
                shape_str(kernel.shape()), shape_str(bias.shape()));
   }
-  backend::Backend& be = ops::backend_of(x);
-  Tensor y = ops::empty_as(x, {g.n, g.oh, g.ow, g.o});
-  be.conv2d_forward(g, x, kernel, y);
-  if (has_bias) be.add_bias(y, bias);
+  backend::Backend& be = backend_of(x);
+  Tensor y = empty_as(x, {g.n, g.oh, g.ow, g.o});
+  be.conv2d_forward_fused(g, x, kernel, bias, f, y);
 
   std::vector<Tensor> inputs{x, kernel};
-  if (has_bias) inputs.push_back(bias);
-  autograd::record("conv2d", std::move(inputs), y,
-                   [g, x, kernel, has_bias](const Tensor& dy, const std::vector<bool>& needed) {
-                     backend::Backend& b = ops::backend_of(dy);
-                     std::vector<Tensor> grads(has_bias ? 3 : 2);
-                     if (needed[0]) {
-                       grads[0] = ops::empty_like(x);
-                       b.conv2d_backward_data(g, dy, kernel, grads[0]);
-                     }
-                     if (needed[1]) {
-                       grads[1] = ops::empty_like(kernel);
-                       b.conv2d_backward_filter(g, x, dy, grads[1]);
-                     }
-                     if (has_bias && needed[2]) {
-                       grads[2] = ops::empty_as(dy, {g.o});
-                       b.bias_backward(dy, grads[2]);
-                     }
+  if (epilogue.has_bias) inputs.push_back(bias);
+  // The step holds y only when it needs it for the activation's slope.
+  const Tensor output = f ? y : Tensor();
+  autograd::record(epilogue.name("conv2d"), std::move(inputs), y,
+                   [g, x, kernel, f, output](const Tensor& dy, const std::vector<bool>& needed) {
+                     std::vector<Tensor> grads(needed.size());
+                     if (needed[0]) grads[0] = empty_like(x);
+                     if (needed[1]) grads[1] = empty_like(kernel);
+                     if (needed.size() == 3 && needed[2]) grads[2] = empty_as(dy, {g.o});
+                     Tensor none;
+                     backend_of(dy).conv2d_backward_fused(g, x, kernel, output, dy, f, grads[0],
+                                                          grads[1], grads.size() == 3 ? grads[2] : none);
                      return grads;
                    });
   return y;
 }
+
+}  // namespace ops
 
 }  // namespace kiln

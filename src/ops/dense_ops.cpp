@@ -1,13 +1,15 @@
 // dense and matmul: x (n, in) @ kernel (in, out) [+ bias]; backward via two GEMMs.
 #include "autograd/record.h"
 #include "kiln/ops.h"
+#include "ops/fused_ops.h"
 #include "ops/op_helpers.h"
 
 namespace kiln {
 
 namespace {
 
-Tensor linear(const char* op, const Tensor& x, const Tensor& kernel, const Tensor& bias) {
+Tensor linear(const char* op, const Tensor& x, const Tensor& kernel, const Tensor& bias,
+              std::optional<backend::Pointwise> f) {
   ops::check_rank(op, x, 2, "input");
   ops::check_floating(op, x, "input");
   ops::check_rank(op, kernel, 2, "kernel");
@@ -15,8 +17,8 @@ Tensor linear(const char* op, const Tensor& x, const Tensor& kernel, const Tenso
   KILN_CHECK(x.dim(1) == kernel.dim(0),
              "{}: input {} has {} features but kernel {} expects {} (kernel is (in, out))", op,
              shape_str(x.shape()), x.dim(1), shape_str(kernel.shape()), kernel.dim(0));
-  const bool has_bias = bias.defined();
-  if (has_bias) {
+  const ops::Epilogue epilogue{bias.defined(), f};
+  if (epilogue.has_bias) {
     ops::check_compatible(op, x, bias, "bias");
     KILN_CHECK(bias.rank() == 1 && bias.dim(0) == kernel.dim(1),
                "{}: bias must have shape ({},) for kernel {}, found {}", op, kernel.dim(1),
@@ -25,25 +27,26 @@ Tensor linear(const char* op, const Tensor& x, const Tensor& kernel, const Tenso
   backend::Backend& be = ops::backend_of(x);
   Tensor y = ops::empty_as(x, {x.dim(0), kernel.dim(1)});
   be.gemm(false, false, 1.0, x, kernel, 0.0, y);
-  if (has_bias) be.add_bias(y, bias);
+  epilogue.forward(be, y, bias);
 
   std::vector<Tensor> inputs{x, kernel};
-  if (has_bias) inputs.push_back(bias);
-  autograd::record(op, std::move(inputs), y,
-                   [x, kernel, has_bias](const Tensor& dy, const std::vector<bool>& needed) {
+  if (epilogue.has_bias) inputs.push_back(bias);
+  const Tensor output = f ? y : Tensor();  // held only for the activation's slope
+  autograd::record(epilogue.name(op), std::move(inputs), y,
+                   [x, kernel, epilogue, output](const Tensor& dy, const std::vector<bool>& needed) {
                      backend::Backend& b = ops::backend_of(dy);
-                     std::vector<Tensor> grads(has_bias ? 3 : 2);
+                     std::vector<Tensor> grads(epilogue.has_bias ? 3 : 2);
+                     const bool bias_needed = epilogue.has_bias && needed[2];
+                     Tensor dbias;
+                     const Tensor dz = epilogue.backward(b, output, dy, bias_needed, dbias);
+                     if (bias_needed) grads[2] = dbias;
                      if (needed[0]) {
                        grads[0] = ops::empty_like(x);
-                       b.gemm(false, true, 1.0, dy, kernel, 0.0, grads[0]);
+                       b.gemm(false, true, 1.0, dz, kernel, 0.0, grads[0]);
                      }
                      if (needed[1]) {
                        grads[1] = ops::empty_like(kernel);
-                       b.gemm(true, false, 1.0, x, dy, 0.0, grads[1]);
-                     }
-                     if (has_bias && needed[2]) {
-                       grads[2] = ops::empty_as(dy, {kernel.dim(1)});
-                       b.bias_backward(dy, grads[2]);
+                       b.gemm(true, false, 1.0, x, dz, 0.0, grads[1]);
                      }
                      return grads;
                    });
@@ -53,9 +56,16 @@ Tensor linear(const char* op, const Tensor& x, const Tensor& kernel, const Tenso
 }  // namespace
 
 Tensor dense(const Tensor& x, const Tensor& kernel, const Tensor& bias) {
-  return linear("dense", x, kernel, bias);
+  return linear("dense", x, kernel, bias, std::nullopt);
 }
 
-Tensor matmul(const Tensor& a, const Tensor& b) { return linear("matmul", a, b, Tensor()); }
+Tensor matmul(const Tensor& a, const Tensor& b) {
+  return linear("matmul", a, b, Tensor(), std::nullopt);
+}
+
+Tensor ops::dense_activation(const Tensor& x, const Tensor& kernel, const Tensor& bias,
+                             std::optional<backend::Pointwise> f) {
+  return linear("dense", x, kernel, bias, f);
+}
 
 }  // namespace kiln

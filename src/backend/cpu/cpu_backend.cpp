@@ -51,45 +51,6 @@ T convert(double value) {
 }
 
 template <class T>
-void pointwise_forward_typed(Pointwise f, const T* x, T* y, std::int64_t n) {
-  switch (f) {
-    case Pointwise::relu:
-#pragma omp parallel for simd if (n > kParallelThreshold)
-      for (std::int64_t i = 0; i < n; ++i) y[i] = x[i] > T(0) ? x[i] : T(0);
-      return;
-    case Pointwise::sigmoid:
-#pragma omp parallel for if (n > kParallelThreshold / 8)
-      for (std::int64_t i = 0; i < n; ++i) y[i] = sigmoid(x[i]);
-      return;
-    case Pointwise::tanh:
-#pragma omp parallel for if (n > kParallelThreshold / 8)
-      for (std::int64_t i = 0; i < n; ++i) y[i] = std::tanh(x[i]);
-      return;
-  }
-}
-
-template <class T>
-void pointwise_backward_typed(Pointwise f, const T* y, const T* dy, T* dx, std::int64_t n) {
-  switch (f) {
-    case Pointwise::relu:
-#pragma omp parallel for simd if (n > kParallelThreshold)
-      for (std::int64_t i = 0; i < n; ++i) {
-        const T grad = dy[i];  // loaded unconditionally, so the select vectorises
-        dx[i] = y[i] > T(0) ? grad : T(0);
-      }
-      return;
-    case Pointwise::sigmoid:
-#pragma omp parallel for simd if (n > kParallelThreshold)
-      for (std::int64_t i = 0; i < n; ++i) dx[i] = dy[i] * y[i] * (T(1) - y[i]);
-      return;
-    case Pointwise::tanh:
-#pragma omp parallel for simd if (n > kParallelThreshold)
-      for (std::int64_t i = 0; i < n; ++i) dx[i] = dy[i] * (T(1) - y[i] * y[i]);
-      return;
-  }
-}
-
-template <class T>
 void softmax_row(const T* x, T* y, std::int64_t cols) {
   const T top = *std::max_element(x, x + cols);
   double total = 0.0;
@@ -235,13 +196,22 @@ void CpuBackend::copy_columns(const Tensor& src, std::int64_t src_cols, std::int
 
 void CpuBackend::pointwise_forward(Pointwise f, const Tensor& x, Tensor& y) {
   cpu::dispatch_floating(y.dtype(), "pointwise_forward", [&]<class T>(T) {
-    cpu::pointwise_forward_typed(f, x.data<T>(), y.data<T>(), y.numel());
+    const T* in = x.data<T>();
+    T* out = y.data<T>();
+    cpu::for_blocks(y.numel(), [&](std::int64_t first, std::int64_t count) {
+      cpu::activation_forward(f, in + first, out + first, count);
+    });
   });
 }
 
 void CpuBackend::pointwise_backward(Pointwise f, const Tensor& y, const Tensor& dy, Tensor& dx) {
   cpu::dispatch_floating(dx.dtype(), "pointwise_backward", [&]<class T>(T) {
-    cpu::pointwise_backward_typed(f, y.data<T>(), dy.data<T>(), dx.data<T>(), dx.numel());
+    const T* out = y.data<T>();
+    const T* grad = dy.data<T>();
+    T* in = dx.data<T>();
+    cpu::for_blocks(dx.numel(), [&](std::int64_t first, std::int64_t count) {
+      cpu::activation_backward(f, out + first, grad + first, in + first, count);
+    });
   });
 }
 

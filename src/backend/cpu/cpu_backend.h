@@ -27,6 +27,14 @@ class CpuBackend final : public Backend {
   void gemm(bool transpose_a, bool transpose_b, double alpha, const Tensor& a, const Tensor& b, double beta, Tensor& c) override;
   void add_bias(Tensor& y, const Tensor& bias) override;
   void bias_backward(const Tensor& dy, Tensor& dbias) override;
+  void bias_activation_forward(Tensor& y, const Tensor& bias, Pointwise f) override;
+  void conv2d_forward_fused(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
+                            const Tensor& bias, std::optional<Pointwise> f, Tensor& y) override;
+  void conv2d_backward_fused(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
+                             const Tensor& y, const Tensor& dy, std::optional<Pointwise> f,
+                             Tensor& dx, Tensor& dw, Tensor& dbias) override;
+  void bias_activation_backward(Pointwise f, const Tensor& y, const Tensor& dy, Tensor& dz,
+                                Tensor& dbias) override;
   void conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, Tensor& y) override;
   void conv2d_backward_data(const Conv2dGeometry& g, const Tensor& dy, const Tensor& w, Tensor& dx) override;
   void conv2d_backward_filter(const Conv2dGeometry& g, const Tensor& x, const Tensor& dy, Tensor& dw) override;

@@ -60,6 +60,12 @@ void gemm(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, st
   gemm_with(cblas_dgemm, transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
+std::string blas_description() {
+  const int parallel = openblas_get_parallel();
+  const char* threading = parallel == 2 ? "OpenMP threads" : parallel == 1 ? "pthreads" : "sequential";
+  return std::string(openblas_get_config()) + " (" + threading + ")";
+}
+
 }  // namespace cpu
 
 void CpuBackend::gemm(bool transpose_a, bool transpose_b, double alpha, const Tensor& a,
@@ -95,31 +101,57 @@ void CpuBackend::add_bias(Tensor& y, const Tensor& bias) {
   });
 }
 
-// Each thread sums a static block of rows in double into its own slot; the slots are then added
-// in thread order, so the result does not depend on timing.
 void CpuBackend::bias_backward(const Tensor& dy, Tensor& dbias) {
   const cpu::RowView view = cpu::row_view(dy);
   cpu::dispatch_floating(dy.dtype(), "bias_backward", [&]<class T>(T) {
     const T* grad = dy.data<T>();
+    std::vector<double> sums(static_cast<std::size_t>(view.cols), 0.0);
+    cpu::add_column_sums(view.rows, view.cols, sums.data(), [&](std::int64_t r, double* slot) {
+      cpu::add_row(grad + r * view.cols, view.cols, slot);
+    });
+    std::copy(sums.begin(), sums.end(), dbias.data<T>());
+  });
+}
+
+// One pass per row while it is in cache: add the bias, then activate.
+void CpuBackend::bias_activation_forward(Tensor& y, const Tensor& bias, Pointwise f) {
+  const cpu::RowView view = cpu::row_view(y);
+  cpu::dispatch_floating(y.dtype(), "bias_activation_forward", [&]<class T>(T) {
+    T* out = y.data<T>();
+    const T* b = bias.defined() ? bias.data<T>() : nullptr;
     const std::int64_t cols = view.cols;
-    const bool parallel = view.rows * cols > cpu::kParallelThreshold;
-    const int threads = parallel ? omp_get_max_threads() : 1;
-    std::vector<double> partial(static_cast<std::size_t>(threads * cols), 0.0);
-#pragma omp parallel num_threads(threads) if (parallel)
-    {
-      double* mine = partial.data() + omp_get_thread_num() * cols;
-#pragma omp for schedule(static)
-      for (std::int64_t r = 0; r < view.rows; ++r) {
-        const T* row = grad + r * cols;
-        for (std::int64_t j = 0; j < cols; ++j) mine[j] += row[j];
+#pragma omp parallel for if (view.rows * cols > cpu::kParallelThreshold)
+    for (std::int64_t r = 0; r < view.rows; ++r) {
+      T* row = out + r * cols;
+      if (b != nullptr) {
+        for (std::int64_t j = 0; j < cols; ++j) row[j] += b[j];
       }
+      cpu::activation_forward(f, row, row, cols);
     }
-    T* out = dbias.data<T>();
-    for (std::int64_t j = 0; j < cols; ++j) {
-      double total = 0.0;
-      for (int t = 0; t < threads; ++t) total += partial[static_cast<std::size_t>(t * cols + j)];
-      out[j] = static_cast<T>(total);
+  });
+}
+
+void CpuBackend::bias_activation_backward(Pointwise f, const Tensor& y, const Tensor& dy,
+                                          Tensor& dz, Tensor& dbias) {
+  const cpu::RowView view = cpu::row_view(dy);
+  cpu::dispatch_floating(dz.dtype(), "bias_activation_backward", [&]<class T>(T) {
+    const std::int64_t cols = view.cols;
+    const T* out = y.data<T>();
+    const T* grad = dy.data<T>();
+    T* pre = dz.data<T>();
+    if (!dbias.defined()) {
+      cpu::for_blocks(view.rows * cols, [&](std::int64_t first, std::int64_t count) {
+        cpu::activation_backward(f, out + first, grad + first, pre + first, count);
+      });
+      return;
     }
+    std::vector<double> sums(static_cast<std::size_t>(cols), 0.0);
+    cpu::add_column_sums(view.rows, cols, sums.data(), [&](std::int64_t r, double* slot) {
+      const std::int64_t at = r * cols;
+      cpu::activation_backward(f, out + at, grad + at, pre + at, cols);
+      cpu::add_row(pre + at, cols, slot);
+    });
+    std::copy(sums.begin(), sums.end(), dbias.data<T>());
   });
 }
 

@@ -2,10 +2,16 @@
 // buffer, raw-pointer GEMM (cpu_gemm.cpp) and the row-major geometry of a 2-D view.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <string>
+#include <vector>
 
+#include <omp.h>
+
+#include "backend/backend.h"
 #include "core/check.h"
 #include "kiln/dtype.h"
 #include "kiln/tensor.h"
@@ -69,12 +75,93 @@ void gemm(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, st
           double alpha, const double* a, std::int64_t lda, const double* b, std::int64_t ldb,
           double beta, double* c, std::int64_t ldc);
 
+// The BLAS actually loaded, e.g. "OpenBLAS 0.3.21 ... (OpenMP threads)": which OpenBLAS build
+// the loader picked decides whether its threads share OpenMP's pool (see KilnDependencies.cmake).
+std::string blas_description();
+
 // 1 / (1 + exp(-x)), without overflow for large |x|.
 template <class T>
 T sigmoid(T x) {
   if (x >= T(0)) return T(1) / (T(1) + std::exp(-x));
   const T e = std::exp(x);
   return e / (T(1) + e);
+}
+
+// y[i] = f(x[i]) for i < n, one thread; x may equal y. relu passes NaN through (NaN < 0 is
+// false), as PyTorch and TensorFlow do.
+template <class T>
+void activation_forward(Pointwise f, const T* x, T* y, std::int64_t n) {
+  switch (f) {
+    case Pointwise::relu:
+#pragma omp simd
+      for (std::int64_t i = 0; i < n; ++i) y[i] = x[i] < T(0) ? T(0) : x[i];
+      return;
+    case Pointwise::sigmoid:
+      for (std::int64_t i = 0; i < n; ++i) y[i] = sigmoid(x[i]);
+      return;
+    case Pointwise::tanh:
+      for (std::int64_t i = 0; i < n; ++i) y[i] = std::tanh(x[i]);
+      return;
+  }
+}
+
+// dx[i] = dy[i] * f'(.) expressed through the output y[i] (relu y>0, sigmoid y(1-y), tanh 1-y^2),
+// one thread; dx may equal dy.
+template <class T>
+void activation_backward(Pointwise f, const T* y, const T* dy, T* dx, std::int64_t n) {
+  switch (f) {
+    case Pointwise::relu:
+#pragma omp simd
+      for (std::int64_t i = 0; i < n; ++i) {
+        const T grad = dy[i];  // loaded unconditionally, so the select vectorises
+        dx[i] = y[i] > T(0) ? grad : T(0);
+      }
+      return;
+    case Pointwise::sigmoid:
+#pragma omp simd
+      for (std::int64_t i = 0; i < n; ++i) dx[i] = dy[i] * y[i] * (T(1) - y[i]);
+      return;
+    case Pointwise::tanh:
+#pragma omp simd
+      for (std::int64_t i = 0; i < n; ++i) dx[i] = dy[i] * (T(1) - y[i] * y[i]);
+      return;
+  }
+}
+
+// Calls fn(first, count) over [0, n) in blocks of kBlock elements, in parallel when n is large.
+template <class Fn>
+void for_blocks(std::int64_t n, Fn fn) {
+  constexpr std::int64_t kBlock = 16384;
+  const std::int64_t blocks = (n + kBlock - 1) / kBlock;
+#pragma omp parallel for if (n > kParallelThreshold)
+  for (std::int64_t b = 0; b < blocks; ++b) {
+    const std::int64_t first = b * kBlock;
+    fn(first, std::min(kBlock, n - first));
+  }
+}
+
+// Adds the column sums of a (rows, cols) matrix to sums[cols], in double. visit(r, slot) adds
+// row r into `slot`: each thread fills its own slot over a static block of rows, and the slots
+// are added in thread order, so the result does not depend on timing.
+template <class Visit>
+void add_column_sums(std::int64_t rows, std::int64_t cols, double* sums, Visit visit) {
+  const bool parallel = rows * cols > kParallelThreshold;
+  const int threads = parallel ? omp_get_max_threads() : 1;
+  std::vector<double> partial(static_cast<std::size_t>(threads * cols), 0.0);
+#pragma omp parallel num_threads(threads) if (parallel)
+  {
+    double* slot = partial.data() + omp_get_thread_num() * cols;
+#pragma omp for schedule(static)
+    for (std::int64_t r = 0; r < rows; ++r) visit(r, slot);
+  }
+  for (int t = 0; t < threads; ++t) {
+    for (std::int64_t j = 0; j < cols; ++j) sums[j] += partial[static_cast<std::size_t>(t * cols + j)];
+  }
+}
+
+template <class T>
+void add_row(const T* row, std::int64_t cols, double* sums) {
+  for (std::int64_t j = 0; j < cols; ++j) sums[j] += row[j];
 }
 
 // A tensor viewed as (rows, cols) with cols its last extent (1 for a scalar).

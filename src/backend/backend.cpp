@@ -1,0 +1,42 @@
+// The Backend methods with a default: compositions of other kernels that a backend may replace
+// with one fused kernel (the CPU does; CUDA uses these).
+#include "backend/backend.h"
+
+namespace kiln::backend {
+
+void Backend::bias_activation_forward(Tensor& y, const Tensor& bias, Pointwise f) {
+  if (bias.defined()) add_bias(y, bias);
+  pointwise_forward(f, y, y);  // elementwise, so in place is safe on every backend
+}
+
+void Backend::bias_activation_backward(Pointwise f, const Tensor& y, const Tensor& dy, Tensor& dz,
+                                       Tensor& dbias) {
+  pointwise_backward(f, y, dy, dz);
+  if (dbias.defined()) bias_backward(dz, dbias);
+}
+
+void Backend::conv2d_forward_fused(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
+                                   const Tensor& bias, std::optional<Pointwise> f, Tensor& y) {
+  conv2d_forward(g, x, w, y);
+  if (f) {
+    bias_activation_forward(y, bias, *f);
+  } else if (bias.defined()) {
+    add_bias(y, bias);
+  }
+}
+
+void Backend::conv2d_backward_fused(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
+                                    const Tensor& y, const Tensor& dy, std::optional<Pointwise> f,
+                                    Tensor& dx, Tensor& dw, Tensor& dbias) {
+  Tensor dz = dy;
+  if (f) {
+    dz = Tensor::empty(dy.shape(), dy.dtype(), dy.device());
+    bias_activation_backward(*f, y, dy, dz, dbias);
+  } else if (dbias.defined()) {
+    bias_backward(dy, dbias);
+  }
+  if (dx.defined()) conv2d_backward_data(g, dz, w, dx);
+  if (dw.defined()) conv2d_backward_filter(g, x, dz, dw);
+}
+
+}  // namespace kiln::backend
