@@ -213,6 +213,10 @@ void bench_softmax_cross_entropy(benchmark::State& state, Device device) {
   }
   require_finite(state, loss);
   require_finite(state, dlogits);
+  // Forward reads the logits and writes probabilities and losses; backward reads the
+  // probabilities and writes the logits' gradient (labels and dloss are small).
+  const auto bytes = static_cast<std::int64_t>(logits.nbytes() * 4 + loss.nbytes());
+  state.SetBytesProcessed(state.iterations() * bytes);
   set_images(state, n);
 }
 
@@ -238,6 +242,8 @@ void bench_adam(benchmark::State& state, Device device) {
     finish(device);
   }
   for (const Tensor& p : params) require_finite(state, p);
+  // Per parameter: read p, g, m, v and write p, m, v (float32).
+  state.SetBytesProcessed(state.iterations() * total * 7 * 4);
   state.counters["params"] = static_cast<double>(total);
   state.counters["Gparam/s"] = benchmark::Counter(static_cast<double>(total) * 1e-9,
                                                   benchmark::Counter::kIsIterationInvariantRate);
