@@ -10,6 +10,8 @@ find_package(fmt REQUIRED)
 # fight for the cores (measured on 2 cores: the second seed convolution ran at 70 GFLOP/s instead
 # of 260, the training step took 1060 ms instead of 450). Both builds share the SONAME
 # libopenblas.so.0, so libkiln gets a RUNPATH to the OpenMP one's directory (KILN_OPENBLAS_RUNPATH).
+# (The module prefix is KILN_BLAS, not OPENBLAS, so build trees configured before this choice look
+# the library up again instead of keeping the pthreads one in their cache.)
 set(KILN_OPENBLAS_OPENMP_DIR /usr/lib/${CMAKE_LIBRARY_ARCHITECTURE}/openblas-openmp)
 set(KILN_OPENBLAS_RUNPATH "")
 if(EXISTS ${KILN_OPENBLAS_OPENMP_DIR}/pkgconfig/openblas.pc)
@@ -21,7 +23,7 @@ else()
                   "the default build's threads contend with kiln's OpenMP threads and CPU training "
                   "runs about 2x slower")
 endif()
-pkg_check_modules(OPENBLAS REQUIRED IMPORTED_TARGET openblas)
+pkg_check_modules(KILN_BLAS REQUIRED IMPORTED_TARGET openblas)
 
 # CUDA backend: optional at configure time.
 set(KILN_HAVE_CUDA OFF)
