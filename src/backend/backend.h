@@ -57,7 +57,9 @@ struct SgdStep {
   bool nesterov = false;
 };
 
-class Backend {
+// Exported whole (vtable and typeinfo) because it has out-of-line virtual methods (the fused
+// defaults) that tests and UBSan's vptr checks reach from outside libkiln.
+class KILN_API Backend {
  public:
   virtual ~Backend() = default;
   virtual Device device() const = 0;
@@ -105,24 +107,22 @@ class Backend {
   // ---- fused epilogue of conv2d / dense (oneDNN and cuDNN call these "post-ops"):
   // y = f(y + bias) in place; bias may be undefined. One pass over y instead of two, and the tape
   // keeps no pre-activation tensor. The defaults compose add_bias and pointwise_forward.
-  KILN_API virtual void bias_activation_forward(Tensor& y, const Tensor& bias, Pointwise f);
+  virtual void bias_activation_forward(Tensor& y, const Tensor& bias, Pointwise f);
   // dz = dy * f'(.) expressed through y (as pointwise_backward); dbias = sum over leading
   // dimensions of dz when dbias is defined. The defaults compose pointwise_backward and
   // bias_backward.
-  KILN_API virtual void bias_activation_backward(Pointwise f, const Tensor& y, const Tensor& dy,
-                                                 Tensor& dz, Tensor& dbias);
+  virtual void bias_activation_backward(Pointwise f, const Tensor& y, const Tensor& dy, Tensor& dz,
+                                        Tensor& dbias);
 
   // ---- a whole Conv2D layer, fused: y = f(conv(x, w) + bias), bias undefined for none and f
   // empty for the identity. Backward from dy and that y: dx, dw and dbias are each computed when
   // defined. The defaults compose the kernels below with the epilogue ones above; the CPU keeps
   // each chunk of images in cache through the whole sequence.
-  KILN_API virtual void conv2d_forward_fused(const Conv2dGeometry& g, const Tensor& x,
-                                             const Tensor& w, const Tensor& bias,
-                                             std::optional<Pointwise> f, Tensor& y);
-  KILN_API virtual void conv2d_backward_fused(const Conv2dGeometry& g, const Tensor& x,
-                                              const Tensor& w, const Tensor& y, const Tensor& dy,
-                                              std::optional<Pointwise> f, Tensor& dx, Tensor& dw,
-                                              Tensor& dbias);
+  virtual void conv2d_forward_fused(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
+                                    const Tensor& bias, std::optional<Pointwise> f, Tensor& y);
+  virtual void conv2d_backward_fused(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
+                                     const Tensor& y, const Tensor& dy, std::optional<Pointwise> f,
+                                     Tensor& dx, Tensor& dw, Tensor& dbias);
 
   // ---- convolution (no bias; the op adds it with add_bias or bias_activation_forward)
   virtual void conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
