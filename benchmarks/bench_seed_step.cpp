@@ -3,6 +3,8 @@
 // not depend on the values.
 //
 //   kiln_bench_seed_step [--device cpu|cuda] [--steps N] [--batch B]
+#include <sys/resource.h>
+
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -69,9 +71,13 @@ int main(int argc, char** argv) try {
   std::printf("device %s, batch %lld, %d timed steps\n", device.str().c_str(),
               static_cast<long long>(args.batch), args.steps);
   std::printf("final_loss %.4f\n", loss);
-  std::printf("train_step_ms %.1f\nimages_per_s %.0f\ninference_10k_ms %.1f\npeak_allocated_mb %.1f\n",
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);  // ru_maxrss is in KiB on Linux, as PyTorch's script reads it
+  std::printf("train_step_ms %.1f\nimages_per_s %.0f\ninference_10k_ms %.1f\npeak_allocated_mb %.1f\n"
+              "peak_rss_mb %.1f\n",
               step_s * 1e3, static_cast<double>(args.batch) / step_s, infer_s * 1e3,
-              static_cast<double>(mem.peak_allocated) / (1 << 20));
+              static_cast<double>(mem.peak_allocated) / (1 << 20),
+              static_cast<double>(usage.ru_maxrss) / 1024);
   return 0;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "kiln_bench_seed_step: %s\n", e.what());

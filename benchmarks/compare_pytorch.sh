@@ -14,9 +14,9 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
 for r in $(seq "$rounds"); do
-  /usr/bin/time -f "peak_rss_mb %M" -o "$out/kiln_rss_$r" env OMP_NUM_THREADS="$threads" \
-    "$build/benchmarks/kiln_bench_seed_step" --device "$device" --steps 3 > "$out/kiln_$r"
-  awk '{printf "peak_rss_mb %.1f\n", $2 / 1024}' "$out/kiln_rss_$r" >> "$out/kiln_$r"
+  # Both programs report their own peak resident memory (getrusage's ru_maxrss).
+  OMP_NUM_THREADS="$threads" "$build/benchmarks/kiln_bench_seed_step" --device "$device" --steps 3 \
+    > "$out/kiln_$r"
   "$python" "$here/pytorch_seed_step.py" --device "$device" --steps 3 --threads "$threads" > "$out/torch_$r"
 done
 

@@ -11,8 +11,10 @@
 #                   caching off (KILN_CUDA_NO_CACHE=1), so every buffer has its true bounds;
 #                   API errors are not reported (the allocator test provokes a cudaMalloc
 #                   failure on purpose, and cuDNN probes what the GPU supports)
-#   5. benchmarks   the epoch benchmark for kiln and for PyTorch, one after the other
-#                   (>>> BENCHMARK HOOK below; prints "not built yet" while they do not exist)
+#   5. benchmarks   the seed-model step benchmark; the kernel micro-benchmarks on cuda:0 (issue 7);
+#                   benchmarks/compare_pytorch.sh on cuda (kiln and PyTorch interleaved, 3
+#                   rounds); the epoch benchmark for kiln and for PyTorch (>>> BENCHMARK HOOK
+#                   below; prints "not built yet" while they do not exist)
 # Logs and the table go to $OUT when it is set (the device tool brings that folder back), else to
 # $KILN_BUILD_DIR/gpu-check-out. Exit status: 0 when every step that ran passed. If one call has
 # too little time for all steps, split them: KILN_GPU_CHECK_STEPS="build tests", then
@@ -89,7 +91,7 @@ if wants build; then
          -DKILN_CUDA_ARCHITECTURES="$ARCHS" >"$OUT_DIR/build.log" 2>&1 &&
        cmake --build "$BUILD_DIR" -j "$JOBS" --target kiln_cuda_tests >>"$OUT_DIR/build.log" 2>&1; then
       # The benchmarks are optional here: a target that does not exist yet is simply skipped.
-      for target in kiln_bench_epoch kiln_bench_seed_step; do
+      for target in kiln_bench_epoch kiln_bench_seed_step kiln_bench_kernels; do
         cmake --build "$BUILD_DIR" -j "$JOBS" --target "$target" >>"$OUT_DIR/build.log" 2>&1 ||
           echo "benchmark target $target: not built" >>"$OUT_DIR/build.log"
       done
@@ -157,6 +159,7 @@ fi
 KILN_EPOCH_BENCH=${KILN_EPOCH_BENCH:-$BUILD_DIR/benchmarks/kiln_bench_epoch}
 TORCH_EPOCH_BENCH=${TORCH_EPOCH_BENCH:-$ROOT/benchmarks/pytorch_epoch.py}
 SEED_STEP_BENCH=${SEED_STEP_BENCH:-$BUILD_DIR/benchmarks/kiln_bench_seed_step}
+KERNEL_BENCH=${KERNEL_BENCH:-$BUILD_DIR/benchmarks/kiln_bench_kernels}
 if wants bench; then
   start=$(date +%s)
   if [ -x "$SEED_STEP_BENCH" ]; then  # per-step timings of the seed model, for information
@@ -164,6 +167,24 @@ if wants bench; then
       record "bench step" info $(($(date +%s) - start)) "$(tail -1 "$OUT_DIR/bench-step.log" | cut -c1-160)"
     else
       record "bench step" FAIL $(($(date +%s) - start)) "see bench-step.log"
+    fi
+  fi
+  start=$(date +%s)
+  if [ -x "$KERNEL_BENCH" ]; then  # every kernel at the seed shapes, batch 1024, on cuda:0
+    if timeout "$BENCH_TIMEOUT" "$KERNEL_BENCH" --benchmark_filter=/cuda --benchmark_min_time=0.2 \
+         >"$OUT_DIR/bench-kernels.log" 2>&1; then
+      record "bench kernels" info $(($(date +%s) - start)) "$(grep -c real_time "$OUT_DIR/bench-kernels.log") kernels, see bench-kernels.log"
+    else
+      record "bench kernels" FAIL $(($(date +%s) - start)) "see bench-kernels.log"
+    fi
+  fi
+  start=$(date +%s)
+  if [ -x "$SEED_STEP_BENCH" ]; then  # kiln / PyTorch ratios on the GPU, interleaved
+    if PYTHON="$PYTHON" timeout "$BENCH_TIMEOUT" "$ROOT/benchmarks/compare_pytorch.sh" "$BUILD_DIR" 3 cuda \
+         >"$OUT_DIR/bench-compare.log" 2>&1; then
+      record "bench compare" info $(($(date +%s) - start)) "$(grep '^train_step_ms' "$OUT_DIR/bench-compare.log" | tr -s ' ')"
+    else
+      record "bench compare" FAIL $(($(date +%s) - start)) "see bench-compare.log"
     fi
   fi
   start=$(date +%s)
