@@ -15,9 +15,7 @@ void Backend::bias_activation_backward(Pointwise f, const Tensor& y, const Tenso
   if (dbias.defined()) bias_backward(dz, dbias);
 }
 
-void Backend::conv2d_forward_fused(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
-                                   const Tensor& bias, std::optional<Pointwise> f, Tensor& y) {
-  conv2d_forward(g, x, w, y);
+void Backend::epilogue_forward(Tensor& y, const Tensor& bias, std::optional<Pointwise> f) {
   if (f) {
     bias_activation_forward(y, bias, *f);
   } else if (bias.defined()) {
@@ -25,16 +23,27 @@ void Backend::conv2d_forward_fused(const Conv2dGeometry& g, const Tensor& x, con
   }
 }
 
+Tensor Backend::epilogue_backward(std::optional<Pointwise> f, const Tensor& y, const Tensor& dy,
+                                  Tensor& dbias) {
+  if (!f) {
+    if (dbias.defined()) bias_backward(dy, dbias);
+    return dy;
+  }
+  Tensor dz = Tensor::empty(dy.shape(), dy.dtype(), dy.device());
+  bias_activation_backward(*f, y, dy, dz, dbias);
+  return dz;
+}
+
+void Backend::conv2d_forward_fused(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
+                                   const Tensor& bias, std::optional<Pointwise> f, Tensor& y) {
+  conv2d_forward(g, x, w, y);
+  epilogue_forward(y, bias, f);
+}
+
 void Backend::conv2d_backward_fused(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
                                     const Tensor& y, const Tensor& dy, std::optional<Pointwise> f,
                                     Tensor& dx, Tensor& dw, Tensor& dbias) {
-  Tensor dz = dy;
-  if (f) {
-    dz = Tensor::empty(dy.shape(), dy.dtype(), dy.device());
-    bias_activation_backward(*f, y, dy, dz, dbias);
-  } else if (dbias.defined()) {
-    bias_backward(dy, dbias);
-  }
+  const Tensor dz = epilogue_backward(f, y, dy, dbias);
   if (dx.defined()) conv2d_backward_data(g, dz, w, dx);
   if (dw.defined()) conv2d_backward_filter(g, x, dz, dw);
 }

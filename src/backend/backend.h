@@ -113,6 +113,12 @@ class KILN_API Backend {
   // bias_backward.
   virtual void bias_activation_backward(Pointwise f, const Tensor& y, const Tensor& dy, Tensor& dz,
                                         Tensor& dbias);
+  // The epilogue with the activation optional (none: the bias alone), for every caller:
+  // y = f(y + bias) in place; and d loss / d (pre-activation), which is dy itself without f,
+  // with dbias filled when defined.
+  void epilogue_forward(Tensor& y, const Tensor& bias, std::optional<Pointwise> f);
+  Tensor epilogue_backward(std::optional<Pointwise> f, const Tensor& y, const Tensor& dy,
+                           Tensor& dbias);
 
   // ---- a whole Conv2D layer, fused: y = f(conv(x, w) + bias), bias undefined for none and f
   // empty for the identity. Backward from dy and that y: dx, dw and dbias are each computed when

@@ -46,8 +46,7 @@ namespace ops {
 Tensor conv2d_activation(const Tensor& x, const Tensor& kernel, const Tensor& bias, Size2 strides,
                          const Padding& padding, std::optional<backend::Pointwise> f) {
   const backend::Conv2dGeometry g = conv_geometry(x, kernel, strides, padding);
-  const Epilogue epilogue{bias.defined(), f};
-  if (epilogue.has_bias) {
+  if (bias.defined()) {
     check_compatible("conv2d", x, bias, "bias");
     KILN_CHECK(bias.rank() == 1 && bias.dim(0) == g.o,
                "conv2d: bias must have shape ({},) for kernel {}, found {}", g.o,
@@ -58,10 +57,10 @@ Tensor conv2d_activation(const Tensor& x, const Tensor& kernel, const Tensor& bi
   be.conv2d_forward_fused(g, x, kernel, bias, f, y);
 
   std::vector<Tensor> inputs{x, kernel};
-  if (epilogue.has_bias) inputs.push_back(bias);
+  if (bias.defined()) inputs.push_back(bias);
   // The step holds y only when it needs it for the activation's slope.
   const Tensor output = f ? y : Tensor();
-  autograd::record(epilogue.name("conv2d"), std::move(inputs), y,
+  autograd::record(fused_op_name("conv2d", f), std::move(inputs), y,
                    [g, x, kernel, f, output](const Tensor& dy, const std::vector<bool>& needed) {
                      std::vector<Tensor> grads(needed.size());
                      if (needed[0]) grads[0] = empty_like(x);

@@ -17,8 +17,8 @@ Tensor linear(const char* op, const Tensor& x, const Tensor& kernel, const Tenso
   KILN_CHECK(x.dim(1) == kernel.dim(0),
              "{}: input {} has {} features but kernel {} expects {} (kernel is (in, out))", op,
              shape_str(x.shape()), x.dim(1), shape_str(kernel.shape()), kernel.dim(0));
-  const ops::Epilogue epilogue{bias.defined(), f};
-  if (epilogue.has_bias) {
+  const bool has_bias = bias.defined();
+  if (has_bias) {
     ops::check_compatible(op, x, bias, "bias");
     KILN_CHECK(bias.rank() == 1 && bias.dim(0) == kernel.dim(1),
                "{}: bias must have shape ({},) for kernel {}, found {}", op, kernel.dim(1),
@@ -27,19 +27,19 @@ Tensor linear(const char* op, const Tensor& x, const Tensor& kernel, const Tenso
   backend::Backend& be = ops::backend_of(x);
   Tensor y = ops::empty_as(x, {x.dim(0), kernel.dim(1)});
   be.gemm(false, false, 1.0, x, kernel, 0.0, y);
-  epilogue.forward(be, y, bias);
+  be.epilogue_forward(y, bias, f);
 
   std::vector<Tensor> inputs{x, kernel};
-  if (epilogue.has_bias) inputs.push_back(bias);
+  if (has_bias) inputs.push_back(bias);
   const Tensor output = f ? y : Tensor();  // held only for the activation's slope
-  autograd::record(epilogue.name(op), std::move(inputs), y,
-                   [x, kernel, epilogue, output](const Tensor& dy, const std::vector<bool>& needed) {
+  autograd::record(ops::fused_op_name(op, f), std::move(inputs), y,
+                   [x, kernel, f, output](const Tensor& dy, const std::vector<bool>& needed) {
                      backend::Backend& b = ops::backend_of(dy);
-                     std::vector<Tensor> grads(epilogue.has_bias ? 3 : 2);
-                     const bool bias_needed = epilogue.has_bias && needed[2];
-                     Tensor dbias;
-                     const Tensor dz = epilogue.backward(b, output, dy, bias_needed, dbias);
-                     if (bias_needed) grads[2] = dbias;
+                     std::vector<Tensor> grads(needed.size());
+                     if (needed.size() == 3 && needed[2]) grads[2] = ops::empty_as(dy, {kernel.dim(1)});
+                     Tensor none;
+                     const Tensor dz =
+                         b.epilogue_backward(f, output, dy, grads.size() == 3 ? grads[2] : none);
                      if (needed[0]) {
                        grads[0] = ops::empty_like(x);
                        b.gemm(false, true, 1.0, dz, kernel, 0.0, grads[0]);

@@ -1,4 +1,4 @@
-// The bias + activation pass shared by conv2d and dense (ops/fused_ops.h).
+// Which activations conv2d and dense fuse, and the fused ops' names (ops/fused_ops.h).
 #include "ops/fused_ops.h"
 #include "ops/op_helpers.h"
 
@@ -10,33 +10,13 @@ std::optional<backend::Pointwise> fusable_activation(const std::string& name) {
   return std::nullopt;
 }
 
-const char* Epilogue::name(const char* op) const {
+const char* fused_op_name(const char* op, std::optional<backend::Pointwise> f) {
+  if (!f) return op;
   const std::string base = op;
-  if (!activation) return op;
-  const bool relu = *activation == backend::Pointwise::relu;
+  const bool relu = *f == backend::Pointwise::relu;
   if (base == "conv2d") return relu ? "conv2d+relu" : "conv2d+tanh";
   if (base == "dense") return relu ? "dense+relu" : "dense+tanh";
-  fail("Epilogue: no fused name for op '{}'", base);
-}
-
-void Epilogue::forward(backend::Backend& be, Tensor& y, const Tensor& bias) const {
-  if (activation) {
-    be.bias_activation_forward(y, has_bias ? bias : Tensor(), *activation);
-  } else if (has_bias) {
-    be.add_bias(y, bias);
-  }
-}
-
-Tensor Epilogue::backward(backend::Backend& be, const Tensor& y, const Tensor& dy,
-                          bool bias_needed, Tensor& dbias) const {
-  if (bias_needed) dbias = empty_as(dy, {dy.dim(-1)});
-  if (!activation) {
-    if (bias_needed) be.bias_backward(dy, dbias);
-    return dy;
-  }
-  Tensor dz = empty_like(dy);
-  be.bias_activation_backward(*activation, y, dy, dz, dbias);
-  return dz;
+  fail("fused_op_name: no fused name for op '{}'", base);
 }
 
 }  // namespace kiln::ops

@@ -25,18 +25,7 @@ KILN_API Tensor conv2d_activation(const Tensor& x, const Tensor& kernel, const T
 KILN_API Tensor dense_activation(const Tensor& x, const Tensor& kernel, const Tensor& bias,
                         std::optional<backend::Pointwise> f);
 
-// The output pass both ops share: the bias and the optional activation.
-struct Epilogue {
-  bool has_bias = false;
-  std::optional<backend::Pointwise> activation;
-
-  // The op's name on the tape and in messages: "conv2d", "conv2d+relu", ...
-  const char* name(const char* op) const;
-  // y = f(y + bias) in place.
-  void forward(backend::Backend& be, Tensor& y, const Tensor& bias) const;
-  // d loss / d (pre-activation) from dy and the output y; sets dbias when `bias_needed`.
-  Tensor backward(backend::Backend& be, const Tensor& y, const Tensor& dy, bool bias_needed,
-                  Tensor& dbias) const;
-};
+// The op's name on the tape and in messages: "conv2d", "conv2d+relu", "dense+tanh", ...
+const char* fused_op_name(const char* op, std::optional<backend::Pointwise> f);
 
 }  // namespace kiln::ops
