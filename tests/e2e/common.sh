@@ -45,6 +45,12 @@ expect_in() {
   grep -qF -- "$2" "$1" || fail "$1 does not contain '$2'; it holds: $(head -c 2000 "$1")"
 }
 
+# expect_confusion_matrix FILE: FILE holds a printed 10x10 confusion matrix (rows "digit n n ...").
+expect_confusion_matrix() {
+  [[ $(grep -cE '^[0-9] +[0-9]+( +[0-9]+){9}$' "$1") -eq 10 ]] ||
+    fail "$1 should hold ten confusion-matrix rows: $(cat "$1")"
+}
+
 # check_png FILE [WIDTH_MIN HEIGHT_MIN]: a complete, valid PNG (signature, chunk CRCs, IHDR first,
 # IEND last, IDAT inflating to exactly the image's bytes).
 check_png() {

@@ -20,8 +20,7 @@ accuracy=$("$PYTHON" -c 'import json, sys; print("%.4f" % json.load(open(sys.arg
 expect_in "$OUT/evaluate.txt" "Test accuracy: $accuracy"
 expect_in "$OUT/evaluate.txt" "Test loss: "
 expect_in "$OUT/evaluate.txt" "true \\ predicted"
-[[ $(grep -cE '^[0-9] +[0-9]+( +[0-9]+){9}$' "$OUT/evaluate.txt") -eq 10 ]] ||
-  fail "evaluate should print ten confusion-matrix rows: $(cat "$OUT/evaluate.txt")"
+expect_confusion_matrix "$OUT/evaluate.txt"
 
 "$KILN" predict --model "$RUN/model.h5" --dataset mnist --index 0 --device cpu >"$OUT/predict-index.txt" ||
   fail "kiln predict --dataset failed"

@@ -16,6 +16,7 @@
 
 #include "kiln/data.h"
 #include "kiln/error.h"
+#include "temp_dir.h"
 
 namespace fs = std::filesystem;
 
@@ -85,20 +86,7 @@ std::string error_of(Action action) {
   return {};
 }
 
-class TempDir : public ::testing::Test {
- protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ =
-        fs::temp_directory_path() / (std::string("kiln_") + info->test_suite_name() + "_" +
-                                     info->name() + "_" + std::to_string(std::random_device{}()));
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  fs::path path(const std::string& name) const { return dir_ / name; }
-
-  fs::path dir_;
-};
+using TempDir = kiln::testing::TempDirTest;
 
 // Reading `bytes` written raw to a file must fail with a message naming the file and `expected`.
 void expect_bad_raw(const fs::path& path, const Bytes& bytes, const std::string& expected) {
@@ -120,7 +108,7 @@ using IdxReader = TempDir;
 TEST_F(IdxReader, ReadsRawUnsignedBytes) {
   Bytes payload = counting(3 * 2 * 4);
   write_raw(path("images"), idx_u8({3, 2, 4}, payload));
-  kiln::Tensor tensor = kiln::read_idx(path("images").string());
+  kiln::Tensor tensor = kiln::read_idx(path("images"));
   EXPECT_EQ(tensor.dtype(), kiln::DType::u8);
   EXPECT_EQ(tensor.shape(), (kiln::Shape{3, 2, 4}));
   EXPECT_EQ(tensor.to_vector<std::uint8_t>(), payload);
@@ -132,7 +120,7 @@ TEST_F(IdxReader, ReadsGzipDetectedByMagicBytesNotName) {
   write_gzip(path("compressed_without_suffix"), idx_u8({5, 7}, payload));
   write_raw(path("raw_with_suffix.gz"), idx_u8({5, 7}, payload));
   for (const char* name : {"compressed.gz", "compressed_without_suffix", "raw_with_suffix.gz"}) {
-    kiln::Tensor tensor = kiln::read_idx(path(name).string());
+    kiln::Tensor tensor = kiln::read_idx(path(name));
     EXPECT_EQ(tensor.shape(), (kiln::Shape{5, 7})) << name;
     EXPECT_EQ(tensor.to_vector<std::uint8_t>(), payload) << name;
   }
@@ -145,33 +133,33 @@ TEST_F(IdxReader, ConvertsBigEndianTypes) {
     append_u32(ints, value);
   }
   write_raw(path("ints"), ints);
-  EXPECT_EQ(kiln::read_idx(path("ints").string()).to_vector<std::int32_t>(),
+  EXPECT_EQ(kiln::read_idx(path("ints")).to_vector<std::int32_t>(),
             (std::vector<std::int32_t>{1, -2, 0x01020304}));
 
   Bytes shorts = idx_header(0x0B, {2});
   shorts.insert(shorts.end(), {0xFF, 0xFD, 0x01, 0x00});
   write_raw(path("shorts"), shorts);
-  EXPECT_EQ(kiln::read_idx(path("shorts").string()).to_vector<std::int32_t>(),
+  EXPECT_EQ(kiln::read_idx(path("shorts")).to_vector<std::int32_t>(),
             (std::vector<std::int32_t>{-3, 256}));
 
   Bytes signed_bytes = idx_header(0x09, {2});
   signed_bytes.insert(signed_bytes.end(), {0x80, 0x7F});
   write_raw(path("signed"), signed_bytes);
-  EXPECT_EQ(kiln::read_idx(path("signed").string()).to_vector<std::int32_t>(),
+  EXPECT_EQ(kiln::read_idx(path("signed")).to_vector<std::int32_t>(),
             (std::vector<std::int32_t>{-128, 127}));
 
   Bytes floats = idx_header(0x0D, {2});
   append_u32(floats, 0x3FC00000);  // 1.5f
   append_u32(floats, 0xC0200000);  // -2.5f
   write_gzip(path("floats.gz"), floats);
-  kiln::Tensor float_tensor = kiln::read_idx(path("floats.gz").string());
+  kiln::Tensor float_tensor = kiln::read_idx(path("floats.gz"));
   EXPECT_EQ(float_tensor.dtype(), kiln::DType::f32);
   EXPECT_EQ(float_tensor.to_vector<float>(), (std::vector<float>{1.5f, -2.5f}));
 
   Bytes doubles = idx_header(0x0E, {1});
   doubles.insert(doubles.end(), {0x40, 0x09, 0x21, 0xFB, 0x54, 0x44, 0x2D, 0x18});  // pi
   write_raw(path("doubles"), doubles);
-  EXPECT_EQ(kiln::read_idx(path("doubles").string()).to_vector<double>()[0], 3.141592653589793);
+  EXPECT_EQ(kiln::read_idx(path("doubles")).to_vector<double>()[0], 3.141592653589793);
 }
 
 TEST_F(IdxReader, WrongMagicNumber) {
@@ -222,8 +210,8 @@ TEST_F(IdxReader, TruncatedGzipStream) {
   Bytes compressed = read_bytes(path("whole.gz"));
   compressed.resize(compressed.size() / 2);
   write_raw(path("cut.gz"), compressed);
-  std::string message = error_of([&] { kiln::read_idx(path("cut.gz").string()); });
-  EXPECT_NE(message.find(path("cut.gz").string()), std::string::npos) << message;
+  std::string message = error_of([&] { kiln::read_idx(path("cut.gz")); });
+  EXPECT_NE(message.find(path("cut.gz")), std::string::npos) << message;
   EXPECT_NE(message.find("corrupt gzip stream"), std::string::npos) << message;
 }
 
@@ -233,8 +221,8 @@ TEST_F(IdxReader, CorruptGzipStream) {
   for (std::size_t i = compressed.size() / 3; i < compressed.size() / 3 + 64; ++i)
     compressed[i] ^= 0x5A;
   write_raw(path("damaged.gz"), compressed);
-  std::string message = error_of([&] { kiln::read_idx(path("damaged.gz").string()); });
-  EXPECT_NE(message.find(path("damaged.gz").string()), std::string::npos) << message;
+  std::string message = error_of([&] { kiln::read_idx(path("damaged.gz")); });
+  EXPECT_NE(message.find(path("damaged.gz")), std::string::npos) << message;
   EXPECT_NE(message.find("corrupt gzip stream"), std::string::npos) << message;
 
   // The data decompresses but the CRC in the trailer no longer matches.
@@ -242,13 +230,13 @@ TEST_F(IdxReader, CorruptGzipStream) {
   Bytes with_crc = read_bytes(path("crc.gz"));
   with_crc[with_crc.size() - 8] ^= 0xFF;
   write_raw(path("crc.gz"), with_crc);
-  message = error_of([&] { kiln::read_idx(path("crc.gz").string()); });
+  message = error_of([&] { kiln::read_idx(path("crc.gz")); });
   EXPECT_NE(message.find("corrupt gzip stream"), std::string::npos) << message;
 }
 
 TEST_F(IdxReader, MissingFileOrDirectory) {
-  std::string message = error_of([&] { kiln::read_idx(path("absent").string()); });
-  EXPECT_NE(message.find(path("absent").string() + ": no such file"), std::string::npos) << message;
+  std::string message = error_of([&] { kiln::read_idx(path("absent")); });
+  EXPECT_NE(message.find(path("absent") + ": no such file"), std::string::npos) << message;
   message = error_of([&] { kiln::read_idx(dir_.string()); });
   EXPECT_NE(message.find("not a regular file"), std::string::npos) << message;
 }
@@ -312,10 +300,10 @@ TEST_F(IdxDatasets, ImageAndLabelCountsDiffer) {
   write_split(path("mnist"), "t10k", 2, 2, false);
   std::string message = error_of([&] { kiln::load_mnist(dir_.string()); });
   EXPECT_NE(message.find("image and label counts differ"), std::string::npos) << message;
-  EXPECT_NE(message.find((path("mnist") / "train-images-idx3-ubyte").string() + " has 3 images"),
+  EXPECT_NE(message.find(((dir_ / "mnist") / "train-images-idx3-ubyte").string() + " has 3 images"),
             std::string::npos)
       << message;
-  EXPECT_NE(message.find((path("mnist") / "train-labels-idx1-ubyte").string() + " has 2 labels"),
+  EXPECT_NE(message.find(((dir_ / "mnist") / "train-labels-idx1-ubyte").string() + " has 2 labels"),
             std::string::npos)
       << message;
 }
@@ -324,7 +312,7 @@ TEST_F(IdxDatasets, MissingFileSaysHowToFetch) {
   fs::create_directories(path("mnist"));
   write_split(path("mnist"), "train", 3, 3, false);
   std::string message = error_of([&] { kiln::load_mnist(dir_.string()); });
-  EXPECT_NE(message.find((path("mnist") / "t10k-images-idx3-ubyte").string()), std::string::npos)
+  EXPECT_NE(message.find(((dir_ / "mnist") / "t10k-images-idx3-ubyte").string()), std::string::npos)
       << message;
   EXPECT_NE(message.find("fetch-data.sh"), std::string::npos) << message;
 }
@@ -332,14 +320,14 @@ TEST_F(IdxDatasets, MissingFileSaysHowToFetch) {
 TEST_F(IdxDatasets, WrongImageSizeOrLabelRange) {
   fs::create_directories(path("mnist"));
   write_split(path("mnist"), "t10k", 2, 2, false);
-  write_raw(path("mnist") / "train-images-idx3-ubyte", idx_u8({1, 27, 27}, counting(27 * 27)));
-  write_raw(path("mnist") / "train-labels-idx1-ubyte", idx_u8({1}, {0}));
+  write_raw((dir_ / "mnist") / "train-images-idx3-ubyte", idx_u8({1, 27, 27}, counting(27 * 27)));
+  write_raw((dir_ / "mnist") / "train-labels-idx1-ubyte", idx_u8({1}, {0}));
   std::string message = error_of([&] { kiln::load_mnist(dir_.string()); });
   EXPECT_NE(message.find("expected 28x28 images, found 27x27"), std::string::npos) << message;
 
   write_split(path("mnist"), "train", 3, 3, false, 12);
   message = error_of([&] { kiln::load_mnist(dir_.string()); });
-  EXPECT_NE(message.find((path("mnist") / "train-labels-idx1-ubyte").string() + ": label 2 is 12"),
+  EXPECT_NE(message.find(((dir_ / "mnist") / "train-labels-idx1-ubyte").string() + ": label 2 is 12"),
             std::string::npos)
       << message;
 }

@@ -20,6 +20,7 @@
 #include "kiln/error.h"
 #include "kiln/image.h"
 #include "kiln/ops.h"
+#include "temp_dir.h"
 
 namespace fs = std::filesystem;
 using kiln::Tensor;
@@ -31,25 +32,7 @@ constexpr const char* kPython = "/usr/bin/python3";
 // A real photograph shipped by Debian's python-matplotlib-data (512 x 600, RGB JPEG).
 constexpr const char* kPhoto = "/usr/share/matplotlib/mpl-data/sample_data/grace_hopper.jpg";
 
-class ImageTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() / (std::string("kiln_") + info->test_suite_name() + "_" +
-                                        info->name() + "_" + std::to_string(::getpid()));
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-  std::vector<std::string> entries() const {
-    std::vector<std::string> names;
-    for (const auto& entry : fs::directory_iterator(dir_)) names.push_back(entry.path().filename());
-    std::sort(names.begin(), names.end());
-    return names;
-  }
-
-  fs::path dir_;
-};
+using ImageTest = kiln::testing::TempDirTest;
 
 using ImageIo = ImageTest;
 using ImageFilter = ImageTest;

@@ -20,6 +20,7 @@
 #include "io/hdf5_file.h"
 #include "io/keras_h5.h"
 #include "kiln/error.h"
+#include "temp_dir.h"
 
 namespace fs = std::filesystem;
 
@@ -96,14 +97,6 @@ void write_text(const fs::path& path, const std::string& text) {
   out << text;
 }
 
-std::vector<std::string> entries(const fs::path& dir) {
-  std::vector<std::string> names;
-  for (const auto& entry : fs::directory_iterator(dir))
-    names.push_back(entry.path().filename().string());
-  std::sort(names.begin(), names.end());
-  return names;
-}
-
 struct CommandResult {
   int status = -1;
   std::string output;
@@ -130,20 +123,7 @@ CommandResult run_python(const fs::path& script_path, const std::string& script,
   return run_command(std::string(kPython) + " " + script_path.string() + " " + arguments);
 }
 
-class TempDir : public ::testing::Test {
- protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ =
-        fs::temp_directory_path() / (std::string("kiln_") + info->test_suite_name() + "_" +
-                                     info->name() + "_" + std::to_string(std::random_device{}()));
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-
-  fs::path dir_;
-};
+using TempDir = kiln::testing::TempDirTest;
 
 using KerasH5 = TempDir;
 
@@ -156,7 +136,7 @@ TEST_F(KerasH5, WeightsRoundTripIdenticalValues) {
   };
   kiln::save_weights_h5(path("weights.h5"), layers);
   expect_same_layers(kiln::load_weights_h5(path("weights.h5")), layers);
-  EXPECT_EQ(entries(dir_), (std::vector<std::string>{"weights.h5"}));
+  EXPECT_EQ(entries(), (std::vector<std::string>{"weights.h5"}));
 }
 
 TEST_F(KerasH5, Float64TensorsAreStoredAsFloat32) {
@@ -220,7 +200,7 @@ TEST_F(KerasH5, InvalidNamesAreRejectedBeforeWriting) {
   EXPECT_THROW(kiln::save_weights_h5(path("w.h5"), slash), kiln::Error);
   std::vector<kiln::LayerWeights> undefined = {{"dense", {{"kernel:0", kiln::Tensor()}}}};
   EXPECT_THROW(kiln::save_weights_h5(path("w.h5"), undefined), kiln::Error);
-  EXPECT_TRUE(entries(dir_).empty());
+  EXPECT_TRUE(entries().empty());
 }
 
 TEST_F(KerasH5, FailedSaveKeepsThePreviousFile) {
@@ -231,7 +211,7 @@ TEST_F(KerasH5, FailedSaveKeepsThePreviousFile) {
   std::vector<kiln::LayerWeights> failing = {{std::string(70000, 'x'), {}}};
   EXPECT_THROW(kiln::save_weights_h5(path("weights.h5"), failing), kiln::Error);
   EXPECT_EQ(read_text(path("weights.h5")), before);
-  EXPECT_EQ(entries(dir_), (std::vector<std::string>{"weights.h5"}));
+  EXPECT_EQ(entries(), (std::vector<std::string>{"weights.h5"}));
   expect_same_layers(kiln::load_weights_h5(path("weights.h5")), seed_layers());
 }
 
@@ -495,7 +475,7 @@ TEST_F(AtomicFile, WritesAndReplacesLeavingNoTempFile) {
   EXPECT_EQ(read_text(path("log.csv")), "epoch,loss\n1,0.5\n");
   ASSERT_EQ(stat(path("log.csv").c_str(), &info), 0);
   EXPECT_EQ(info.st_mode & 0777, 0600u);
-  EXPECT_EQ(entries(dir_), (std::vector<std::string>{"log.csv"}));
+  EXPECT_EQ(entries(), (std::vector<std::string>{"log.csv"}));
 }
 
 TEST_F(AtomicFile, FailingWriterLeavesTheExistingFileIntact) {
@@ -510,7 +490,7 @@ TEST_F(AtomicFile, FailingWriterLeavesTheExistingFileIntact) {
                kiln::Error);
   EXPECT_EQ(fs::path(temp_seen).parent_path(), dir_);
   EXPECT_EQ(read_text(path("checkpoint.h5")), "previous checkpoint");
-  EXPECT_EQ(entries(dir_), (std::vector<std::string>{"checkpoint.h5"}));
+  EXPECT_EQ(entries(), (std::vector<std::string>{"checkpoint.h5"}));
 }
 
 // A writer killed mid-write leaves its temp file; the next successful write of the same path
@@ -521,7 +501,7 @@ TEST_F(AtomicFile, SuccessfulWriteRemovesTempFilesAKilledWriterLeft) {
   write_text(path(".checkpoint.h5.tmp-notmine"), "kept");
   kiln::write_file_atomically(path("checkpoint.h5"), "new checkpoint");
   EXPECT_EQ(read_text(path("checkpoint.h5")), "new checkpoint");
-  EXPECT_EQ(entries(dir_), (std::vector<std::string>{".checkpoint.h5.tmp-notmine",
+  EXPECT_EQ(entries(), (std::vector<std::string>{".checkpoint.h5.tmp-notmine",
                                                      ".model.h5.tmp-a1B2c3", "checkpoint.h5"}));
 }
 
@@ -533,7 +513,7 @@ TEST_F(AtomicFile, MissingDirectoryOrDirectoryTargetIsAnError) {
   fs::create_directories(path("a_directory"));
   message = error_of([&] { kiln::write_file_atomically(path("a_directory"), "x"); });
   EXPECT_NE(message.find(path("a_directory")), std::string::npos) << message;
-  EXPECT_EQ(entries(dir_), (std::vector<std::string>{"a_directory"}));
+  EXPECT_EQ(entries(), (std::vector<std::string>{"a_directory"}));
 }
 
 }  // namespace

@@ -33,6 +33,7 @@
 #include "kiln/layers.h"
 #include "kiln/model.h"
 #include "kiln/model_io.h"
+#include "temp_dir.h"
 
 namespace kiln {
 namespace {
@@ -276,16 +277,7 @@ std::string log_tail(const std::string& log) {
   return std::string(text.end() - static_cast<std::ptrdiff_t>(keep), text.end());
 }
 
-class ModelFileCorruption : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("kiln_corruption_" + std::to_string(::getpid()));
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-  fs::path dir_;
-};
+using ModelFileCorruption = kiln::testing::TempDirTest;
 
 TEST_F(ModelFileCorruption, EveryByteFlipLoadsTheSameWeightsOrIsRejected) {
   clear_session();

@@ -7,22 +7,19 @@
 
 #include "kiln/error.h"
 #include "kiln/model_io.h"
+#include "temp_dir.h"
 
 namespace kiln {
 namespace {
 
 namespace fs = std::filesystem;
 
-class ModelIo : public ::testing::Test {
+class ModelIo : public kiln::testing::TempDirTest {
  protected:
   void SetUp() override {
+    TempDirTest::SetUp();
     clear_session();
-    dir_ = fs::temp_directory_path() / ("kiln_model_io_" + std::to_string(::getpid()));
-    fs::create_directories(dir_);
   }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-  fs::path dir_;
 };
 
 TEST_F(ModelIo, SeedModelRoundTripPredictsTheSame) {
