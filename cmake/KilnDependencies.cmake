@@ -27,7 +27,16 @@ pkg_check_modules(KILN_BLAS REQUIRED IMPORTED_TARGET openblas)
 
 # CUDA backend: optional at configure time.
 set(KILN_HAVE_CUDA OFF)
-if(NOT KILN_WITH_CUDA STREQUAL "OFF")
+if(KILN_CUDA_EMULATION)
+  # The CUDA, cuBLAS and cuDNN headers declare what the emulation implements; nvcc is not used
+  # and no CUDA library is linked (cuda/emulation/CMakeLists.txt).
+  find_package(CUDAToolkit REQUIRED)
+  find_package(CUDNN REQUIRED)
+  find_package(Boost 1.74 REQUIRED COMPONENTS context)
+  find_package(Python3 REQUIRED COMPONENTS Interpreter)
+  set(KILN_HAVE_CUDA ON)
+  set(KILN_CUDA_EMULATION_NOTE " (emulated on the CPU: KILN_CUDA_EMULATION)")
+elseif(NOT KILN_WITH_CUDA STREQUAL "OFF")
   include(CheckLanguage)
   if(NOT CMAKE_CUDA_COMPILER AND EXISTS /usr/local/cuda/bin/nvcc)
     set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc)
@@ -42,7 +51,7 @@ if(NOT KILN_WITH_CUDA STREQUAL "OFF")
     message(FATAL_ERROR "KILN_WITH_CUDA=ON but no CUDA compiler (nvcc) was found")
   endif()
 endif()
-message(STATUS "kiln: CUDA backend ${KILN_HAVE_CUDA}")
+message(STATUS "kiln: CUDA backend ${KILN_HAVE_CUDA}${KILN_CUDA_EMULATION_NOTE}")
 
 # Files: HDF5 (C API) for weights and models, zlib for gzip'd IDX datasets.
 find_package(HDF5 REQUIRED COMPONENTS C)

@@ -99,6 +99,14 @@ void check_index(int device_index) {
 
 bool compiled_in() { return true; }
 
+bool emulated() {
+#if defined(KILN_CUDA_EMULATION)
+  return true;
+#else
+  return false;
+#endif
+}
+
 int device_count(std::string* why_not) {
   const Probe& p = probe();
   if (why_not != nullptr) *why_not = p.why_not;
@@ -130,9 +138,13 @@ std::string version_info() {
   cublasGetProperty(PATCH_LEVEL, &cublas[2]);
   const std::string driver_text =
       driver > 0 ? fmt::format("{}.{}", driver / 1000, driver % 1000 / 10) : std::string("none");
-  return fmt::format("CUDA {}.{} (driver {}), cuDNN {}.{}.{}, cuBLAS {}.{}.{}", runtime / 1000,
-                     runtime % 1000 / 10, driver_text, cudnn / 10000, cudnn % 10000 / 100,
-                     cudnn % 100, cublas[0], cublas[1], cublas[2]);
+  // The cuDNN loaded at run time can differ from the headers kiln was built with (the GPU
+  // machine's system cuDNN, or the one in PyTorch's wheel): say both.
+  return fmt::format("CUDA {}.{} (driver {}), cuDNN {}.{}.{} (built with {}.{}.{}), cuBLAS {}.{}.{}{}",
+                     runtime / 1000, runtime % 1000 / 10, driver_text, cudnn / 10000,
+                     cudnn % 10000 / 100, cudnn % 100, CUDNN_MAJOR, CUDNN_MINOR, CUDNN_PATCHLEVEL,
+                     cublas[0], cublas[1], cublas[2],
+                     emulated() ? "; emulated on the CPU (KILN_CUDA_EMULATION, tests only)" : "");
 }
 
 void set_tf32(bool enabled) { cuda::set_tf32_enabled(enabled); }

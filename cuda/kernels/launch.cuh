@@ -17,7 +17,7 @@ inline unsigned int blocks_for(std::int64_t work_items, int threads = kThreads) 
 
 }  // namespace kiln::cuda::kernels
 
-#if defined(__CUDACC__)
+#if defined(__CUDACC__) || defined(KILN_CUDA_EMULATION)
 // for (i in [0, n)) spread over the grid; i is int64.
 #define KILN_GRID_STRIDE_LOOP(i, n)                                                                \
   for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); \

@@ -9,7 +9,7 @@ namespace kiln::cuda::kernels {
 constexpr int kWarpSize = 32;
 constexpr int kWarpsPerBlock = 8;  // 256 threads
 
-#if defined(__CUDACC__)
+#if defined(__CUDACC__) || defined(KILN_CUDA_EMULATION)
 
 template <class T>
 __device__ __forceinline__ T warp_sum(T value) {

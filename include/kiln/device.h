@@ -22,6 +22,10 @@ struct KILN_API Device {
 
 // True when kiln was built with CUDA and a usable GPU and driver are present.
 KILN_API bool cuda_available();
+// True when kiln's CUDA backend runs on its CPU emulation of CUDA (a test build configured with
+// -DKILN_CUDA_EMULATION=ON): cuda:0 then computes on the CPU, slowly, with strict checks, and
+// cuda_available() is true. Tests use it to size their largest cases down.
+KILN_API bool cuda_emulated();
 // CUDA when a GPU is usable, else the CPU; KILN_DEVICE=cpu|cuda[:N] overrides.
 // The first call reports once (on stderr) which device it picked and why.
 KILN_API Device default_device();

@@ -9,6 +9,8 @@
 namespace kiln::cuda_bridge {
 
 bool compiled_in();
+// True when the CUDA backend runs on the CPU emulation of CUDA (KILN_CUDA_EMULATION, tests only).
+bool emulated();
 // Number of usable GPUs (0 without a driver or device); `why_not` explains a 0.
 int device_count(std::string* why_not);
 backend::Backend& backend(int device_index);

@@ -5,6 +5,7 @@
 namespace kiln::cuda_bridge {
 
 bool compiled_in() { return false; }
+bool emulated() { return false; }
 
 int device_count(std::string* why_not) {
   if (why_not) *why_not = "kiln was built without CUDA";

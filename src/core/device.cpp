@@ -15,6 +15,8 @@ std::string Device::str() const {
 
 bool cuda_available() { return cuda_bridge::device_count(nullptr) > 0; }
 
+bool cuda_emulated() { return cuda_bridge::emulated(); }
+
 namespace {
 
 Device pick_default_device(std::string* reason) {
