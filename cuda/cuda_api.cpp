@@ -7,6 +7,8 @@
 #include <string_view>
 
 #include "backend/cuda_bridge.h"
+#include "caching_allocator.h"
+#include "cuda_backend.h"
 
 namespace kiln::cuda {
 
@@ -31,5 +33,10 @@ bool tf32_enabled() { return tf32_flag().load(std::memory_order_relaxed); }
 void set_tf32_enabled(bool enabled) { tf32_flag().store(enabled, std::memory_order_relaxed); }
 
 backend::Backend& gpu_backend(int index) { return cuda_bridge::backend(index); }
+
+std::unique_ptr<Allocator> make_device_allocator(int index) {
+  auto& backend = static_cast<CudaBackend&>(gpu_backend(index));
+  return std::make_unique<CachingAllocator>(index, backend.stream());
+}
 
 }  // namespace kiln::cuda

@@ -8,6 +8,9 @@
 //   kiln::Error when GPU i is not usable.
 #pragma once
 
+#include <cstdint>
+#include <memory>
+
 #include "backend/backend.h"
 #include "kiln/export.h"
 
@@ -16,5 +19,13 @@ namespace kiln::cuda {
 KILN_API bool tf32_enabled();
 KILN_API void set_tf32_enabled(bool enabled);
 KILN_API backend::Backend& gpu_backend(int index = 0);
+// The most elements one cuDNN call may touch in one tensor (Note [Large batches] in
+// cudnn_conv.cpp): 2^31 - 1, cuDNN's int sizes. Tests lower it to exercise the chunking on small
+// tensors; 0 restores the default.
+KILN_API void set_cudnn_element_limit(std::int64_t elements);
+KILN_API std::int64_t cudnn_element_limit();
+// A caching allocator of GPU `index` with a pool of its own (for tests that need an empty pool);
+// its blocks are for the GPU's backend stream.
+KILN_API std::unique_ptr<Allocator> make_device_allocator(int index = 0);
 
 }  // namespace kiln::cuda

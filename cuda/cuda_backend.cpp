@@ -49,14 +49,33 @@ Device CudaBackend::device() const { return Device::cuda(device_index_); }
 
 Allocator& CudaBackend::allocator() { return allocator_; }
 
-// ---- memory. Host copies wait for the stream so the host buffer may be reused at once, also
-// when it is pinned (which makes cudaMemcpyAsync truly asynchronous).
+// ---- memory
+//
+// Note [Host copies]
+// ~~~~~~~~~~~~~~~~~~
+// cudaMemcpyAsync from pageable host memory returns once the runtime has staged the bytes, so
+// the caller may reuse its buffer at once without waiting: copy_from_host waits only when the
+// source is pinned (page-locked), where the copy is truly asynchronous. copy_to_host always
+// waits: the caller reads the bytes next.
+
+namespace {
+
+bool pinned(const void* host) {
+  cudaPointerAttributes attributes{};
+  if (cudaPointerGetAttributes(&attributes, host) != cudaSuccess) {
+    cudaGetLastError();  // older runtimes answer an error for unregistered memory
+    return false;
+  }
+  return attributes.type == cudaMemoryTypeHost;
+}
+
+}  // namespace
 
 void CudaBackend::copy_from_host(void* dst, const void* src_host, std::size_t bytes) {
   if (bytes == 0) return;
   DeviceGuard guard(device_index_);
   CHECK_CUDA(cudaMemcpyAsync(dst, src_host, bytes, cudaMemcpyHostToDevice, stream()));
-  CHECK_CUDA(cudaStreamSynchronize(stream()));
+  if (pinned(src_host)) CHECK_CUDA(cudaStreamSynchronize(stream()));  // Note [Host copies]
 }
 
 void CudaBackend::copy_to_host(void* dst_host, const void* src, std::size_t bytes) {

@@ -3,10 +3,29 @@
 #include "cuda_check.h"
 
 #include <array>
+#include <cstdlib>
+#include <string_view>
 
 #include "core/check.h"
 
 namespace kiln::cuda {
+
+bool sync_checks_enabled() {
+  static const bool enabled = [] {
+    const char* value = std::getenv("KILN_CUDA_SYNC");
+    return value != nullptr && std::string_view(value) != "" && std::string_view(value) != "0";
+  }();
+  return enabled;
+}
+
+void sync_check(const char* call, const char* file, int line) {
+  const cudaError_t status = cudaDeviceSynchronize();
+  if (status != cudaSuccess) {
+    fail("CUDA error {} ({}: {}) in the device work of {} at {}:{} (KILN_CUDA_SYNC=1)",
+         static_cast<int>(status), cudaGetErrorName(status), cudaGetErrorString(status), call,
+         file, line);
+  }
+}
 
 void throw_cuda_error(cudaError_t status, const char* call, const char* file, int line) {
   fail("CUDA error {} ({}: {}) in {} at {}:{}", static_cast<int>(status), cudaGetErrorName(status),

@@ -3,6 +3,10 @@
 //   CHECK_CUDA(cudaMalloc(&p, n));           CHECK_CUDNN(cudnnCreate(&h));
 //   CHECK_CUBLAS(cublasCreate(&h));          kernel<<<g, b, 0, s>>>(...); KILN_CUDA_LAUNCH_CHECK();
 // Library code never exits or aborts (STYLE.md). Includable from .cu and .cpp files alike.
+//
+// KILN_CUDA_SYNC=1 (read once) makes every kernel launch and every cuDNN / cuBLAS call wait for
+// the device and check, so an illegal address is reported at the launch or call that caused it,
+// not at a later copy. Slow; for debugging and the GPU check only.
 #pragma once
 
 #include <cublas_v2.h>
@@ -18,11 +22,17 @@ namespace kiln::cuda {
 [[noreturn]] void throw_cublas_error(cublasStatus_t status, const char* call, const char* file,
                                      int line);
 
+// Whether KILN_CUDA_SYNC asks for a synchronising check after every launch and library call.
+bool sync_checks_enabled();
+// With KILN_CUDA_SYNC: waits for the device and throws, naming `call`, if its work failed.
+void sync_check(const char* call, const char* file, int line);
+
 // After a launch: a bad configuration shows up in cudaGetLastError (errors inside the kernel
 // surface at the next synchronising call, which is checked too).
 inline void check_launch(const char* file, int line) {
   const cudaError_t status = cudaGetLastError();
   if (status != cudaSuccess) throw_cuda_error(status, "kernel launch", file, line);
+  if (sync_checks_enabled()) sync_check("kernel launch", file, line);
 }
 
 }  // namespace kiln::cuda
@@ -41,6 +51,9 @@ inline void check_launch(const char* file, int line) {
     if (kiln_cudnn_status_ != CUDNN_STATUS_SUCCESS) {                                 \
       ::kiln::cuda::throw_cudnn_error(kiln_cudnn_status_, #call, __FILE__, __LINE__); \
     }                                                                                 \
+    if (::kiln::cuda::sync_checks_enabled()) {                                        \
+      ::kiln::cuda::sync_check(#call, __FILE__, __LINE__);                            \
+    }                                                                                 \
   } while (false)
 
 #define CHECK_CUBLAS(call)                                                              \
@@ -48,6 +61,9 @@ inline void check_launch(const char* file, int line) {
     const cublasStatus_t kiln_cublas_status_ = (call);                                  \
     if (kiln_cublas_status_ != CUBLAS_STATUS_SUCCESS) {                                 \
       ::kiln::cuda::throw_cublas_error(kiln_cublas_status_, #call, __FILE__, __LINE__); \
+    }                                                                                   \
+    if (::kiln::cuda::sync_checks_enabled()) {                                          \
+      ::kiln::cuda::sync_check(#call, __FILE__, __LINE__);                              \
     }                                                                                   \
   } while (false)
 

@@ -20,31 +20,23 @@
 // backward-filter reads the padded copy. (The padded extent may be smaller than h + pads when the
 // last rows are never read; the copy handles either case.)
 //
-// Note [Choosing algorithms]
-// ~~~~~~~~~~~~~~~~~~~~~~~~~~
-// The first call for a (geometry, TF32) pair benchmarks every algorithm with
-// cudnnFind*AlgorithmEx on the call's own buffers, with a workspace as large as the hungriest
-// algorithm asks for (capped at 1 GiB, halved while the pool cannot supply it), and keeps the
-// fastest acceptable one; if none is acceptable it falls back to cuDNN's heuristics
-// (cudnnGet*_v7). Later calls only look the choice up. The benchmark synchronises, so a training
-// loop should run one eager step before capturing a CUDA graph.
-//
-// Note [TF32]
-// ~~~~~~~~~~~
-// With TF32 allowed the descriptor asks for CUDNN_DEFAULT_MATH, under which cuDNN may use TF32
-// tensor cores for f32 data, and each chosen algorithm runs with the math type that Find reported
-// for it (cuDNN needs both to pick the same kernel). With TF32 off the descriptor asks for
-// CUDNN_FMA_MATH and only results whose math type is CUDNN_FMA_MATH are accepted, so no
-// tensor-core rounding can slip in. This is PyTorch's scheme (allow_tf32 for cuDNN).
+// Note [Large batches]
+// ~~~~~~~~~~~~~~~~~~~~
+// cuDNN describes tensors with int sizes, so no tensor of one call may hold more than 2^31 - 1
+// elements. A batch whose input, padded input or output would exceed that runs as several calls,
+// each on as many whole images as fit (PyTorch splits the batch the same way); backward-filter
+// accumulates the chunks' gradients (beta = 1 after the first). A single image too large for one
+// call is an error that says so. The plans of a chunked batch are those of its chunk sizes.
 #include "cudnn_conv.h"
 
 #include <algorithm>
-#include <array>
+#include <atomic>
 #include <limits>
 #include <optional>
 
 #include "core/check.h"
 #include "cuda_api.h"
+#include "cudnn_conv_algorithms.h"
 #include "cudnn_resources.h"
 #include "device_buffer.h"
 #include "device_guard.h"
@@ -54,23 +46,11 @@ namespace kiln::cuda {
 
 namespace {
 
-constexpr std::size_t kMaxFindWorkspace = std::size_t{1} << 30;
 constexpr float kOne = 1.0f;
 constexpr float kZero = 0.0f;
+constexpr std::int64_t kDefaultElementLimit = std::numeric_limits<int>::max();
 
-struct AlgoChoice {
-  int algo = 0;
-  std::size_t workspace = 0;
-  ConvolutionDescriptor conv;  // carries the math type the algorithm was chosen with
-};
-
-std::string describe(const backend::Conv2dGeometry& g) {
-  return fmt::format(
-      "x (n={}, h={}, w={}, c={}), kernel {}x{}x{}x{}, output {}x{}, stride {}x{}, "
-      "pad top/left {}/{}",
-      g.n, g.h, g.w, g.c, g.kh, g.kw, g.c, g.o, g.oh, g.ow, g.stride_h, g.stride_w, g.pad_top,
-      g.pad_left);
-}
+std::atomic<std::int64_t> element_limit{kDefaultElementLimit};
 
 // Note [Asymmetric padding]: can cuDNN's symmetric padding reproduce this geometry?
 bool symmetric_padding_matches(const backend::Conv2dGeometry& g) {
@@ -87,148 +67,57 @@ bool degenerate(const backend::Conv2dGeometry& g) {
          g.oh == 0 || g.ow == 0;
 }
 
-// The largest buffer up to `bytes` that the pool can supply now (halving on out-of-memory).
-DeviceBuffer borrow_up_to(Allocator& allocator, std::size_t bytes) {
-  while (bytes > 0) {
-    try {
-      return DeviceBuffer(allocator, bytes);
-    } catch (const Error&) {
-      bytes /= 2;
-    }
-  }
-  return DeviceBuffer();
-}
-
-}  // namespace
-
-struct Convolutions::Plan {
-  backend::Conv2dGeometry g;
-  bool tf32 = true;
-  bool padded = false;                // Note [Asymmetric padding]
-  std::int64_t in_h = 0, in_w = 0;    // the input cuDNN sees
-  std::int64_t pad_h = 0, pad_w = 0;  // cuDNN's symmetric padding
-  TensorDescriptor x, y;
-  FilterDescriptor w;
-  std::optional<AlgoChoice> forward, backward_data, backward_filter;
-
-  ConvolutionDescriptor convolution(cudnnMathType_t math) const {
-    ConvolutionDescriptor conv;
-    CHECK_CUDNN(cudnnSetConvolution2dDescriptor(
-        conv.get(), to_int(pad_h, "padding"), to_int(pad_w, "padding"),
-        to_int(g.stride_h, "stride"), to_int(g.stride_w, "stride"), 1, 1, CUDNN_CROSS_CORRELATION,
-        CUDNN_DATA_FLOAT));
-    CHECK_CUDNN(cudnnSetConvolutionMathType(conv.get(), math));
-    return conv;
-  }
+struct Extent {
+  std::int64_t h = 0, w = 0;
 };
 
-namespace {
-
-using Plan = Convolutions::Plan;
-
-// The three directions, told apart by traits so one search routine serves them all.
-struct ForwardTraits {
-  using Perf = cudnnConvolutionFwdAlgoPerf_t;
-  using Algo = cudnnConvolutionFwdAlgo_t;
-  static constexpr int kCount = CUDNN_CONVOLUTION_FWD_ALGO_COUNT;
-  static constexpr const char* kName = "forward";
-  static cudnnStatus_t workspace(cudnnHandle_t h, const Plan& p, cudnnConvolutionDescriptor_t c,
-                                 Algo algo, std::size_t* bytes) {
-    return cudnnGetConvolutionForwardWorkspaceSize(h, p.x.get(), p.w.get(), c, p.y.get(), algo,
-                                                   bytes);
-  }
-  static cudnnStatus_t heuristics(cudnnHandle_t h, const Plan& p, cudnnConvolutionDescriptor_t c,
-                                  int* returned, Perf* perf) {
-    return cudnnGetConvolutionForwardAlgorithm_v7(h, p.x.get(), p.w.get(), c, p.y.get(), kCount,
-                                                  returned, perf);
-  }
-};
-
-struct BackwardDataTraits {
-  using Perf = cudnnConvolutionBwdDataAlgoPerf_t;
-  using Algo = cudnnConvolutionBwdDataAlgo_t;
-  static constexpr int kCount = CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT;
-  static constexpr const char* kName = "backward-data";
-  static cudnnStatus_t workspace(cudnnHandle_t h, const Plan& p, cudnnConvolutionDescriptor_t c,
-                                 Algo algo, std::size_t* bytes) {
-    return cudnnGetConvolutionBackwardDataWorkspaceSize(h, p.w.get(), p.y.get(), c, p.x.get(), algo,
-                                                        bytes);
-  }
-  static cudnnStatus_t heuristics(cudnnHandle_t h, const Plan& p, cudnnConvolutionDescriptor_t c,
-                                  int* returned, Perf* perf) {
-    return cudnnGetConvolutionBackwardDataAlgorithm_v7(h, p.w.get(), p.y.get(), c, p.x.get(),
-                                                       kCount, returned, perf);
-  }
-};
-
-struct BackwardFilterTraits {
-  using Perf = cudnnConvolutionBwdFilterAlgoPerf_t;
-  using Algo = cudnnConvolutionBwdFilterAlgo_t;
-  static constexpr int kCount = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT;
-  static constexpr const char* kName = "backward-filter";
-  static cudnnStatus_t workspace(cudnnHandle_t h, const Plan& p, cudnnConvolutionDescriptor_t c,
-                                 Algo algo, std::size_t* bytes) {
-    return cudnnGetConvolutionBackwardFilterWorkspaceSize(h, p.x.get(), p.y.get(), c, p.w.get(),
-                                                          algo, bytes);
-  }
-  static cudnnStatus_t heuristics(cudnnHandle_t h, const Plan& p, cudnnConvolutionDescriptor_t c,
-                                  int* returned, Perf* perf) {
-    return cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, p.x.get(), p.y.get(), c, p.w.get(),
-                                                         kCount, returned, perf);
-  }
-};
-
-// Note [TF32]: the first result (fastest first) that ran, fits and respects the TF32 setting.
-template <class Perf>
-const Perf* first_acceptable(const Perf* perf, int count, bool tf32, std::size_t workspace) {
-  for (int i = 0; i < count; ++i) {
-    const Perf& r = perf[i];
-    if (r.status == CUDNN_STATUS_SUCCESS && r.memory <= workspace &&
-        (tf32 || r.mathType == CUDNN_FMA_MATH)) {
-      return &r;
-    }
-  }
-  return nullptr;
-}
-
-// Note [Choosing algorithms]. `find(conv, workspace, perf, returned)` runs cudnnFind*Ex.
-template <class Traits, class Find>
-AlgoChoice choose(cudnnHandle_t handle, const Plan& plan, Allocator& allocator, Find&& find) {
-  const ConvolutionDescriptor probe =
-      plan.convolution(plan.tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH);
-  std::size_t hungriest = 0;
-  for (int a = 0; a < Traits::kCount; ++a) {
-    std::size_t bytes = 0;
-    if (Traits::workspace(handle, plan, probe.get(), static_cast<typename Traits::Algo>(a),
-                          &bytes) == CUDNN_STATUS_SUCCESS) {
-      hungriest = std::max(hungriest, bytes);
-    }
-  }
-  const DeviceBuffer workspace = borrow_up_to(allocator, std::min(hungriest, kMaxFindWorkspace));
-  std::array<typename Traits::Perf, Traits::kCount> perf{};
-  int returned = 0;
-  find(probe.get(), workspace, perf.data(), &returned);
-  const typename Traits::Perf* pick =
-      first_acceptable(perf.data(), returned, plan.tf32, workspace.bytes());
-  if (pick == nullptr) {
-    CHECK_CUDNN(Traits::heuristics(handle, plan, probe.get(), &returned, perf.data()));
-    pick =
-        first_acceptable(perf.data(), returned, plan.tf32, std::numeric_limits<std::size_t>::max());
-  }
-  KILN_CHECK(pick != nullptr, "cuDNN offers no {} convolution algorithm for {} (TF32 {})",
-             Traits::kName, describe(plan.g), plan.tf32 ? "on" : "off");
-  AlgoChoice choice;
-  choice.algo = static_cast<int>(pick->algo);
-  choice.conv = plan.convolution(plan.tf32 ? pick->mathType : CUDNN_FMA_MATH);
-  std::size_t bytes = 0;
-  CHECK_CUDNN(Traits::workspace(handle, plan, choice.conv.get(), pick->algo, &bytes));
-  choice.workspace = std::max(bytes, pick->memory);
-  return choice;
+// The input extent cuDNN sees: x itself, or its padded copy (Note [Asymmetric padding]).
+Extent input_extent(const backend::Conv2dGeometry& g) {
+  if (symmetric_padding_matches(g)) return {g.h, g.w};
+  return {(g.oh - 1) * g.stride_h + g.kh, (g.ow - 1) * g.stride_w + g.kw};
 }
 
 std::int64_t filter_rows(const backend::Conv2dGeometry& g) { return g.kh * g.kw * g.c; }
 
+// Note [Large batches]: images per cuDNN call.
+std::int64_t images_per_call(const backend::Conv2dGeometry& g) {
+  const std::int64_t limit = element_limit.load();
+  const Extent in = input_extent(g);
+  const std::int64_t per_image = std::max({g.h * g.w * g.c, in.h * in.w * g.c, g.oh * g.ow * g.o});
+  KILN_CHECK(per_image <= limit && filter_rows(g) * g.o <= limit,
+             "conv2d on CUDA: one image of {} needs {} elements in a tensor, more than cuDNN's "
+             "32-bit sizes allow ({})",
+             describe(g), per_image, limit);
+  return std::clamp<std::int64_t>(limit / per_image, 1, g.n);
+}
+
+// Calls fn(chunk geometry, index of its first image) for each run of whole images.
+template <class Fn>
+void for_each_chunk(const backend::Conv2dGeometry& g, Fn&& fn) {
+  const std::int64_t step = images_per_call(g);
+  for (std::int64_t first = 0; first < g.n; first += step) {
+    backend::Conv2dGeometry part = g;
+    part.n = std::min(step, g.n - first);
+    fn(part, first);
+  }
+}
+
+std::size_t floats(std::int64_t count) { return static_cast<std::size_t>(count) * sizeof(float); }
+
 }  // namespace
+
+struct Convolutions::Plan {
+  ConvDescriptors d;
+  bool padded = false;  // Note [Asymmetric padding]
+  Extent in;            // the input cuDNN sees
+  std::array<std::optional<AlgoChoice>, 3> choices;  // by ConvDirection
+};
+
+void set_cudnn_element_limit(std::int64_t elements) {
+  element_limit.store(elements > 0 ? elements : kDefaultElementLimit);
+}
+
+std::int64_t cudnn_element_limit() { return element_limit.load(); }
 
 Convolutions::Convolutions(int device, cudaStream_t stream, Allocator& allocator)
     : device_(device), stream_(stream), allocator_(allocator) {}
@@ -243,156 +132,171 @@ Convolutions::Plan& Convolutions::plan_for(const backend::Conv2dGeometry& g, boo
   auto& slot = plans_[key];
   if (slot == nullptr) {
     auto plan = std::make_unique<Plan>();
-    plan->g = g;
-    plan->tf32 = tf32;
+    plan->d.g = g;
+    plan->d.tf32 = tf32;
     plan->padded = !symmetric_padding_matches(g);
-    if (plan->padded) {
-      plan->in_h = (g.oh - 1) * g.stride_h + g.kh;
-      plan->in_w = (g.ow - 1) * g.stride_w + g.kw;
-    } else {
-      plan->in_h = g.h;
-      plan->in_w = g.w;
-      plan->pad_h = g.pad_top;
-      plan->pad_w = g.pad_left;
+    plan->in = input_extent(g);
+    if (!plan->padded) {
+      plan->d.pad_h = g.pad_top;
+      plan->d.pad_w = g.pad_left;
     }
-    set_nhwc(plan->x, g.n, plan->in_h, plan->in_w, g.c);
-    set_nhwc(plan->y, g.n, g.oh, g.ow, g.o);
-    set_ohwi(plan->w, g.o, g.kh, g.kw, g.c);
+    set_nhwc(plan->d.x, g.n, plan->in.h, plan->in.w, g.c);
+    set_nhwc(plan->d.y, g.n, g.oh, g.ow, g.o);
+    set_ohwi(plan->d.w, g.o, g.kh, g.kw, g.c);
     slot = std::move(plan);
   }
   return *slot;
 }
 
+const AlgoChoice& Convolutions::algorithm(Plan& plan, ConvDirection direction,
+                                          cudnnHandle_t handle, const FindAlgorithms& find) {
+  std::lock_guard lock(mutex_);
+  std::optional<AlgoChoice>& slot = plan.choices[static_cast<std::size_t>(direction)];
+  if (!slot) slot = choose_algorithm(direction, handle, plan.d, allocator_, find);
+  return *slot;
+}
+
+// ---- forward
+
 void Convolutions::forward(const backend::Conv2dGeometry& g, const float* x, const float* w,
                            float* y) {
   DeviceGuard guard(device_);
-  const std::size_t y_bytes = static_cast<std::size_t>(g.n * g.oh * g.ow * g.o) * sizeof(float);
   if (degenerate(g)) {
-    CHECK_CUDA(cudaMemsetAsync(y, 0, y_bytes, stream_));
+    CHECK_CUDA(cudaMemsetAsync(y, 0, floats(g.n * g.oh * g.ow * g.o), stream_));
     return;
   }
+  DeviceBuffer filter(allocator_, floats(filter_rows(g) * g.o));  // Note [HWIO filters]
+  kernels::transpose(w, filter.as<float>(), filter_rows(g), g.o, stream_);
+  for_each_chunk(g, [&](const backend::Conv2dGeometry& part, std::int64_t first) {
+    forward_chunk(part, x + first * g.h * g.w * g.c, filter.as<float>(),
+                  y + first * g.oh * g.ow * g.o);
+  });
+}
+
+void Convolutions::forward_chunk(const backend::Conv2dGeometry& g, const float* x,
+                                 const float* filter, float* y) {
   Plan& plan = plan_for(g, tf32_enabled());
   cudnnHandle_t handle = cudnn_handle(device_, stream_);
-  // Note [HWIO filters]
-  DeviceBuffer filter(allocator_, static_cast<std::size_t>(filter_rows(g) * g.o) * sizeof(float));
-  kernels::transpose(w, filter.as<float>(), filter_rows(g), g.o, stream_);
   DeviceBuffer padded;
   const float* input = x;
   if (plan.padded) {  // Note [Asymmetric padding]
-    padded = DeviceBuffer(
-        allocator_, static_cast<std::size_t>(g.n * plan.in_h * plan.in_w * g.c) * sizeof(float));
-    kernels::shift_window(x, g.n, g.h, g.w, g.c, padded.as<float>(), plan.in_h, plan.in_w,
+    padded = DeviceBuffer(allocator_, floats(g.n * plan.in.h * plan.in.w * g.c));
+    kernels::shift_window(x, g.n, g.h, g.w, g.c, padded.as<float>(), plan.in.h, plan.in.w,
                           -g.pad_top, -g.pad_left, stream_);
     input = padded.as<float>();
   }
-  const AlgoChoice* choice = nullptr;
-  {
-    std::lock_guard lock(mutex_);
-    if (!plan.forward) {
-      plan.forward = choose<ForwardTraits>(
-          handle, plan, allocator_,
-          [&](cudnnConvolutionDescriptor_t conv, const DeviceBuffer& ws,
-              cudnnConvolutionFwdAlgoPerf_t* perf, int* returned) {
-            CHECK_CUDNN(cudnnFindConvolutionForwardAlgorithmEx(
-                handle, plan.x.get(), input, plan.w.get(), filter.get(), conv, plan.y.get(), y,
-                ForwardTraits::kCount, returned, perf, ws.get(), ws.bytes()));
-          });
-    }
-    choice = &*plan.forward;
-  }
-  DeviceBuffer workspace(allocator_, choice->workspace);
-  CHECK_CUDNN(cudnnConvolutionForward(handle, &kOne, plan.x.get(), input, plan.w.get(),
-                                      filter.get(), choice->conv.get(),
-                                      static_cast<cudnnConvolutionFwdAlgo_t>(choice->algo),
-                                      workspace.get(), workspace.bytes(), &kZero, plan.y.get(), y));
+  const AlgoChoice& choice = algorithm(
+      plan, ConvDirection::forward, handle,
+      [&](cudnnConvolutionDescriptor_t conv, const DeviceBuffer& ws, void* perf, int* returned) {
+        CHECK_CUDNN(cudnnFindConvolutionForwardAlgorithmEx(
+            handle, plan.d.x.get(), input, plan.d.w.get(), filter, conv, plan.d.y.get(), y,
+            CUDNN_CONVOLUTION_FWD_ALGO_COUNT, returned,
+            static_cast<cudnnConvolutionFwdAlgoPerf_t*>(perf), ws.get(), ws.bytes()));
+      });
+  DeviceBuffer workspace(allocator_, choice.workspace);
+  CHECK_CUDNN(cudnnConvolutionForward(handle, &kOne, plan.d.x.get(), input, plan.d.w.get(), filter,
+                                      choice.conv.get(),
+                                      static_cast<cudnnConvolutionFwdAlgo_t>(choice.algo),
+                                      workspace.get(), workspace.bytes(), &kZero, plan.d.y.get(),
+                                      y));
 }
+
+// ---- backward data
 
 void Convolutions::backward_data(const backend::Conv2dGeometry& g, const float* dy, const float* w,
                                  float* dx) {
   DeviceGuard guard(device_);
-  const std::size_t dx_bytes = static_cast<std::size_t>(g.n * g.h * g.w * g.c) * sizeof(float);
   if (degenerate(g)) {
-    CHECK_CUDA(cudaMemsetAsync(dx, 0, dx_bytes, stream_));
+    CHECK_CUDA(cudaMemsetAsync(dx, 0, floats(g.n * g.h * g.w * g.c), stream_));
     return;
   }
+  DeviceBuffer filter(allocator_, floats(filter_rows(g) * g.o));
+  kernels::transpose(w, filter.as<float>(), filter_rows(g), g.o, stream_);
+  for_each_chunk(g, [&](const backend::Conv2dGeometry& part, std::int64_t first) {
+    backward_data_chunk(part, dy + first * g.oh * g.ow * g.o, filter.as<float>(),
+                        dx + first * g.h * g.w * g.c);
+  });
+}
+
+void Convolutions::backward_data_chunk(const backend::Conv2dGeometry& g, const float* dy,
+                                       const float* filter, float* dx) {
   Plan& plan = plan_for(g, tf32_enabled());
   cudnnHandle_t handle = cudnn_handle(device_, stream_);
-  DeviceBuffer filter(allocator_, static_cast<std::size_t>(filter_rows(g) * g.o) * sizeof(float));
-  kernels::transpose(w, filter.as<float>(), filter_rows(g), g.o, stream_);
   DeviceBuffer padded;
   float* output = dx;
   if (plan.padded) {
-    padded = DeviceBuffer(
-        allocator_, static_cast<std::size_t>(g.n * plan.in_h * plan.in_w * g.c) * sizeof(float));
+    padded = DeviceBuffer(allocator_, floats(g.n * plan.in.h * plan.in.w * g.c));
     output = padded.as<float>();
   }
-  const AlgoChoice* choice = nullptr;
-  {
-    std::lock_guard lock(mutex_);
-    if (!plan.backward_data) {
-      plan.backward_data = choose<BackwardDataTraits>(
-          handle, plan, allocator_,
-          [&](cudnnConvolutionDescriptor_t conv, const DeviceBuffer& ws,
-              cudnnConvolutionBwdDataAlgoPerf_t* perf, int* returned) {
-            CHECK_CUDNN(cudnnFindConvolutionBackwardDataAlgorithmEx(
-                handle, plan.w.get(), filter.get(), plan.y.get(), dy, conv, plan.x.get(), output,
-                BackwardDataTraits::kCount, returned, perf, ws.get(), ws.bytes()));
-          });
-    }
-    choice = &*plan.backward_data;
-  }
-  DeviceBuffer workspace(allocator_, choice->workspace);
+  const AlgoChoice& choice = algorithm(
+      plan, ConvDirection::backward_data, handle,
+      [&](cudnnConvolutionDescriptor_t conv, const DeviceBuffer& ws, void* perf, int* returned) {
+        CHECK_CUDNN(cudnnFindConvolutionBackwardDataAlgorithmEx(
+            handle, plan.d.w.get(), filter, plan.d.y.get(), dy, conv, plan.d.x.get(), output,
+            CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, returned,
+            static_cast<cudnnConvolutionBwdDataAlgoPerf_t*>(perf), ws.get(), ws.bytes()));
+      });
+  DeviceBuffer workspace(allocator_, choice.workspace);
   CHECK_CUDNN(cudnnConvolutionBackwardData(
-      handle, &kOne, plan.w.get(), filter.get(), plan.y.get(), dy, choice->conv.get(),
-      static_cast<cudnnConvolutionBwdDataAlgo_t>(choice->algo), workspace.get(), workspace.bytes(),
-      &kZero, plan.x.get(), output));
+      handle, &kOne, plan.d.w.get(), filter, plan.d.y.get(), dy, choice.conv.get(),
+      static_cast<cudnnConvolutionBwdDataAlgo_t>(choice.algo), workspace.get(), workspace.bytes(),
+      &kZero, plan.d.x.get(), output));
   if (plan.padded) {  // crop the padded gradient back to x's extent
-    kernels::shift_window(output, g.n, plan.in_h, plan.in_w, g.c, dx, g.h, g.w, g.pad_top,
+    kernels::shift_window(output, g.n, plan.in.h, plan.in.w, g.c, dx, g.h, g.w, g.pad_top,
                           g.pad_left, stream_);
   }
 }
 
+// ---- backward filter
+
 void Convolutions::backward_filter(const backend::Conv2dGeometry& g, const float* x,
                                    const float* dy, float* dw) {
   DeviceGuard guard(device_);
-  const std::size_t dw_bytes = static_cast<std::size_t>(filter_rows(g) * g.o) * sizeof(float);
+  const std::size_t dw_bytes = floats(filter_rows(g) * g.o);
   if (degenerate(g)) {
     CHECK_CUDA(cudaMemsetAsync(dw, 0, dw_bytes, stream_));
     return;
   }
+  DeviceBuffer filter(allocator_, dw_bytes);  // dw in OHWI (Note [HWIO filters])
+  for_each_chunk(g, [&](const backend::Conv2dGeometry& part, std::int64_t first) {
+    backward_filter_chunk(part, x + first * g.h * g.w * g.c, dy + first * g.oh * g.ow * g.o,
+                          filter.as<float>(), first > 0);
+  });
+  kernels::transpose(filter.as<float>(), dw, g.o, filter_rows(g), stream_);
+}
+
+void Convolutions::backward_filter_chunk(const backend::Conv2dGeometry& g, const float* x,
+                                         const float* dy, float* filter, bool accumulate) {
   Plan& plan = plan_for(g, tf32_enabled());
   cudnnHandle_t handle = cudnn_handle(device_, stream_);
   DeviceBuffer padded;
   const float* input = x;
   if (plan.padded) {
-    padded = DeviceBuffer(
-        allocator_, static_cast<std::size_t>(g.n * plan.in_h * plan.in_w * g.c) * sizeof(float));
-    kernels::shift_window(x, g.n, g.h, g.w, g.c, padded.as<float>(), plan.in_h, plan.in_w,
+    padded = DeviceBuffer(allocator_, floats(g.n * plan.in.h * plan.in.w * g.c));
+    kernels::shift_window(x, g.n, g.h, g.w, g.c, padded.as<float>(), plan.in.h, plan.in.w,
                           -g.pad_top, -g.pad_left, stream_);
     input = padded.as<float>();
   }
-  DeviceBuffer filter(allocator_, dw_bytes);  // dw in OHWI (Note [HWIO filters])
-  const AlgoChoice* choice = nullptr;
-  {
-    std::lock_guard lock(mutex_);
-    if (!plan.backward_filter) {
-      plan.backward_filter = choose<BackwardFilterTraits>(
-          handle, plan, allocator_,
-          [&](cudnnConvolutionDescriptor_t conv, const DeviceBuffer& ws,
-              cudnnConvolutionBwdFilterAlgoPerf_t* perf, int* returned) {
-            CHECK_CUDNN(cudnnFindConvolutionBackwardFilterAlgorithmEx(
-                handle, plan.x.get(), input, plan.y.get(), dy, conv, plan.w.get(), filter.get(),
-                BackwardFilterTraits::kCount, returned, perf, ws.get(), ws.bytes()));
-          });
-    }
-    choice = &*plan.backward_filter;
+  // Find overwrites its output: when accumulating, benchmark into a scratch buffer instead.
+  DeviceBuffer scratch;
+  float* find_output = filter;
+  if (accumulate) {
+    scratch = DeviceBuffer(allocator_, floats(filter_rows(g) * g.o));
+    find_output = scratch.as<float>();
   }
-  DeviceBuffer workspace(allocator_, choice->workspace);
+  const AlgoChoice& choice = algorithm(
+      plan, ConvDirection::backward_filter, handle,
+      [&](cudnnConvolutionDescriptor_t conv, const DeviceBuffer& ws, void* perf, int* returned) {
+        CHECK_CUDNN(cudnnFindConvolutionBackwardFilterAlgorithmEx(
+            handle, plan.d.x.get(), input, plan.d.y.get(), dy, conv, plan.d.w.get(), find_output,
+            CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, returned,
+            static_cast<cudnnConvolutionBwdFilterAlgoPerf_t*>(perf), ws.get(), ws.bytes()));
+      });
+  DeviceBuffer workspace(allocator_, choice.workspace);
   CHECK_CUDNN(cudnnConvolutionBackwardFilter(
-      handle, &kOne, plan.x.get(), input, plan.y.get(), dy, choice->conv.get(),
-      static_cast<cudnnConvolutionBwdFilterAlgo_t>(choice->algo), workspace.get(),
-      workspace.bytes(), &kZero, plan.w.get(), filter.get()));
-  kernels::transpose(filter.as<float>(), dw, g.o, filter_rows(g), stream_);
+      handle, &kOne, plan.d.x.get(), input, plan.d.y.get(), dy, choice.conv.get(),
+      static_cast<cudnnConvolutionBwdFilterAlgo_t>(choice.algo), workspace.get(),
+      workspace.bytes(), accumulate ? &kOne : &kZero, plan.d.w.get(), filter));
 }
 
 }  // namespace kiln::cuda

@@ -4,10 +4,11 @@
 //   forward          y  = conv(x, w)
 //   backward_data    dx = gradient of sum(y * dy) with respect to x
 //   backward_filter  dw = gradient of sum(y * dy) with respect to w
-// Algorithms are chosen once per shape and TF32 setting with cudnnFind*AlgorithmEx and cached;
+// Algorithms are chosen once per shape and TF32 setting (cudnn_conv_algorithms.h) and cached;
 // scratch memory (workspaces, transposed weights, padded images) comes from the device's pool.
-// Work is queued on `stream`; nothing here synchronises except the first (benchmarking) call
-// for a shape. See the notes in cudnn_conv.cpp.
+// Batches whose tensors exceed cuDNN's 32-bit sizes run in chunks of images. Work is queued on
+// `stream`; nothing here synchronises except the first (benchmarking) call for a shape. See the
+// notes in cudnn_conv.cpp.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -19,6 +20,7 @@
 #include <mutex>
 
 #include "backend/backend.h"
+#include "cudnn_conv_algorithms.h"
 
 namespace kiln::cuda {
 
@@ -38,6 +40,15 @@ class Convolutions {
 
  private:
   Plan& plan_for(const backend::Conv2dGeometry& g, bool tf32);
+  // The plan's cached choice for `direction`, found with `find` on first use.
+  const AlgoChoice& algorithm(Plan& plan, ConvDirection direction, cudnnHandle_t handle,
+                              const FindAlgorithms& find);
+  void forward_chunk(const backend::Conv2dGeometry& g, const float* x, const float* filter,
+                     float* y);
+  void backward_data_chunk(const backend::Conv2dGeometry& g, const float* dy, const float* filter,
+                           float* dx);
+  void backward_filter_chunk(const backend::Conv2dGeometry& g, const float* x, const float* dy,
+                             float* filter, bool accumulate);
 
   int device_;
   cudaStream_t stream_;

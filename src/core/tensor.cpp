@@ -135,7 +135,9 @@ std::vector<T> Tensor::to_vector() const {
 double Tensor::item() const {
   KILN_CHECK(numel() == 1, "Tensor::item: expected one element, found shape {}",
              shape_str(shape()));
-  return astype(DType::f64).to(Device::cpu()).to_vector<double>()[0];
+  // To the host first, then convert: a device backend need not have float64 kernels (CUDA does
+  // not), and one element is all that crosses.
+  return to(Device::cpu()).astype(DType::f64).to_vector<double>()[0];
 }
 
 Tensor Tensor::to(Device target) const {

@@ -1,0 +1,55 @@
+// Choosing a cuDNN convolution algorithm for one plan (a geometry and a TF32 setting) and one
+// direction: benchmark with cudnnFind*AlgorithmEx, keep the fastest acceptable result, fall back
+// to the cudnnGet*_v7 heuristics. Notes [Choosing algorithms] and [TF32] in the .cpp.
+#pragma once
+
+#include <cudnn.h>
+
+#include <cstddef>
+#include <functional>
+#include <string>
+
+#include "backend/backend.h"
+#include "cudnn_resources.h"
+
+namespace kiln::cuda {
+
+class DeviceBuffer;
+
+// The cuDNN descriptors of one convolution geometry: the input cuDNN sees (x, possibly a padded
+// copy), the output y, the OHWI filter w, and the symmetric padding cuDNN applies.
+struct ConvDescriptors {
+  backend::Conv2dGeometry g;
+  bool tf32 = true;
+  std::int64_t pad_h = 0, pad_w = 0;
+  TensorDescriptor x, y;
+  FilterDescriptor w;
+
+  // A convolution descriptor of this geometry with the given math type.
+  ConvolutionDescriptor convolution(cudnnMathType_t math) const;
+};
+
+// What to run: an algorithm, its workspace, and a descriptor with the math type to run it with.
+struct AlgoChoice {
+  int algo = 0;
+  std::size_t workspace = 0;
+  ConvolutionDescriptor conv;
+};
+
+enum class ConvDirection : unsigned char { forward, backward_data, backward_filter };
+
+// Runs cudnnFind*AlgorithmEx of `direction` on the call's own buffers with `conv` and the given
+// workspace, filling `perf_out` (an array of the direction's Perf type) and `*returned`.
+using FindAlgorithms = std::function<void(cudnnConvolutionDescriptor_t conv,
+                                          const DeviceBuffer& workspace, void* perf_out,
+                                          int* returned)>;
+
+// Note [Choosing algorithms]. Throws kiln::Error naming the geometry and every result cuDNN
+// returned when none is acceptable.
+AlgoChoice choose_algorithm(ConvDirection direction, cudnnHandle_t handle,
+                            const ConvDescriptors& d, Allocator& allocator,
+                            const FindAlgorithms& find);
+
+std::string describe(const backend::Conv2dGeometry& g);
+
+}  // namespace kiln::cuda
