@@ -142,23 +142,32 @@ Pool2dGeometry pool_layer(int layer, std::int64_t batch) {
   return g;
 }
 
-void bench_pool(benchmark::State& state, Device device, int layer, PoolMode mode, bool backward) {
+// forward: the training pass, which stores max / min winners; forward_inference: no winners
+// (on CUDA, cuDNN's max pooling where it applies); backward: from the stored winners.
+enum class PoolPass { forward, forward_inference, backward };
+
+void bench_pool(benchmark::State& state, Device device, int layer, PoolMode mode, PoolPass pass) {
   const Pool2dGeometry g = pool_layer(layer, state.range(0));
   const Tensor x = random_tensor({g.n, g.h, g.w, g.c}, 4, device);
   const Tensor dy = random_tensor({g.n, g.oh, g.ow, g.c}, 5, device);
   Tensor y = empty({g.n, g.oh, g.ow, g.c}, device);
   Tensor dx = empty({g.n, g.h, g.w, g.c}, device);
+  Tensor winners;
+  if (mode != PoolMode::avg) {
+    winners = Tensor::empty({g.n, g.oh, g.ow, g.c}, kiln::DType::i32, device);
+  }
+  Tensor no_winners;
   kiln::backend::Backend& be = on(device);
-  be.pool2d_forward(mode, g, x, y);
+  be.pool2d_forward(mode, g, x, y, winners);
   for (auto _ : state) {
-    if (backward) {
-      be.pool2d_backward(mode, g, x, y, dy, dx);
-    } else {
-      be.pool2d_forward(mode, g, x, y);
+    switch (pass) {
+      case PoolPass::forward: be.pool2d_forward(mode, g, x, y, winners); break;
+      case PoolPass::forward_inference: be.pool2d_forward(mode, g, x, y, no_winners); break;
+      case PoolPass::backward: be.pool2d_backward(mode, g, winners, dy, dx); break;
     }
     finish(device);
   }
-  require_finite(state, backward ? dx : y);
+  require_finite(state, pass == PoolPass::backward ? dx : y);
   state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(x.nbytes() + y.nbytes()));
   set_counters(state, static_cast<double>(g.n * g.oh * g.ow * g.c * g.ph * g.pw), g.n);
 }
@@ -277,8 +286,12 @@ void register_device(Device d) {
   for (int layer : {1, 2}) {
     for (const auto& [mode_name, mode] : modes) {
       const std::string pool = "pool" + std::to_string(layer) + "_" + mode_name;
-      add(pool + "_forward", d, batch, ms, bench_pool, layer, mode, false);
-      add(pool + "_backward", d, batch, ms, bench_pool, layer, mode, true);
+      add(pool + "_forward", d, batch, ms, bench_pool, layer, mode, PoolPass::forward);
+      if (mode != PoolMode::avg) {
+        add(pool + "_forward_inference", d, batch, ms, bench_pool, layer, mode,
+            PoolPass::forward_inference);
+      }
+      add(pool + "_backward", d, batch, ms, bench_pool, layer, mode, PoolPass::backward);
     }
   }
   add("dense1_forward", d, batch, ms, bench_dense, std::int64_t{3200}, std::int64_t{128},

@@ -2,7 +2,8 @@
 // and cuDNN for convolution and (where it matches kiln's semantics) pooling; memory comes from
 // the device's caching pool. Everything is queued on one non-blocking stream per device, in call
 // order, so the pool can reuse freed blocks at once (Note [Stream-ordered reuse] in
-// block_pool.cpp); only copy_to_host, copy_from_host and synchronize wait for the GPU.
+// block_pool.cpp); only copy_to_host, synchronize and copies from pinned memory wait for the GPU
+// (Note [Host copies] in cuda_backend.cpp).
 // Floating kernels take f32; f64 raises kiln::Error (float64 runs on the CPU backend).
 #pragma once
 
@@ -65,9 +66,9 @@ class CudaBackend final : public backend::Backend {
   void conv2d_backward_filter(const backend::Conv2dGeometry& g, const Tensor& x, const Tensor& dy,
                               Tensor& dw) override;
   void pool2d_forward(backend::PoolMode mode, const backend::Pool2dGeometry& g, const Tensor& x,
-                      Tensor& y) override;
-  void pool2d_backward(backend::PoolMode mode, const backend::Pool2dGeometry& g, const Tensor& x,
-                       const Tensor& y, const Tensor& dy, Tensor& dx) override;
+                      Tensor& y, Tensor& winners) override;
+  void pool2d_backward(backend::PoolMode mode, const backend::Pool2dGeometry& g,
+                       const Tensor& winners, const Tensor& dy, Tensor& dx) override;
   void softmax_cross_entropy_forward(const Tensor& logits, const Tensor& target, Tensor& probs,
                                      Tensor& loss) override;
   void softmax_cross_entropy_backward(const Tensor& probs, const Tensor& target,

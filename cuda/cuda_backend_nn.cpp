@@ -1,7 +1,8 @@
-// CudaBackend, part 2: GEMM (cuBLAS), bias, convolution (cuDNN), pooling (cuDNN or kiln's
-// kernels), fused losses and the multi-tensor optimizers. Gradients are assigned (=) except
-// where backend.h says "+=" (add_bias).
+// CudaBackend, part 2: GEMM (cuBLAS), bias, convolution (cuDNN), pooling (forward through cuDNN
+// or kiln's kernels, backward on kiln's), fused losses and the multi-tensor optimizers.
+// Gradients are assigned (=) except where backend.h says "+=" (add_bias).
 #include <cmath>
+#include <cstdint>
 #include <vector>
 
 #include "core/check.h"
@@ -77,7 +78,7 @@ void CudaBackend::gemm(bool transpose_a, bool transpose_b, double alpha, const T
              "gemm on {}: expected 2-D matrices, found ranks {}, {}, {}", device().str(), a.rank(),
              b.rank(), c.rank());
   DeviceGuard guard(device_index_);
-  gemm_f32(device_index_, stream(), transpose_a, transpose_b, c.dim(0), c.dim(1),
+  gemm_f32(device_index_, allocator_, stream(), transpose_a, transpose_b, c.dim(0), c.dim(1),
            transpose_a ? a.dim(0) : a.dim(1), static_cast<float>(alpha), a.data<float>(),
            b.data<float>(), static_cast<float>(beta), c.data<float>(), tf32_enabled());
 }
@@ -131,32 +132,30 @@ void CudaBackend::conv2d_backward_filter(const backend::Conv2dGeometry& g, const
 // ---- pooling
 
 void CudaBackend::pool2d_forward(backend::PoolMode mode, const backend::Pool2dGeometry& g,
-                                 const Tensor& x, Tensor& y) {
+                                 const Tensor& x, Tensor& y, Tensor& winners) {
   require_f32(x, "pool2d_forward");
   require_f32(y, "pool2d_forward");
+  const bool keep_winners = mode != backend::PoolMode::avg && winners.defined();
+  if (keep_winners) require_i32(winners, "pool2d_forward");
   DeviceGuard guard(device_index_);
-  if (cudnn_pooling_supports(mode, g, /*backward=*/false)) {
+  if (cudnn_pooling_supports(mode, g, keep_winners)) {
     cudnn_pool_forward(device_index_, stream(), mode, g, x.data<float>(), y.data<float>());
   } else {
     kernels::pool2d_forward(pool_kind(mode), pool_shape(g), x.data<float>(), y.data<float>(),
-                            stream());
+                            keep_winners ? winners.data<std::int32_t>() : nullptr, stream());
   }
 }
 
 void CudaBackend::pool2d_backward(backend::PoolMode mode, const backend::Pool2dGeometry& g,
-                                  const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx) {
-  require_f32(x, "pool2d_backward");
-  require_f32(y, "pool2d_backward");
+                                  const Tensor& winners, const Tensor& dy, Tensor& dx) {
   require_f32(dy, "pool2d_backward");
   require_f32(dx, "pool2d_backward");
+  const bool use_winners = mode != backend::PoolMode::avg;
+  if (use_winners) require_i32(winners, "pool2d_backward");
   DeviceGuard guard(device_index_);
-  if (cudnn_pooling_supports(mode, g, /*backward=*/true)) {
-    cudnn_pool_backward(device_index_, stream(), mode, g, x.data<float>(), y.data<float>(),
-                        dy.data<float>(), dx.data<float>());
-  } else {
-    kernels::pool2d_backward(pool_kind(mode), pool_shape(g), x.data<float>(), dy.data<float>(),
-                             dx.data<float>(), stream());
-  }
+  kernels::pool2d_backward(pool_kind(mode), pool_shape(g),
+                           use_winners ? winners.data<std::int32_t>() : nullptr, dy.data<float>(),
+                           dx.data<float>(), stream());
 }
 
 // ---- losses

@@ -1,6 +1,8 @@
-// cuDNN pooling for the geometries where it matches kiln exactly (see cudnn_pool.h). Descriptors
-// are made per call: host-side structs, microseconds.
+// cuDNN pooling forward for the geometries where it matches kiln exactly (see cudnn_pool.h).
+// Descriptors are made per call: host-side structs, microseconds.
 #include "cudnn_pool.h"
+
+#include <cstdint>
 
 #include "cudnn_resources.h"
 
@@ -10,6 +12,8 @@ namespace {
 
 constexpr float kOne = 1.0f;
 constexpr float kZero = 0.0f;
+
+constexpr std::int64_t kMaxCudnnElements = (std::int64_t{1} << 31) - 1;
 
 bool output_matches(std::int64_t in, std::int64_t pad, std::int64_t window, std::int64_t stride,
                     std::int64_t out) {
@@ -28,7 +32,7 @@ void describe(PoolingDescriptors& d, backend::PoolMode mode, const backend::Pool
                                             ? CUDNN_POOLING_AVERAGE_COUNT_EXCLUDE_PADDING
                                             : CUDNN_POOLING_MAX;
   CHECK_CUDNN(cudnnSetPooling2dDescriptor(
-      d.pool.get(), cudnn_mode, CUDNN_NOT_PROPAGATE_NAN, to_int(g.ph, "pool height"),
+      d.pool.get(), cudnn_mode, CUDNN_PROPAGATE_NAN, to_int(g.ph, "pool height"),
       to_int(g.pw, "pool width"), to_int(g.pad_top, "pool padding"),
       to_int(g.pad_left, "pool padding"), to_int(g.stride_h, "pool stride"),
       to_int(g.stride_w, "pool stride")));
@@ -37,12 +41,15 @@ void describe(PoolingDescriptors& d, backend::PoolMode mode, const backend::Pool
 }  // namespace
 
 bool cudnn_pooling_supports(backend::PoolMode mode, const backend::Pool2dGeometry& g,
-                            bool backward) {
+                            bool winners_wanted) {
   if (g.n == 0 || g.h == 0 || g.w == 0 || g.c == 0 || g.oh == 0 || g.ow == 0) return false;
+  // Both products fit in int64: the tensors exist.
+  if (g.n * g.h * g.w * g.c > kMaxCudnnElements) return false;
+  if (g.n * g.oh * g.ow * g.c > kMaxCudnnElements) return false;
   switch (mode) {
     case backend::PoolMode::min: return false;
     case backend::PoolMode::max:
-      return !backward && g.pad_top == 0 && g.pad_left == 0 &&
+      return !winners_wanted && g.pad_top == 0 && g.pad_left == 0 &&
              output_matches(g.h, 0, g.ph, g.stride_h, g.oh) &&
              output_matches(g.w, 0, g.pw, g.stride_w, g.ow);
     case backend::PoolMode::avg:
@@ -59,15 +66,6 @@ void cudnn_pool_forward(int device, cudaStream_t stream, backend::PoolMode mode,
   describe(d, mode, g);
   CHECK_CUDNN(cudnnPoolingForward(cudnn_handle(device, stream), d.pool.get(), &kOne, d.x.get(), x,
                                   &kZero, d.y.get(), y));
-}
-
-void cudnn_pool_backward(int device, cudaStream_t stream, backend::PoolMode mode,
-                         const backend::Pool2dGeometry& g, const float* x, const float* y,
-                         const float* dy, float* dx) {
-  PoolingDescriptors d;
-  describe(d, mode, g);
-  CHECK_CUDNN(cudnnPoolingBackward(cudnn_handle(device, stream), d.pool.get(), &kOne, d.y.get(), y,
-                                   d.y.get(), dy, d.x.get(), x, &kZero, d.x.get(), dx));
 }
 
 }  // namespace kiln::cuda

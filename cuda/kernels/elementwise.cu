@@ -79,7 +79,8 @@ __global__ void activation_forward_kernel(Activation f, const float* x, float* y
   KILN_GRID_STRIDE_LOOP(i, n) {
     const float v = x[i];
     switch (f) {
-      case Activation::relu: y[i] = v > 0.0f ? v : 0.0f; break;
+      // The CPU's relu exactly: NaN and -0 pass through (backend.h).
+      case Activation::relu: y[i] = v < 0.0f ? 0.0f : v; break;
       case Activation::sigmoid: y[i] = sigmoid(v); break;
       case Activation::tanh: y[i] = tanhf(v); break;
     }

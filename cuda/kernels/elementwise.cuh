@@ -5,7 +5,8 @@
 //   cast        out[i] = Out(double(src[i]) * scale)          (every pair of f32, u8, i32;
 //                                                              float -> int truncates toward 0)
 //   copy_columns dst[r, dst_col0 + j] (= or +=) src[r, src_col0 + j], r < rows, j < cols
-//   activation_forward   y = relu(x) | sigmoid(x) | tanh(x)   (f32)
+//   activation_forward   y = relu(x) | sigmoid(x) | tanh(x)   (f32; relu = x < 0 ? 0 : x, so
+//                                                              NaN passes, as on the CPU)
 //   activation_backward  dx = dy * f'(x) written with y: relu y>0, sigmoid y(1-y), tanh 1-y^2
 //   dropout_mask mask[i] = uniform01(seed, i) >= rate ? 1/(1-rate) : 0   (f32; the counter RNG
 //                of core/counter_rng.h, so the CPU draws the same mask)

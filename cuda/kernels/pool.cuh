@@ -2,11 +2,15 @@
 // window covers only its unpadded positions, so padding never wins a max or min and is not
 // counted in an average; a window with no unpadded position gives 0.
 //   pool2d_forward   y (n, oh, ow, c) = max | min | mean over each window                  (=)
-//   pool2d_backward  dx (n, h, w, c): max / min send dy to the FIRST winning position of each
-//                    window in row-major scan order (recomputed from x); avg spreads
-//                    dy / count over the window's unpadded positions                       (=)
+//                    max / min also write winners (i32, y's shape) when it is not null: the
+//                    position iy * w + ix of the window's FIRST winner in row-major scan order,
+//                    a NaN beating every number; -1 for a window with no unpadded position  (=)
+//   pool2d_backward  dx (n, h, w, c): max / min add dy where winners names the position; avg
+//                    spreads dy / count over the window's unpadded positions (winners unused,
+//                    may be null)                                                          (=)
 // The backward pass gathers: one thread per input element visits the windows that cover it, in
-// row-major window order, so there are no atomics and the sums match the CPU's order exactly.
+// row-major window order, so there are no atomics and the sums match the CPU's order exactly
+// (Note [Stored winners] in src/backend/cpu/cpu_pool.cpp).
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -26,8 +30,8 @@ struct PoolShape {
 };
 
 void pool2d_forward(PoolKind kind, const PoolShape& s, const float* x, float* y,
-                    cudaStream_t stream);
-void pool2d_backward(PoolKind kind, const PoolShape& s, const float* x, const float* dy, float* dx,
-                     cudaStream_t stream);
+                    std::int32_t* winners, cudaStream_t stream);
+void pool2d_backward(PoolKind kind, const PoolShape& s, const std::int32_t* winners,
+                     const float* dy, float* dx, cudaStream_t stream);
 
 }  // namespace kiln::cuda::kernels

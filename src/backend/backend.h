@@ -30,7 +30,8 @@ struct Conv2dGeometry {
 };
 
 // A 2-D pooling window over x (n, h, w, c) -> y (n, oh, ow, c). Padded positions never win a
-// max/min and do not count in an average (Keras / TensorFlow semantics).
+// max/min and do not count in an average (Keras / TensorFlow semantics); a window with no
+// unpadded position gives 0.
 struct Pool2dGeometry {
   std::int64_t n = 0, h = 0, w = 0, c = 0;
   std::int64_t ph = 0, pw = 0;  // window size
@@ -87,10 +88,13 @@ class KILN_API Backend {
                             std::int64_t rows, std::int64_t cols, bool accumulate) = 0;
 
   // ---- activations; the backward passes use the forward output y
+  // relu(x) = x < 0 ? 0 : x, so NaN (and -0) pass through, as in PyTorch; sigmoid and tanh of
+  // NaN are NaN.
   virtual void pointwise_forward(Pointwise f, const Tensor& x, Tensor& y) = 0;
-  // dx = dy * f'(x) expressed through y: relu y>0, sigmoid y(1-y), tanh 1-y^2
+  // dx = dy * f'(x) expressed through y: relu y>0 (so 0 where y is NaN), sigmoid y(1-y),
+  // tanh 1-y^2
   virtual void pointwise_backward(Pointwise f, const Tensor& y, const Tensor& dy, Tensor& dx) = 0;
-  // Softmax over the last axis of x viewed as (rows, classes).
+  // Softmax over the last axis of x viewed as (rows, classes); a row with a NaN is NaN throughout.
   virtual void softmax_forward(const Tensor& x, Tensor& y) = 0;
   // dx = y * (dy - sum(dy * y)) per row
   virtual void softmax_backward(const Tensor& y, const Tensor& dy, Tensor& dx) = 0;
@@ -138,12 +142,19 @@ class KILN_API Backend {
   virtual void conv2d_backward_filter(const Conv2dGeometry& g, const Tensor& x,
                                       const Tensor& dy, Tensor& dw) = 0;
 
-  // ---- pooling. Backward: max/min send dy to the first winning position of each window
-  // (row-major scan order); avg spreads dy evenly over the window's unpadded positions.
-  virtual void pool2d_forward(PoolMode mode, const Pool2dGeometry& g, const Tensor& x,
-                              Tensor& y) = 0;
-  virtual void pool2d_backward(PoolMode mode, const Pool2dGeometry& g, const Tensor& x,
-                               const Tensor& y, const Tensor& dy, Tensor& dx) = 0;
+  // ---- pooling. The winner of a max / min window is its first largest / smallest unpadded
+  // position in row-major scan order, where a NaN beats every number: the first NaN of a window
+  // wins and the output is NaN (PyTorch's rule; cuDNN's CUDNN_PROPAGATE_NAN).
+  // Forward: y (=). When `winners` is defined (i32, y's shape), max / min also write
+  // winners[i] = iy * w + ix, the position within its image of y[i]'s winner (-1 for a window
+  // with no unpadded position); avg ignores it. Undefined winners (inference) skip the writes.
+  virtual void pool2d_forward(PoolMode mode, const Pool2dGeometry& g, const Tensor& x, Tensor& y,
+                              Tensor& winners) = 0;
+  // Backward: dx (=). max / min route dy[i] to winners[i] (from the forward pass; a position
+  // that wins several windows gets their sum, added in row-major window order); avg spreads
+  // dy / count evenly over the window's unpadded positions (winners unused, may be undefined).
+  virtual void pool2d_backward(PoolMode mode, const Pool2dGeometry& g, const Tensor& winners,
+                               const Tensor& dy, Tensor& dx) = 0;
 
   // ---- losses, per sample (the ops take the mean)
   // logits (rows, classes); target one-hot (rows, classes) of the logits' dtype, or i32 labels
@@ -165,7 +176,8 @@ class KILN_API Backend {
   // ---- reductions
   // out (one element) = sum of all elements of x
   virtual void sum(const Tensor& x, Tensor& out) = 0;
-  // out[r] (i32) = index of the largest element of row r of x viewed as (rows, cols); first wins
+  // out[r] (i32) = index of the largest element of row r of x viewed as (rows, cols): the first
+  // NaN of the row if it has one, else the first maximum (numpy / PyTorch); 0 for an empty row.
   virtual void argmax(const Tensor& x, Tensor& out) = 0;
 
   // ---- randomness: counter-based, so every device draws the same numbers for a seed

@@ -1,7 +1,8 @@
 // Naive reference kernels for tests: plain nested loops in double over std::vector<double>, with
 // the layouts and semantics of backend/backend.h (NHWC images, HWIO conv kernels, row-major
 // matrices, Keras pooling: padding never wins a max/min and does not count in an average; max/min
-// backward goes to the first winner in row-major window order). Written for clarity, not speed.
+// backward goes to the first winner in row-major window order, the first NaN of a window if it
+// has one). Written for clarity, not speed.
 #pragma once
 
 #include <algorithm>
@@ -99,21 +100,26 @@ void for_each_in_window(const backend::Pool2dGeometry& g, std::int64_t oy, std::
     }
 }
 
-// The first winning position (index into x) of a max / min window, or -1 for an empty window.
+// The winning position (index into x) of a max / min window, or -1 for an empty window: the
+// window's first NaN if it has one, else its first largest / smallest value (row-major order).
 inline std::int64_t pool_winner(backend::PoolMode mode, const backend::Pool2dGeometry& g,
                                 const Values& x, std::int64_t b, std::int64_t oy, std::int64_t ox,
                                 std::int64_t k) {
-  std::int64_t best = -1;
+  std::vector<std::int64_t> positions;
   for_each_in_window(g, oy, ox, [&](std::int64_t iy, std::int64_t ix) {
-    const auto at = static_cast<std::int64_t>(nhwc(b, iy, ix, k, g.h, g.w, g.c));
-    const double v = x[static_cast<std::size_t>(at)];
-    if (best < 0) {
-      best = at;
-      return;
-    }
-    const double current = x[static_cast<std::size_t>(best)];
-    if (mode == backend::PoolMode::max ? v > current : v < current) best = at;
+    positions.push_back(static_cast<std::int64_t>(nhwc(b, iy, ix, k, g.h, g.w, g.c)));
   });
+  for (std::int64_t at : positions) {
+    if (std::isnan(x[static_cast<std::size_t>(at)])) return at;
+  }
+  std::int64_t best = -1;
+  for (std::int64_t at : positions) {
+    const double v = x[static_cast<std::size_t>(at)];
+    const bool better = best < 0 || (mode == backend::PoolMode::max
+                                         ? v > x[static_cast<std::size_t>(best)]
+                                         : v < x[static_cast<std::size_t>(best)]);
+    if (better) best = at;
+  }
   return best;
 }
 

@@ -1,13 +1,16 @@
 // The CPU backend's kernels against the naive references of reference.h on random inputs, in
 // float32 and float64: convolution (stride, 'same' padding with top/left > 0 and asymmetric
-// bottom/right, 1x1, chunked batches), pooling (ties, padding), GEMM, activations, softmax,
-// losses, reductions, optimizers, data movement and dropout masks.
+// bottom/right, 1x1, chunked batches), pooling (ties, padding, stored winners), GEMM,
+// activations, softmax, losses, reductions, optimizers, data movement and dropout masks; and the
+// NaN rules of backend.h against hand-written values (pooling, argmax, relu, softmax).
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "backend/backend.h"
@@ -45,6 +48,16 @@ Values tied_values(std::size_t count, std::uint64_t seed) {
   return values;
 }
 
+// values with about one element in `every` replaced by NaN.
+Values with_nans(Values values, std::uint64_t seed, int every) {
+  std::mt19937_64 engine(seed);
+  std::uniform_int_distribution<int> pick(0, every - 1);
+  for (double& v : values) {
+    if (pick(engine) == 0) v = std::nan("");
+  }
+  return values;
+}
+
 template <class T>
 Tensor make(const Values& values, const Shape& shape) {
   return Tensor::from_vector(std::vector<T>(values.begin(), values.end()), shape);
@@ -64,14 +77,15 @@ double tolerance() {
   return std::is_same_v<T, float> ? 1e-5 : 1e-10;
 }
 
-// |actual - expected| <= tol + tol * |expected| for every element.
+// |actual - expected| <= tol + tol * |expected| for every element; NaN matches only NaN.
 void expect_close(const Values& actual, const Values& expected, double tol,
                   const std::string& what = "") {
   ASSERT_EQ(actual.size(), expected.size()) << what;
   int reported = 0;
   for (std::size_t i = 0; i < actual.size(); ++i) {
     const double limit = tol + tol * std::abs(expected[i]);
-    if (!(std::abs(actual[i] - expected[i]) <= limit) && reported++ < 5) {
+    const bool both_nan = std::isnan(actual[i]) && std::isnan(expected[i]);
+    if (!both_nan && !(std::abs(actual[i] - expected[i]) <= limit) && reported++ < 5) {
       ADD_FAILURE() << what << " element " << i << ": got " << actual[i] << ", expected "
                     << expected[i] << " (tolerance " << limit << ")";
     }
@@ -220,19 +234,52 @@ std::string describe(PoolMode mode, const Pool2dGeometry& g) {
          std::to_string(g.pad_left);
 }
 
+// The positions (iy * w + ix within the image) of the reference's winners, -1 where a window
+// has none.
+std::vector<std::int32_t> reference_winners(PoolMode mode, const Pool2dGeometry& g,
+                                            const Values& x) {
+  std::vector<std::int32_t> winners;
+  for (std::int64_t b = 0; b < g.n; ++b)
+    for (std::int64_t oy = 0; oy < g.oh; ++oy)
+      for (std::int64_t ox = 0; ox < g.ow; ++ox)
+        for (std::int64_t k = 0; k < g.c; ++k) {
+          const std::int64_t at = reference::pool_winner(mode, g, x, b, oy, ox, k);
+          winners.push_back(at < 0 ? -1 : static_cast<std::int32_t>((at / g.c) % (g.h * g.w)));
+        }
+  return winners;
+}
+
+// Forward with winners (checked against the reference's), forward without them (inference: the
+// same y), and backward from the winners; avg gets undefined winners in the backward pass.
 template <class T>
 void check_pool(PoolMode mode, const Pool2dGeometry& g, const Values& x_values,
                 std::uint64_t seed) {
+  const Shape y_shape = {g.n, g.oh, g.ow, g.c};
   const Tensor x = make<T>(x_values, {g.n, g.h, g.w, g.c});
   const Tensor dy = make<T>(random_values(static_cast<std::size_t>(g.n * g.oh * g.ow * g.c), seed),
-                            {g.n, g.oh, g.ow, g.c});
-  Tensor y = Tensor::full({g.n, g.oh, g.ow, g.c}, 7.0, dtype_of<T>());
+                            y_shape);
+  Tensor y = Tensor::full(y_shape, 7.0, dtype_of<T>());
+  Tensor winners = Tensor::full(y_shape, 7.0, DType::i32);
   Tensor dx = Tensor::full({g.n, g.h, g.w, g.c}, 7.0, dtype_of<T>());
-  cpu().pool2d_forward(mode, g, x, y);
-  cpu().pool2d_backward(mode, g, x, y, dy, dx);
+  cpu().pool2d_forward(mode, g, x, y, winners);
   const std::string what = describe(mode, g);
   expect_close(values_of(y), reference::pool2d_forward(mode, g, values_of(x)), tolerance<T>(),
                what + " forward");
+  if (mode == PoolMode::avg) {
+    EXPECT_EQ(winners.to_vector<std::int32_t>(),
+              std::vector<std::int32_t>(static_cast<std::size_t>(winners.numel()), 7))
+        << what << ": avg must leave winners alone";
+  } else {
+    EXPECT_EQ(winners.to_vector<std::int32_t>(), reference_winners(mode, g, values_of(x)))
+        << what << " winners";
+  }
+
+  Tensor inference = Tensor::full(y_shape, 7.0, dtype_of<T>());
+  Tensor no_winners;
+  cpu().pool2d_forward(mode, g, x, inference, no_winners);
+  expect_close(values_of(inference), values_of(y), 0.0, what + " forward without winners");
+
+  cpu().pool2d_backward(mode, g, mode == PoolMode::avg ? Tensor() : winners, dy, dx);
   expect_close(values_of(dx), reference::pool2d_backward(mode, g, values_of(x), values_of(dy)),
                tolerance<T>(), what + " backward");
 }
@@ -248,7 +295,10 @@ TYPED_TEST(CpuBackendTyped, PoolingMatchesReference) {
       // All inputs positive (or all negative): a padded zero must never win.
       check_pool<TypeParam>(mode, g, random_values(count, seed + 4, 1.0, 2.0), seed + 5);
       check_pool<TypeParam>(mode, g, random_values(count, seed + 6, -2.0, -1.0), seed + 7);
-      seed += 10;
+      // NaNs among ties: the first NaN of a window wins.
+      check_pool<TypeParam>(mode, g, with_nans(tied_values(count, seed + 8), seed + 9, 6),
+                            seed + 10);
+      seed += 20;
     }
   }
 }
@@ -258,11 +308,85 @@ TYPED_TEST(CpuBackendTyped, MaxPoolGradientGoesToFirstOfEqualValues) {
   const Tensor x = make<TypeParam>({3, 3, 3, 3}, {1, 2, 2, 1});
   const Tensor dy = make<TypeParam>({5}, {1, 1, 1, 1});
   Tensor y = Tensor::zeros({1, 1, 1, 1}, dtype_of<TypeParam>());
+  Tensor winners = Tensor::full({1, 1, 1, 1}, 9.0, DType::i32);
   Tensor dx = Tensor::full({1, 2, 2, 1}, 9.0, dtype_of<TypeParam>());
-  cpu().pool2d_forward(PoolMode::max, g, x, y);
-  cpu().pool2d_backward(PoolMode::max, g, x, y, dy, dx);
+  cpu().pool2d_forward(PoolMode::max, g, x, y, winners);
+  cpu().pool2d_backward(PoolMode::max, g, winners, dy, dx);
   EXPECT_EQ(values_of(y), (Values{3}));
+  EXPECT_EQ(winners.to_vector<std::int32_t>(), (std::vector<std::int32_t>{0}));
   EXPECT_EQ(values_of(dx), (Values{5, 0, 0, 0}));
+}
+
+// One 3x3 window over a 3x3 image with 8 channels: channel k holds a NaN at window position
+// 0 (first), 4 (middle) or 8 (last) for k % 4 = 0, 1, 2, and none for k % 4 = 3. Elsewhere the
+// values are {1, 2, 9, 3, 4, 5, -9, 6, 7}: without a NaN the max is at position 2, the min at 6.
+// Channels with k % 4 = 0 or 1 also hold a second NaN after the first, which must not win.
+TYPED_TEST(CpuBackendTyped, MaxMinPoolNaNWinsWhereverItIs) {
+  const double nan = std::nan("");
+  const std::int64_t c = 8;
+  const Pool2dGeometry g = pool_geometry(1, 3, 3, c, 3, 3, 1, 1, false);
+  const Values numbers = {1, 2, 9, 3, 4, 5, -9, 6, 7};
+  const std::int32_t nan_at[] = {0, 4, 8, -1};
+  const std::int32_t second_nan_at[] = {7, 6, -1, -1};
+  Values x_values(9 * c);
+  for (std::int64_t p = 0; p < 9; ++p) {
+    for (std::int64_t k = 0; k < c; ++k) {
+      const bool is_nan = p == nan_at[k % 4] || p == second_nan_at[k % 4];
+      x_values[p * c + k] = is_nan ? nan : numbers[p];
+    }
+  }
+  const Tensor x = make<TypeParam>(x_values, {1, 3, 3, c});
+  Values dy_values(c);
+  for (std::int64_t k = 0; k < c; ++k) dy_values[k] = 10.0 + k;
+  const Tensor dy = make<TypeParam>(dy_values, {1, 1, 1, c});
+  for (PoolMode mode : {PoolMode::max, PoolMode::min}) {
+    const std::int32_t number_winner = mode == PoolMode::max ? 2 : 6;
+    Tensor y = Tensor::zeros({1, 1, 1, c}, dtype_of<TypeParam>());
+    Tensor winners = Tensor::zeros({1, 1, 1, c}, DType::i32);
+    Tensor dx = Tensor::full({1, 3, 3, c}, 7.0, dtype_of<TypeParam>());
+    Tensor y_inference = Tensor::zeros({1, 1, 1, c}, dtype_of<TypeParam>());
+    Tensor no_winners;
+    cpu().pool2d_forward(mode, g, x, y, winners);
+    cpu().pool2d_forward(mode, g, x, y_inference, no_winners);
+    cpu().pool2d_backward(mode, g, winners, dy, dx);
+    const Values got_y = values_of(y), got_inference = values_of(y_inference);
+    const Values got_dx = values_of(dx);
+    const std::vector<std::int32_t> got_winners = winners.to_vector<std::int32_t>();
+    for (std::int64_t k = 0; k < c; ++k) {
+      const std::int32_t expected = nan_at[k % 4] >= 0 ? nan_at[k % 4] : number_winner;
+      const std::string what = std::string(mode == PoolMode::max ? "max" : "min") +
+                               " channel " + std::to_string(k);
+      for (double got : {got_y[k], got_inference[k]}) {
+        if (nan_at[k % 4] >= 0) {
+          EXPECT_TRUE(std::isnan(got)) << what << ": got " << got;
+        } else {
+          EXPECT_EQ(got, numbers[number_winner]) << what;
+        }
+      }
+      EXPECT_EQ(got_winners[k], expected) << what;
+      for (std::int64_t p = 0; p < 9; ++p) {
+        EXPECT_EQ(got_dx[p * c + k], p == expected ? dy_values[k] : 0.0)
+            << what << " position " << p;
+      }
+    }
+  }
+}
+
+// Overlapping 2x2 windows, stride 1, over a 3x3 image whose centre is NaN: every window holds
+// the NaN, so every output is NaN and the centre gets the sum of all four gradients.
+TYPED_TEST(CpuBackendTyped, MaxPoolNaNWinningSeveralWindowsGetsTheirSum) {
+  const double nan = std::nan("");
+  const Pool2dGeometry g = pool_geometry(1, 3, 3, 1, 2, 2, 1, 1, false);
+  const Tensor x = make<TypeParam>({9, 8, 7, 6, nan, 5, 4, 3, 2}, {1, 3, 3, 1});
+  const Tensor dy = make<TypeParam>({1, 2, 4, 8}, {1, 2, 2, 1});
+  Tensor y = Tensor::zeros({1, 2, 2, 1}, dtype_of<TypeParam>());
+  Tensor winners = Tensor::zeros({1, 2, 2, 1}, DType::i32);
+  Tensor dx = Tensor::full({1, 3, 3, 1}, 7.0, dtype_of<TypeParam>());
+  cpu().pool2d_forward(PoolMode::max, g, x, y, winners);
+  cpu().pool2d_backward(PoolMode::max, g, winners, dy, dx);
+  for (double v : values_of(y)) EXPECT_TRUE(std::isnan(v)) << v;
+  EXPECT_EQ(winners.to_vector<std::int32_t>(), (std::vector<std::int32_t>{4, 4, 4, 4}));
+  EXPECT_EQ(values_of(dx), (Values{0, 0, 0, 0, 15, 0, 0, 0, 0}));
 }
 
 // ---- matrices
@@ -348,6 +472,76 @@ TYPED_TEST(CpuBackendTyped, PointwiseForwardAndBackward) {
     expect_close(values_of(y), expected_y, tolerance<TypeParam>(), what + " forward");
     expect_close(values_of(dx), expected_dx, tolerance<TypeParam>(), what + " backward");
   }
+}
+
+// relu passes NaN (and -0) through, as PyTorch does; sigmoid and tanh of NaN are NaN; relu's
+// gradient is 0 where its output is NaN. Long enough for the vectorised loops, with NaNs at
+// positions that land in different vector lanes and in the remainder loop.
+TYPED_TEST(CpuBackendTyped, PointwiseNaN) {
+  const double nan = std::nan("");
+  const std::int64_t n = 19;
+  Values x_values(n);
+  for (std::int64_t i = 0; i < n; ++i) x_values[i] = i % 3 == 0 ? nan : (i % 3 == 1 ? -2.0 : 3.0);
+  x_values[n - 2] = -0.0;
+  const Tensor x = make<TypeParam>(x_values, {n});
+  Tensor y = Tensor::zeros({n}, dtype_of<TypeParam>());
+  cpu().pointwise_forward(Pointwise::relu, x, y);
+  const Values relu = values_of(y);
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (std::isnan(x_values[i])) {
+      EXPECT_TRUE(std::isnan(relu[i])) << "relu element " << i << ": got " << relu[i];
+    } else {
+      EXPECT_EQ(relu[i], x_values[i] < 0.0 ? 0.0 : x_values[i]) << "relu element " << i;
+    }
+  }
+  EXPECT_TRUE(std::signbit(relu[n - 2])) << "relu(-0) is -0";
+
+  Tensor dx = Tensor::full({n}, 7.0, dtype_of<TypeParam>());
+  cpu().pointwise_backward(Pointwise::relu, y, Tensor::full({n}, 5.0, dtype_of<TypeParam>()), dx);
+  const Values grad = values_of(dx);
+  for (std::int64_t i = 0; i < n; ++i) {
+    EXPECT_EQ(grad[i], x_values[i] > 0.0 ? 5.0 : 0.0) << "relu backward element " << i;
+  }
+
+  for (Pointwise f : {Pointwise::sigmoid, Pointwise::tanh}) {
+    cpu().pointwise_forward(f, x, y);
+    const Values out = values_of(y);
+    for (std::int64_t i = 0; i < n; i += 3) {
+      EXPECT_TRUE(std::isnan(out[i])) << "activation " << static_cast<int>(f) << " element " << i;
+    }
+  }
+}
+
+// The fused epilogue runs the same relu: y = relu(y + bias) keeps NaN.
+TYPED_TEST(CpuBackendTyped, BiasReluPassesNaN) {
+  const double nan = std::nan("");
+  const std::int64_t rows = 3, cols = 6;
+  Values y_values(rows * cols, -1.0);
+  y_values[0] = nan;
+  y_values[9] = nan;
+  y_values[17] = nan;
+  Tensor y = make<TypeParam>(y_values, {rows, cols});
+  const Tensor bias = make<TypeParam>({0.5, 0.5, 0.5, 2.0, 2.0, 2.0}, {cols});
+  cpu().bias_activation_forward(y, bias, Pointwise::relu);
+  const Values out = values_of(y);
+  for (std::int64_t i = 0; i < rows * cols; ++i) {
+    if (std::isnan(y_values[i])) {
+      EXPECT_TRUE(std::isnan(out[i])) << "element " << i << ": got " << out[i];
+    } else {
+      EXPECT_EQ(out[i], i % cols < 3 ? 0.0 : 1.0) << "element " << i;
+    }
+  }
+}
+
+// A row with a NaN is NaN throughout; the other rows are untouched by it.
+TYPED_TEST(CpuBackendTyped, SoftmaxRowWithNaNIsNaN) {
+  const double nan = std::nan("");
+  const Tensor x = make<TypeParam>({1, nan, 2, 0, 0, 0, nan, 1, 1}, {3, 3});
+  Tensor y = Tensor::zeros({3, 3}, dtype_of<TypeParam>());
+  cpu().softmax_forward(x, y);
+  const Values out = values_of(y);
+  for (std::int64_t j : {0, 1, 2, 6, 7, 8}) EXPECT_TRUE(std::isnan(out[j])) << "element " << j;
+  for (std::int64_t j : {3, 4, 5}) EXPECT_NEAR(out[j], 1.0 / 3.0, 1e-7) << "element " << j;
 }
 
 TYPED_TEST(CpuBackendTyped, SigmoidIsStableForLargeInputs) {
@@ -501,6 +695,35 @@ TYPED_TEST(CpuBackendTyped, ArgmaxFirstMaximumWins) {
   Tensor best = Tensor::zeros({3}, DType::i32);
   cpu().argmax(x, best);
   EXPECT_EQ(best.to_vector<std::int32_t>(), (std::vector<std::int32_t>{1, 1, 0}));
+}
+
+// Rows: NaN first; NaNs in the middle after the maximum; no NaN (first of equal maxima); all
+// NaN; NaN against +inf; a wide row with its NaN late.
+TYPED_TEST(CpuBackendTyped, ArgmaxFirstNaNWins) {
+  const double nan = std::nan("");
+  const double inf = std::numeric_limits<double>::infinity();
+  const std::int64_t cols = 40;
+  // Each row's first elements, then its filler up to `cols`.
+  const std::vector<std::pair<Values, double>> rows = {
+      {{nan, 1, 5, 2}, -1.0},      {{1, 7, nan, nan}, -1.0}, {{1, 5, 5, 2}, -1.0},
+      {{nan, nan, nan, nan}, nan}, {{-inf, inf, 3, nan}, -1.0},
+  };
+  Values x_values;
+  for (const auto& [head, filler] : rows) {
+    Values row = head;
+    row.resize(cols, filler);
+    x_values.insert(x_values.end(), row.begin(), row.end());
+  }
+  Values wide(cols, 0.5);
+  wide[3] = 9.0;
+  wide[35] = nan;
+  wide[38] = nan;
+  x_values.insert(x_values.end(), wide.begin(), wide.end());
+  const std::int64_t count = static_cast<std::int64_t>(rows.size()) + 1;
+  const Tensor x = make<TypeParam>(x_values, {count, cols});
+  Tensor best = Tensor::full({count}, 99.0, DType::i32);
+  cpu().argmax(x, best);
+  EXPECT_EQ(best.to_vector<std::int32_t>(), (std::vector<std::int32_t>{0, 2, 1, 0, 3, 35}));
 }
 
 TEST(CpuBackend, CastBetweenAllDtypes) {

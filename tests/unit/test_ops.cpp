@@ -4,6 +4,7 @@
 
 #include "kiln/error.h"
 #include "kiln/ops.h"
+#include "kiln/tape.h"
 #include "reference.h"
 
 namespace kiln {
@@ -74,6 +75,33 @@ TEST(Ops, PoolingMatchesReference) {
   }
 }
 
+// Through the tape, max / min route the gradient via the winners the forward pass stored; the
+// inputs hold ties, so only the first winner of each window may get it. Under NoGrad no winners
+// are kept and the output is the same.
+TEST(Ops, PoolingGradientThroughTheTapeMatchesReference) {
+  std::vector<double> xs(2 * 7 * 5 * 3);
+  for (std::size_t i = 0; i < xs.size(); ++i) xs[i] = static_cast<double>((i * 7 + i / 4) % 3);
+  const Tensor x = Tensor::from_vector(xs, {2, 7, 5, 3});
+  const Tensor dy = Tensor::uniform({2, 4, 3, 3}, -1, 1, 10, DType::f64);
+  backend::Pool2dGeometry g;
+  g.n = 2, g.h = 7, g.w = 5, g.c = 3, g.ph = 3, g.pw = 3, g.stride_h = 2, g.stride_w = 2;
+  const WindowAxis r = window_axis(7, 3, 2, Padding::same(), true);
+  const WindowAxis q = window_axis(5, 3, 2, Padding::same(), false);
+  g.oh = r.output, g.ow = q.output, g.pad_top = r.pad_before, g.pad_left = q.pad_before;
+  for (auto mode : {backend::PoolMode::max, backend::PoolMode::min, backend::PoolMode::avg}) {
+    auto* op = mode == backend::PoolMode::max   ? &max_pool2d
+               : mode == backend::PoolMode::min ? &min_pool2d
+                                                : &avg_pool2d;
+    GradientTape tape;
+    const Tensor y = (*op)(x, 3, Size2(2), Padding::same());
+    const Tensor dx = tape.gradient(y, {x}, dy)[0];
+    expect_near_all(values(dx), reference::pool2d_backward(mode, g, values(x), values(dy)),
+                    1e-12);
+    NoGrad guard;
+    EXPECT_EQ(values((*op)(x, 3, Size2(2), Padding::same())), values(y));
+  }
+}
+
 TEST(Ops, SoftmaxDenseConcatenate) {
   const Tensor x = Tensor::from_vector<float>({1, 2, 3, -1, 0, 1000}, {2, 3});
   const std::vector<float> p = softmax(x).to_vector<float>();
@@ -121,6 +149,10 @@ TEST(Ops, BadArgumentsRaiseNamedErrors) {
   expect_error([&] { max_pool2d(x, 0); }, "max_pool2d: window size must be >= 1");
   expect_error([&] { min_pool2d(x, 6); }, "min_pool2d: pool size 6x6 is larger");
   expect_error([&] { avg_pool2d(x, 2, Size2(-1)); }, "avg_pool2d: strides must be >= 1");
+  // Winners are int32 positions within an image (no channels, so nothing is allocated).
+  const Tensor huge = Tensor::zeros({1, 65536, 32768, 0});
+  expect_error([&] { max_pool2d(huge, 2); }, "max_pool2d: input (1, 65536, 32768, 0) has 65536x32768");
+  expect_error([&] { min_pool2d(huge, 2); }, "fewer than 2^31");
   expect_error([&] { dense(Tensor::zeros({2, 3}), Tensor::zeros({4, 5})); }, "dense: input (2, 3) has 3 features but kernel (4, 5)");
   expect_error([&] { concatenate({Tensor::zeros({2, 3}), Tensor::zeros({3, 3})}, -1); }, "concatenate: shapes (2, 3) (input 0) and (3, 3)");
   expect_error([&] {

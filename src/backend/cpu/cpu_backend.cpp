@@ -50,6 +50,16 @@ T convert(double value) {
   }
 }
 
+// Whether `candidate`, later in its row than `best`, replaces it in argmax: when strictly
+// larger, or NaN against a number (the first NaN of a row wins, as in numpy and PyTorch).
+template <class T>
+bool larger_or_first_nan(T candidate, T best) {
+  if constexpr (std::is_floating_point_v<T>) {
+    if (std::isnan(candidate)) return !std::isnan(best);
+  }
+  return candidate > best;
+}
+
 template <class T>
 void softmax_row(const T* x, T* y, std::int64_t cols) {
   const T top = *std::max_element(x, x + cols);
@@ -266,7 +276,7 @@ void CpuBackend::argmax(const Tensor& x, Tensor& out) {
       const T* row = in + r * view.cols;
       std::int64_t best = 0;
       for (std::int64_t j = 1; j < view.cols; ++j) {
-        if (row[j] > row[best]) best = j;
+        if (cpu::larger_or_first_nan(row[j], row[best])) best = j;
       }
       result[r] = static_cast<std::int32_t>(best);
     }

@@ -38,8 +38,8 @@ class CpuBackend final : public Backend {
   void conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, Tensor& y) override;
   void conv2d_backward_data(const Conv2dGeometry& g, const Tensor& dy, const Tensor& w, Tensor& dx) override;
   void conv2d_backward_filter(const Conv2dGeometry& g, const Tensor& x, const Tensor& dy, Tensor& dw) override;
-  void pool2d_forward(PoolMode mode, const Pool2dGeometry& g, const Tensor& x, Tensor& y) override;
-  void pool2d_backward(PoolMode mode, const Pool2dGeometry& g, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx) override;
+  void pool2d_forward(PoolMode mode, const Pool2dGeometry& g, const Tensor& x, Tensor& y, Tensor& winners) override;
+  void pool2d_backward(PoolMode mode, const Pool2dGeometry& g, const Tensor& winners, const Tensor& dy, Tensor& dx) override;
   void softmax_cross_entropy_forward(const Tensor& logits, const Tensor& target, Tensor& probs, Tensor& loss) override;
   void softmax_cross_entropy_backward(const Tensor& probs, const Tensor& target, const Tensor& dloss, Tensor& dlogits) override;
   void sigmoid_cross_entropy_forward(const Tensor& logits, const Tensor& target, Tensor& loss) override;
