@@ -47,6 +47,12 @@ inline backend::Backend& cpu() { return backend::cpu_backend(); }
 inline backend::Backend& gpu() { return cuda::gpu_backend(0); }
 inline Device cuda0() { return Device::cuda(0); }
 
+// Sizes for tests that would take minutes on the CUDA emulation: the full size on a GPU, the
+// smaller one where cuda:0 is emulated on the CPU (kiln::cuda_emulated()).
+inline std::int64_t gpu_or_emulated(std::int64_t on_gpu, std::int64_t emulated) {
+  return cuda_emulated() ? emulated : on_gpu;
+}
+
 // Sets the TF32 switch for a scope.
 class Tf32Scope {
  public:
@@ -80,26 +86,48 @@ inline std::vector<double> as_doubles(const Tensor& t) {
   return host.to_vector<double>();
 }
 
-// max_i |actual_i - expected_i| / max_i |expected_i| (the max-norm relative error), or the
-// absolute error when the expected values are all zero.
-inline double relative_error(const Tensor& actual, const Tensor& expected) {
+// Compares element by element: NaN must sit at the same positions in both (a NaN expected at
+// all is accepted only when `nan_expected`, so a kernel that reads poisoned memory and a
+// reference that does too cannot agree by accident), and elsewhere the max-norm relative error
+// max_i |actual_i - expected_i| / max_i |expected_i| (the absolute error when every expected value
+// is 0; infinities must match exactly) must be at most `tolerance`.
+inline ::testing::AssertionResult close(const Tensor& actual, const Tensor& expected,
+                                        double tolerance, bool nan_expected = false) {
   const std::vector<double> a = as_doubles(actual);
   const std::vector<double> e = as_doubles(expected);
-  EXPECT_EQ(a.size(), e.size());
+  if (a.size() != e.size()) {
+    return ::testing::AssertionFailure() << a.size() << " elements vs " << e.size() << " expected";
+  }
   double diff = 0.0;
   double scale = 0.0;
-  for (std::size_t i = 0; i < std::min(a.size(), e.size()); ++i) {
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (std::isnan(e[i]) && !nan_expected) {
+      return ::testing::AssertionFailure() << "the expected values hold NaN at " << i;
+    }
+    if (std::isnan(a[i]) != std::isnan(e[i])) {
+      return ::testing::AssertionFailure() << "NaN mismatch at " << i << ": " << a[i] << " vs "
+                                           << e[i] << " expected";
+    }
+    if (std::isnan(e[i])) continue;
+    if (std::isinf(e[i]) || std::isinf(a[i])) {
+      if (a[i] != e[i]) {
+        return ::testing::AssertionFailure() << "at " << i << ": " << a[i] << " vs " << e[i];
+      }
+      continue;
+    }
     diff = std::max(diff, std::abs(a[i] - e[i]));
-    if (std::isnan(a[i]) != std::isnan(e[i])) diff = INFINITY;
     scale = std::max(scale, std::abs(e[i]));
   }
-  return scale > 0.0 ? diff / scale : diff;
+  const double error = scale > 0.0 ? diff / scale : diff;
+  if (error <= tolerance) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "relative error " << error << " > " << tolerance
+                                       << " (max abs diff " << diff << ", max |expected| "
+                                       << scale << ")";
 }
 
 // Streams like any EXPECT_*: EXPECT_CLOSE(a, b, kStrict) << "context";
-#define EXPECT_CLOSE(actual, expected, tolerance)                           \
-  EXPECT_LE(::kiln::cuda_test::relative_error(actual, expected), tolerance) \
-      << #actual " vs " #expected " "
+#define EXPECT_CLOSE(actual, expected, tolerance) \
+  EXPECT_TRUE(::kiln::cuda_test::close(actual, expected, tolerance)) << #actual " vs " #expected " "
 
 template <class T>
 void expect_equal(const Tensor& actual, const Tensor& expected) {
