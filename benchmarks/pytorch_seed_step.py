@@ -1,10 +1,16 @@
 """The seed model in PyTorch, timed like kiln_bench_seed_step: ms per training step at batch 1024
-(forward, backward, Adam), images/s, inference of 10,000 images and peak resident memory.
+(forward, backward, Adam), images/s, inference of 10,000 images, peak resident memory and, on a
+GPU, peak device memory (torch.cuda.max_memory_allocated, over training and inference, as kiln's
+peak_allocated_mb covers both).
 
 Same architecture, Glorot-uniform kernels, zero biases, Adam(lr 1e-3, eps 1e-7), sparse
 categorical cross-entropy, synthetic inputs. Threads: torch.set_num_threads(--threads).
+--compile MODE runs the model and its loss through torch.compile (PyTorch 2; MODE is torch's:
+default, reduce-overhead, max-autotune, ...); the optimizer step stays eager. Compilation happens
+in the --warmup steps and the inference warm-up pass, outside the timed part.
 
     pytorch_seed_step.py [--device cpu|cuda] [--steps N] [--batch B] [--threads T]
+                         [--warmup W] [--compile MODE]
 """
 import argparse
 import resource
@@ -48,7 +54,12 @@ def main():
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--batch", type=int, default=1024)
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--warmup", type=int, default=0, help="untimed steps first (default 1, 3 compiled)")
+    p.add_argument("--compile", default="", metavar="MODE", help="torch.compile mode; empty: eager")
     a = p.parse_args()
+    if a.compile and not hasattr(torch, "compile"):
+        raise SystemExit(f"pytorch_seed_step.py: --compile needs PyTorch 2 (this is {torch.__version__})")
+    warmup = a.warmup if a.warmup > 0 else (3 if a.compile else 1)
     if a.threads > 0:
         torch.set_num_threads(a.threads)
     device = torch.device(a.device)
@@ -57,34 +68,52 @@ def main():
     x = torch.rand(a.batch, 1, 28, 28, device=device)
     y = (torch.arange(a.batch, device=device) % 10)
 
+    def loss_of(inputs, labels):
+        return F.cross_entropy(model(inputs), labels)
+
+    forward = model
+    if a.compile:
+        loss_of = torch.compile(loss_of, mode=a.compile)
+        forward = torch.compile(model, mode=a.compile)
+
     def step():
         opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(x), y)
+        loss = loss_of(x, y)
         loss.backward()
         opt.step()
+        return loss.detach()
 
-    step()
+    for _ in range(warmup):
+        step()
     sync(device)
     start = time.perf_counter()
     for _ in range(a.steps):
-        step()
+        last_loss = step()
     sync(device)
     step_s = (time.perf_counter() - start) / a.steps
+    final_loss = last_loss.item()  # now: a later CUDA-graph replay (reduce-overhead) reuses its memory
 
     test = torch.rand(10000, 1, 28, 28, device=device)
     with torch.no_grad():
-        for chunk in test.split(1000):
-            model(chunk)
+        for _ in range(2 if a.compile else 1):  # compiled: the no-grad graph is built here
+            for chunk in test.split(1000):
+                forward(chunk)
         sync(device)
         start = time.perf_counter()
         for chunk in test.split(1000):
-            model(chunk)
+            forward(chunk)
         sync(device)
     infer_s = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"device {a.device}, batch {a.batch}, {a.steps} timed steps, {torch.get_num_threads()} threads")
+    mode = f"torch.compile(mode={a.compile})" if a.compile else "eager"
+    print(f"device {a.device}, batch {a.batch}, {a.steps} timed steps, {torch.get_num_threads()} threads, "
+          f"PyTorch {torch.__version__} {mode}")
+    print(f"final_loss {final_loss:.4f}")
     print(f"train_step_ms {step_s * 1e3:.1f}\nimages_per_s {a.batch / step_s:.0f}\n"
           f"inference_10k_ms {infer_s * 1e3:.1f}\npeak_rss_mb {peak_mb:.1f}")
+    if device.type == "cuda":
+        print(f"peak_allocated_mb {torch.cuda.max_memory_allocated(device) / 2**20:.1f}\n"
+              f"peak_reserved_mb {torch.cuda.max_memory_reserved(device) / 2**20:.1f}")
 
 
 if __name__ == "__main__":

@@ -162,6 +162,10 @@ TEST_F(PlantedBug, DivergentShuffleIsAFault) {
 }
 
 TEST_F(PlantedBug, WriteOnePastTheEndIsCaughtByTheLaunch) {
+#if defined(KILN_EMU_ASAN)
+  GTEST_SKIP() << "under AddressSanitizer device memory is exact-size and ASan itself reports "
+                  "this write (heap-buffer-overflow) and stops the process";
+#endif
   Buffer<float> y(1000);
   const cudaError_t status = write_one_past_the_end(y.get(), 1000, nullptr);
   EXPECT_EQ(status, cudaErrorIllegalAddress);
