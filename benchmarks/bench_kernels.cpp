@@ -243,11 +243,10 @@ void bench_adam(benchmark::State& state, Device device) {
     v.push_back(Tensor::zeros(shapes[i], kiln::DType::f32, device));
     total += params.back().numel();
   }
-  kiln::backend::AdamStep step;
+  const kiln::backend::AdamStep step = kiln::backend::AdamStep::on(device);
   kiln::backend::Backend& be = on(device);
   for (auto _ : state) {
-    be.adam_update(params, grads, m, v, step);
-    step.step += 1;
+    be.adam_update(params, grads, m, v, step);  // advances the step counter on the device
     finish(device);
   }
   for (const Tensor& p : params) require_finite(state, p);

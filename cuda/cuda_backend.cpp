@@ -9,6 +9,7 @@
 #include "device_guard.h"
 #include "kernels/elementwise.cuh"
 #include "kernels/gather.cuh"
+#include "kernels/metrics.cuh"
 #include "kernels/reduce.cuh"
 #include "kernels/softmax.cuh"
 #include "tensor_checks.h"
@@ -41,7 +42,7 @@ CudaBackend::CudaBackend(int device_index)
     : device_index_(device_index),
       stream_(device_index),
       allocator_(device_index, stream_.get()),
-      convolutions_(device_index, stream_.get(), allocator_) {}
+      convolutions_(device_index, stream_.get(), allocator_, [this] { count_wait(); }) {}
 
 CudaBackend::~CudaBackend() = default;
 
@@ -75,11 +76,15 @@ void CudaBackend::copy_from_host(void* dst, const void* src_host, std::size_t by
   if (bytes == 0) return;
   DeviceGuard guard(device_index_);
   CHECK_CUDA(cudaMemcpyAsync(dst, src_host, bytes, cudaMemcpyHostToDevice, stream()));
-  if (pinned(src_host)) CHECK_CUDA(cudaStreamSynchronize(stream()));  // Note [Host copies]
+  if (pinned(src_host)) {  // Note [Host copies]
+    count_wait();
+    CHECK_CUDA(cudaStreamSynchronize(stream()));
+  }
 }
 
 void CudaBackend::copy_to_host(void* dst_host, const void* src, std::size_t bytes) {
   if (bytes == 0) return;
+  count_wait();
   DeviceGuard guard(device_index_);
   CHECK_CUDA(cudaMemcpyAsync(dst_host, src, bytes, cudaMemcpyDeviceToHost, stream()));
   CHECK_CUDA(cudaStreamSynchronize(stream()));
@@ -92,6 +97,7 @@ void CudaBackend::copy(void* dst, const void* src, std::size_t bytes) {
 }
 
 void CudaBackend::synchronize() {
+  count_wait();
   DeviceGuard guard(device_index_);
   CHECK_CUDA(cudaStreamSynchronize(stream()));
 }
@@ -193,6 +199,30 @@ void CudaBackend::argmax(const Tensor& x, Tensor& out) {
   DeviceGuard guard(device_index_);
   kernels::argmax(x.raw_data(), x.dtype(), rows_of(x), last_extent(x), out.data<std::int32_t>(),
                   stream());
+}
+
+// ---- metrics
+
+void CudaBackend::accuracy_count(backend::AccuracyKind kind, const Tensor& y_pred,
+                                 const Tensor& y_true, Tensor& correct) {
+  require_f32(y_pred, "accuracy_count");
+  require_f32(correct, "accuracy_count");
+  DeviceGuard guard(device_index_);
+  if (kind == backend::AccuracyKind::binary) {
+    require_f32(y_true, "accuracy_count");
+    kernels::accuracy_binary(y_pred.data<float>(), y_true.data<float>(), y_pred.numel(),
+                             correct.data<float>(), stream());
+    return;
+  }
+  const bool labels = kind == backend::AccuracyKind::sparse_categorical;
+  if (labels) {
+    require_i32(y_true, "accuracy_count");
+  } else {
+    require_f32(y_true, "accuracy_count");
+  }
+  kernels::accuracy_rows(y_pred.data<float>(), labels ? nullptr : y_true.data<float>(),
+                         labels ? y_true.data<std::int32_t>() : nullptr, rows_of(y_pred),
+                         last_extent(y_pred), correct.data<float>(), stream());
 }
 
 // ---- randomness

@@ -79,6 +79,8 @@ class CudaBackend final : public backend::Backend {
                                       const Tensor& dloss, Tensor& dlogits) override;
   void sum(const Tensor& x, Tensor& out) override;
   void argmax(const Tensor& x, Tensor& out) override;
+  void accuracy_count(backend::AccuracyKind kind, const Tensor& y_pred, const Tensor& y_true,
+                      Tensor& correct) override;
   void dropout_mask(Tensor& mask, double rate, std::uint64_t seed) override;
   void adam_update(std::span<Tensor> params, std::span<const Tensor> grads, std::span<Tensor> m,
                    std::span<Tensor> v, const backend::AdamStep& step) override;

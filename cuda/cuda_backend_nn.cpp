@@ -235,12 +235,15 @@ void CudaBackend::adam_update(std::span<Tensor> params, std::span<const Tensor> 
     second[i] = v[i].data<float>();
     sizes[i] = params[i].numel();
   }
-  const double t = static_cast<double>(step.step);
+  backend::check_adam_step(step, device(), "adam_update");
   kernels::AdamScalars s;
-  s.step_size = static_cast<float>(step.learning_rate * std::sqrt(1.0 - std::pow(step.beta2, t)) /
-                                   (1.0 - std::pow(step.beta1, t)));
-  s.beta1 = static_cast<float>(step.beta1);
-  s.beta2 = static_cast<float>(step.beta2);
+  s.beta1 = step.beta1;
+  s.beta2 = step.beta2;
+  s.b1 = static_cast<float>(step.beta1);
+  s.b2 = static_cast<float>(step.beta2);
+  Tensor counter = step.step;
+  s.step = counter.data<std::int32_t>();
+  s.learning_rate = step.learning_rate.data<double>();
   s.one_minus_beta1 = static_cast<float>(1.0 - step.beta1);
   s.one_minus_beta2 = static_cast<float>(1.0 - step.beta2);
   s.epsilon = static_cast<float>(step.epsilon);

@@ -113,23 +113,43 @@ struct Convolutions::Plan {
   std::array<std::optional<AlgoChoice>, 3> choices;  // by ConvDirection
 };
 
+// One chunk's call: its plan, the handle, and the padded buffer its plan needs (unfilled).
+struct Convolutions::Call {
+  Plan& plan;
+  cudnnHandle_t handle;
+  DeviceBuffer padded;
+
+  float* padded_or(float* unpadded) const {
+    return plan.padded ? padded.as<float>() : unpadded;
+  }
+};
+
 void set_cudnn_element_limit(std::int64_t elements) {
   element_limit.store(elements > 0 ? elements : kDefaultElementLimit);
 }
 
 std::int64_t cudnn_element_limit() { return element_limit.load(); }
 
-Convolutions::Convolutions(int device, cudaStream_t stream, Allocator& allocator)
-    : device_(device), stream_(stream), allocator_(allocator) {}
+Convolutions::Convolutions(int device, cudaStream_t stream, Allocator& allocator,
+                           std::function<void()> on_wait)
+    : device_(device), stream_(stream), allocator_(allocator), on_wait_(std::move(on_wait)) {}
 
 Convolutions::~Convolutions() = default;
 
+namespace {
+
+// A geometry and TF32 setting, with or without n (Note [Choosing algorithms]).
+std::array<std::int64_t, 14> key_of(const backend::Conv2dGeometry& g, bool tf32, bool with_n) {
+  return {with_n ? g.n : 0, g.h,         g.w,         g.c,       g.kh,       g.kw,
+          g.o,             g.oh,        g.ow,        g.stride_h, g.stride_w, g.pad_top,
+          g.pad_left,      tf32 ? 1 : 0};
+}
+
+}  // namespace
+
 Convolutions::Plan& Convolutions::plan_for(const backend::Conv2dGeometry& g, bool tf32) {
-  const std::array<std::int64_t, 14> key = {
-      g.n,  g.h,  g.w,        g.c,        g.kh,      g.kw,       g.o,
-      g.oh, g.ow, g.stride_h, g.stride_w, g.pad_top, g.pad_left, tf32 ? 1 : 0};
   std::lock_guard lock(mutex_);
-  auto& slot = plans_[key];
+  auto& slot = plans_[key_of(g, tf32, true)];
   if (slot == nullptr) {
     auto plan = std::make_unique<Plan>();
     plan->d.g = g;
@@ -148,11 +168,42 @@ Convolutions::Plan& Convolutions::plan_for(const backend::Conv2dGeometry& g, boo
   return *slot;
 }
 
-const AlgoChoice& Convolutions::algorithm(Plan& plan, ConvDirection direction,
-                                          cudnnHandle_t handle, const FindAlgorithms& find) {
+Convolutions::Call Convolutions::prepare(const backend::Conv2dGeometry& g) {
+  Plan& plan = plan_for(g, tf32_enabled());
+  DeviceBuffer padded;
+  if (plan.padded) padded = DeviceBuffer(allocator_, floats(g.n * plan.in.h * plan.in.w * g.c));
+  return Call{plan, cudnn_handle(device_, stream_), std::move(padded)};
+}
+
+const float* Convolutions::padded_input(const Call& call, const float* x) {
+  if (!call.plan.padded) return x;
+  const backend::Conv2dGeometry& g = call.plan.d.g;
+  kernels::shift_window(x, g.n, g.h, g.w, g.c, call.padded.as<float>(), call.plan.in.h,
+                        call.plan.in.w, -g.pad_top, -g.pad_left, stream_);
+  return call.padded.as<float>();
+}
+
+DeviceBuffer Convolutions::ohwi_filter(const backend::Conv2dGeometry& g, const float* w) {
+  DeviceBuffer filter(allocator_, floats(filter_rows(g) * g.o));  // Note [HWIO filters]
+  kernels::transpose(w, filter.as<float>(), filter_rows(g), g.o, stream_);
+  return filter;
+}
+
+const AlgoChoice& Convolutions::algorithm(const Call& call, ConvDirection direction,
+                                          const FindAlgorithms& find) {
   std::lock_guard lock(mutex_);
-  std::optional<AlgoChoice>& slot = plan.choices[static_cast<std::size_t>(direction)];
-  if (!slot) slot = choose_algorithm(direction, handle, plan.d, allocator_, find);
+  const auto index = static_cast<std::size_t>(direction);
+  std::optional<AlgoChoice>& slot = call.plan.choices[index];
+  if (slot) return *slot;
+  const ConvDescriptors& d = call.plan.d;
+  Found& found = found_[index][key_of(d.g, d.tf32, false)];
+  if (found.plan != nullptr && d.g.n <= found.n) {  // Note [Choosing algorithms]
+    slot = adopt_algorithm(direction, call.handle, d, *found.plan->choices[index]);
+  } else {
+    on_wait_();  // Find benchmarks, which waits for the device
+    slot = choose_algorithm(direction, call.handle, d, allocator_, find);
+    found = Found{d.g.n, &call.plan};
+  }
   return *slot;
 }
 
@@ -165,8 +216,7 @@ void Convolutions::forward(const backend::Conv2dGeometry& g, const float* x, con
     CHECK_CUDA(cudaMemsetAsync(y, 0, floats(g.n * g.oh * g.ow * g.o), stream_));
     return;
   }
-  DeviceBuffer filter(allocator_, floats(filter_rows(g) * g.o));  // Note [HWIO filters]
-  kernels::transpose(w, filter.as<float>(), filter_rows(g), g.o, stream_);
+  const DeviceBuffer filter = ohwi_filter(g, w);
   for_each_chunk(g, [&](const backend::Conv2dGeometry& part, std::int64_t first) {
     forward_chunk(part, x + first * g.h * g.w * g.c, filter.as<float>(),
                   y + first * g.oh * g.ow * g.o);
@@ -175,30 +225,23 @@ void Convolutions::forward(const backend::Conv2dGeometry& g, const float* x, con
 
 void Convolutions::forward_chunk(const backend::Conv2dGeometry& g, const float* x,
                                  const float* filter, float* y) {
-  Plan& plan = plan_for(g, tf32_enabled());
-  cudnnHandle_t handle = cudnn_handle(device_, stream_);
-  DeviceBuffer padded;
-  const float* input = x;
-  if (plan.padded) {  // Note [Asymmetric padding]
-    padded = DeviceBuffer(allocator_, floats(g.n * plan.in.h * plan.in.w * g.c));
-    kernels::shift_window(x, g.n, g.h, g.w, g.c, padded.as<float>(), plan.in.h, plan.in.w,
-                          -g.pad_top, -g.pad_left, stream_);
-    input = padded.as<float>();
-  }
+  const Call call = prepare(g);
+  const ConvDescriptors& d = call.plan.d;
+  const float* input = padded_input(call, x);
   const AlgoChoice& choice = algorithm(
-      plan, ConvDirection::forward, handle,
-      [&](cudnnConvolutionDescriptor_t conv, const DeviceBuffer& ws, void* perf, int* returned) {
+      call, ConvDirection::forward,
+      [&](cudnnConvolutionDescriptor_t conv, void* ws, std::size_t ws_bytes, void* perf,
+          int* returned) {
         CHECK_CUDNN(cudnnFindConvolutionForwardAlgorithmEx(
-            handle, plan.d.x.get(), input, plan.d.w.get(), filter, conv, plan.d.y.get(), y,
+            call.handle, d.x.get(), input, d.w.get(), filter, conv, d.y.get(), y,
             CUDNN_CONVOLUTION_FWD_ALGO_COUNT, returned,
-            static_cast<cudnnConvolutionFwdAlgoPerf_t*>(perf), ws.get(), ws.bytes()));
+            static_cast<cudnnConvolutionFwdAlgoPerf_t*>(perf), ws, ws_bytes));
       });
-  DeviceBuffer workspace(allocator_, choice.workspace);
-  CHECK_CUDNN(cudnnConvolutionForward(handle, &kOne, plan.d.x.get(), input, plan.d.w.get(), filter,
+  const DeviceBuffer workspace(allocator_, choice.workspace);
+  CHECK_CUDNN(cudnnConvolutionForward(call.handle, &kOne, d.x.get(), input, d.w.get(), filter,
                                       choice.conv.get(),
                                       static_cast<cudnnConvolutionFwdAlgo_t>(choice.algo),
-                                      workspace.get(), workspace.bytes(), &kZero, plan.d.y.get(),
-                                      y));
+                                      workspace.get(), workspace.bytes(), &kZero, d.y.get(), y));
 }
 
 // ---- backward data
@@ -210,8 +253,7 @@ void Convolutions::backward_data(const backend::Conv2dGeometry& g, const float* 
     CHECK_CUDA(cudaMemsetAsync(dx, 0, floats(g.n * g.h * g.w * g.c), stream_));
     return;
   }
-  DeviceBuffer filter(allocator_, floats(filter_rows(g) * g.o));
-  kernels::transpose(w, filter.as<float>(), filter_rows(g), g.o, stream_);
+  const DeviceBuffer filter = ohwi_filter(g, w);
   for_each_chunk(g, [&](const backend::Conv2dGeometry& part, std::int64_t first) {
     backward_data_chunk(part, dy + first * g.oh * g.ow * g.o, filter.as<float>(),
                         dx + first * g.h * g.w * g.c);
@@ -220,30 +262,26 @@ void Convolutions::backward_data(const backend::Conv2dGeometry& g, const float* 
 
 void Convolutions::backward_data_chunk(const backend::Conv2dGeometry& g, const float* dy,
                                        const float* filter, float* dx) {
-  Plan& plan = plan_for(g, tf32_enabled());
-  cudnnHandle_t handle = cudnn_handle(device_, stream_);
-  DeviceBuffer padded;
-  float* output = dx;
-  if (plan.padded) {
-    padded = DeviceBuffer(allocator_, floats(g.n * plan.in.h * plan.in.w * g.c));
-    output = padded.as<float>();
-  }
+  const Call call = prepare(g);
+  const ConvDescriptors& d = call.plan.d;
+  float* output = call.padded_or(dx);
   const AlgoChoice& choice = algorithm(
-      plan, ConvDirection::backward_data, handle,
-      [&](cudnnConvolutionDescriptor_t conv, const DeviceBuffer& ws, void* perf, int* returned) {
+      call, ConvDirection::backward_data,
+      [&](cudnnConvolutionDescriptor_t conv, void* ws, std::size_t ws_bytes, void* perf,
+          int* returned) {
         CHECK_CUDNN(cudnnFindConvolutionBackwardDataAlgorithmEx(
-            handle, plan.d.w.get(), filter, plan.d.y.get(), dy, conv, plan.d.x.get(), output,
+            call.handle, d.w.get(), filter, d.y.get(), dy, conv, d.x.get(), output,
             CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, returned,
-            static_cast<cudnnConvolutionBwdDataAlgoPerf_t*>(perf), ws.get(), ws.bytes()));
+            static_cast<cudnnConvolutionBwdDataAlgoPerf_t*>(perf), ws, ws_bytes));
       });
-  DeviceBuffer workspace(allocator_, choice.workspace);
+  const DeviceBuffer workspace(allocator_, choice.workspace);
   CHECK_CUDNN(cudnnConvolutionBackwardData(
-      handle, &kOne, plan.d.w.get(), filter, plan.d.y.get(), dy, choice.conv.get(),
+      call.handle, &kOne, d.w.get(), filter, d.y.get(), dy, choice.conv.get(),
       static_cast<cudnnConvolutionBwdDataAlgo_t>(choice.algo), workspace.get(), workspace.bytes(),
-      &kZero, plan.d.x.get(), output));
-  if (plan.padded) {  // crop the padded gradient back to x's extent
-    kernels::shift_window(output, g.n, plan.in.h, plan.in.w, g.c, dx, g.h, g.w, g.pad_top,
-                          g.pad_left, stream_);
+      &kZero, d.x.get(), output));
+  if (call.plan.padded) {  // crop the padded gradient back to x's extent
+    kernels::shift_window(output, g.n, call.plan.in.h, call.plan.in.w, g.c, dx, g.h, g.w,
+                          g.pad_top, g.pad_left, stream_);
   }
 }
 
@@ -257,7 +295,7 @@ void Convolutions::backward_filter(const backend::Conv2dGeometry& g, const float
     CHECK_CUDA(cudaMemsetAsync(dw, 0, dw_bytes, stream_));
     return;
   }
-  DeviceBuffer filter(allocator_, dw_bytes);  // dw in OHWI (Note [HWIO filters])
+  const DeviceBuffer filter(allocator_, dw_bytes);  // dw in OHWI (Note [HWIO filters])
   for_each_chunk(g, [&](const backend::Conv2dGeometry& part, std::int64_t first) {
     backward_filter_chunk(part, x + first * g.h * g.w * g.c, dy + first * g.oh * g.ow * g.o,
                           filter.as<float>(), first > 0);
@@ -267,36 +305,30 @@ void Convolutions::backward_filter(const backend::Conv2dGeometry& g, const float
 
 void Convolutions::backward_filter_chunk(const backend::Conv2dGeometry& g, const float* x,
                                          const float* dy, float* filter, bool accumulate) {
-  Plan& plan = plan_for(g, tf32_enabled());
-  cudnnHandle_t handle = cudnn_handle(device_, stream_);
-  DeviceBuffer padded;
-  const float* input = x;
-  if (plan.padded) {
-    padded = DeviceBuffer(allocator_, floats(g.n * plan.in.h * plan.in.w * g.c));
-    kernels::shift_window(x, g.n, g.h, g.w, g.c, padded.as<float>(), plan.in.h, plan.in.w,
-                          -g.pad_top, -g.pad_left, stream_);
-    input = padded.as<float>();
-  }
+  const Call call = prepare(g);
+  const ConvDescriptors& d = call.plan.d;
+  const float* input = padded_input(call, x);
   // Find overwrites its output: when accumulating, benchmark into a scratch buffer instead.
   DeviceBuffer scratch;
   float* find_output = filter;
-  if (accumulate) {
+  if (accumulate && !call.plan.choices[static_cast<std::size_t>(ConvDirection::backward_filter)]) {
     scratch = DeviceBuffer(allocator_, floats(filter_rows(g) * g.o));
     find_output = scratch.as<float>();
   }
   const AlgoChoice& choice = algorithm(
-      plan, ConvDirection::backward_filter, handle,
-      [&](cudnnConvolutionDescriptor_t conv, const DeviceBuffer& ws, void* perf, int* returned) {
+      call, ConvDirection::backward_filter,
+      [&](cudnnConvolutionDescriptor_t conv, void* ws, std::size_t ws_bytes, void* perf,
+          int* returned) {
         CHECK_CUDNN(cudnnFindConvolutionBackwardFilterAlgorithmEx(
-            handle, plan.d.x.get(), input, plan.d.y.get(), dy, conv, plan.d.w.get(), find_output,
+            call.handle, d.x.get(), input, d.y.get(), dy, conv, d.w.get(), find_output,
             CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, returned,
-            static_cast<cudnnConvolutionBwdFilterAlgoPerf_t*>(perf), ws.get(), ws.bytes()));
+            static_cast<cudnnConvolutionBwdFilterAlgoPerf_t*>(perf), ws, ws_bytes));
       });
-  DeviceBuffer workspace(allocator_, choice.workspace);
+  const DeviceBuffer workspace(allocator_, choice.workspace);
   CHECK_CUDNN(cudnnConvolutionBackwardFilter(
-      handle, &kOne, plan.d.x.get(), input, plan.d.y.get(), dy, choice.conv.get(),
+      call.handle, &kOne, d.x.get(), input, d.y.get(), dy, choice.conv.get(),
       static_cast<cudnnConvolutionBwdFilterAlgo_t>(choice.algo), workspace.get(),
-      workspace.bytes(), accumulate ? &kOne : &kZero, plan.d.w.get(), filter));
+      workspace.bytes(), accumulate ? &kOne : &kZero, d.w.get(), filter));
 }
 
 }  // namespace kiln::cuda

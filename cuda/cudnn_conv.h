@@ -4,10 +4,11 @@
 //   forward          y  = conv(x, w)
 //   backward_data    dx = gradient of sum(y * dy) with respect to x
 //   backward_filter  dw = gradient of sum(y * dy) with respect to w
-// Algorithms are chosen once per shape and TF32 setting (cudnn_conv_algorithms.h) and cached;
+// Algorithms are chosen once per geometry (any batch size up to the one benchmarked) and TF32
+// setting (Note [Choosing algorithms] in cudnn_conv_algorithms.cpp) and cached;
 // scratch memory (workspaces, transposed weights, padded images) comes from the device's pool.
 // Batches whose tensors exceed cuDNN's 32-bit sizes run in chunks of images. Work is queued on
-// `stream`; nothing here synchronises except the first (benchmarking) call for a shape. See the
+// `stream`; nothing here synchronises except the benchmarking call of a geometry. See the
 // notes in cudnn_conv.cpp.
 #pragma once
 
@@ -15,18 +16,22 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 
 #include "backend/backend.h"
 #include "cudnn_conv_algorithms.h"
+#include "device_buffer.h"
 
 namespace kiln::cuda {
 
 class Convolutions {
  public:
-  Convolutions(int device, cudaStream_t stream, Allocator& allocator);
+  // `on_wait` is called for every synchronising algorithm benchmark (sync_stats).
+  Convolutions(int device, cudaStream_t stream, Allocator& allocator,
+               std::function<void()> on_wait);
   ~Convolutions();
   Convolutions(const Convolutions&) = delete;
   Convolutions& operator=(const Convolutions&) = delete;
@@ -39,9 +44,24 @@ class Convolutions {
   struct Plan;
 
  private:
+  struct Call;
+  // The reference choice of a geometry without n: the plan whose batch was benchmarked
+  // (Note [Choosing algorithms] in cudnn_conv_algorithms.cpp).
+  struct Found {
+    std::int64_t n = 0;
+    const Plan* plan = nullptr;
+  };
+
   Plan& plan_for(const backend::Conv2dGeometry& g, bool tf32);
-  // The plan's cached choice for `direction`, found with `find` on first use.
-  const AlgoChoice& algorithm(Plan& plan, ConvDirection direction, cudnnHandle_t handle,
+  // The conv prologue every direction shares: the chunk's plan, handle and padded buffer.
+  Call prepare(const backend::Conv2dGeometry& g);
+  // x, or its zero-padded copy when the call's plan pads (Note [Asymmetric padding]).
+  const float* padded_input(const Call& call, const float* x);
+  // w (HWIO) transposed into a pool buffer as OHWI (Note [HWIO filters]).
+  DeviceBuffer ohwi_filter(const backend::Conv2dGeometry& g, const float* w);
+  // The plan's choice for `direction`: cached, adopted from a larger benchmarked batch of the
+  // same geometry, or found with `find` (which synchronises).
+  const AlgoChoice& algorithm(const Call& call, ConvDirection direction,
                               const FindAlgorithms& find);
   void forward_chunk(const backend::Conv2dGeometry& g, const float* x, const float* filter,
                      float* y);
@@ -53,8 +73,10 @@ class Convolutions {
   int device_;
   cudaStream_t stream_;
   Allocator& allocator_;
-  std::mutex mutex_;  // guards plans_ and each plan's algorithm choices
+  std::function<void()> on_wait_;
+  std::mutex mutex_;  // guards plans_, found_ and each plan's algorithm choices
   std::map<std::array<std::int64_t, 14>, std::unique_ptr<Plan>> plans_;
+  std::array<std::map<std::array<std::int64_t, 14>, Found>, 3> found_;  // by ConvDirection
 };
 
 }  // namespace kiln::cuda

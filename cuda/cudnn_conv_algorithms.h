@@ -14,8 +14,6 @@
 
 namespace kiln::cuda {
 
-class DeviceBuffer;
-
 // The cuDNN descriptors of one convolution geometry: the input cuDNN sees (x, possibly a padded
 // copy), the output y, the OHWI filter w, and the symmetric padding cuDNN applies.
 struct ConvDescriptors {
@@ -32,6 +30,7 @@ struct ConvDescriptors {
 // What to run: an algorithm, its workspace, and a descriptor with the math type to run it with.
 struct AlgoChoice {
   int algo = 0;
+  cudnnMathType_t math = CUDNN_DEFAULT_MATH;
   std::size_t workspace = 0;
   ConvolutionDescriptor conv;
 };
@@ -40,15 +39,22 @@ enum class ConvDirection : unsigned char { forward, backward_data, backward_filt
 
 // Runs cudnnFind*AlgorithmEx of `direction` on the call's own buffers with `conv` and the given
 // workspace, filling `perf_out` (an array of the direction's Perf type) and `*returned`.
-using FindAlgorithms = std::function<void(cudnnConvolutionDescriptor_t conv,
-                                          const DeviceBuffer& workspace, void* perf_out,
-                                          int* returned)>;
+using FindAlgorithms =
+    std::function<void(cudnnConvolutionDescriptor_t conv, void* workspace,
+                       std::size_t workspace_bytes, void* perf_out, int* returned)>;
 
-// Note [Choosing algorithms]. Throws kiln::Error naming the geometry and every result cuDNN
+// Note [Choosing algorithms]: benchmarks with Find (which synchronises), with a workspace taken
+// from cudaMalloc outside `pool` and freed right after (the pool's cache is emptied first if the
+// device is short of memory). Throws kiln::Error naming the geometry and every result cuDNN
 // returned when none is acceptable.
 AlgoChoice choose_algorithm(ConvDirection direction, cudnnHandle_t handle,
-                            const ConvDescriptors& d, Allocator& allocator,
-                            const FindAlgorithms& find);
+                            const ConvDescriptors& d, Allocator& pool, const FindAlgorithms& find);
+
+// Note [Choosing algorithms]: the algorithm and math type of `found` (chosen for the same geometry
+// at a batch at least as large) with the workspace this plan needs, or, when cuDNN cannot run it
+// for this plan, the first acceptable answer of its heuristics. Never synchronises.
+AlgoChoice adopt_algorithm(ConvDirection direction, cudnnHandle_t handle, const ConvDescriptors& d,
+                           const AlgoChoice& found);
 
 std::string describe(const backend::Conv2dGeometry& g);
 

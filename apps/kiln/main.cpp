@@ -72,7 +72,10 @@ void add_train(CLI::App& app, TrainOptions& o, std::function<int()>& action) {
   sub->add_option("--resume", o.resume,
                   "Continue the run in this directory from its checkpoint.h5");
   CLI::Option* check_numerics = sub->add_flag("--check-numerics")->description(
-      "Stop at the first op that produces NaN/Inf, naming the op, layer and shape");
+      "Stop at the first op that produces NaN/Inf, naming the op, layer and shape. Without it, "
+      "a NaN/Inf loss still stops training, but it is seen only where the running losses are "
+      "read from the device (each progress line, each epoch's end), so up to one progress line "
+      "after the step that produced it");
   sub->callback([sub, &o, &action, check_numerics] {
     for (const CLI::Option* option : sub->get_options()) {
       if (option->count() > 0 && option != check_numerics) o.given.insert(option->get_name());

@@ -33,7 +33,16 @@ __device__ int locate(const TensorTable& table, std::int64_t* begin, std::int64_
   return t;
 }
 
+__global__ void increment_step_kernel(std::int32_t* step) { *step += 1; }
+
 __global__ void adam_kernel(const __grid_constant__ TensorTable table, AdamScalars s) {
+  __shared__ float step_size;
+  if (threadIdx.x == 0) {  // the host's old formula, in double, from the device's t and lr
+    const double t = static_cast<double>(*s.step);
+    step_size = static_cast<float>(*s.learning_rate * sqrt(1.0 - pow(s.beta2, t)) /
+                                   (1.0 - pow(s.beta1, t)));
+  }
+  __syncthreads();
   std::int64_t begin = 0, end = 0;
   const int t = locate(table, &begin, &end);
   float* p = table.params[t];
@@ -42,11 +51,11 @@ __global__ void adam_kernel(const __grid_constant__ TensorTable table, AdamScala
   float* v = table.second[t];
   for (std::int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) {
     const float grad = g[i];
-    const float first = s.beta1 * m[i] + s.one_minus_beta1 * grad;
-    const float second = s.beta2 * v[i] + s.one_minus_beta2 * grad * grad;
+    const float first = s.b1 * m[i] + s.one_minus_beta1 * grad;
+    const float second = s.b2 * v[i] + s.one_minus_beta2 * grad * grad;
     m[i] = first;
     v[i] = second;
-    p[i] -= s.step_size * first / (sqrtf(second) + s.epsilon);
+    p[i] -= step_size * first / (sqrtf(second) + s.epsilon);
   }
 }
 
@@ -103,6 +112,8 @@ void for_each_launch(int count, float* const* params, const float* const* grads,
 void adam_update(int count, float* const* params, const float* const* grads, float* const* m,
                  float* const* v, const std::int64_t* sizes, const AdamScalars& scalars,
                  cudaStream_t stream) {
+  increment_step_kernel<<<1, 1, 0, stream>>>(scalars.step);
+  KILN_CUDA_LAUNCH_CHECK();
   for_each_launch(count, params, grads, m, v, sizes, [&](const TensorTable& table, int blocks) {
     adam_kernel<<<blocks, kThreads, 0, stream>>>(table, scalars);
     KILN_CUDA_LAUNCH_CHECK();

@@ -59,45 +59,13 @@ __global__ void sum_finish_kernel(const Acc* partials, int count, Out* out) {
   if (threadIdx.x == 0) out[0] = convert_total<Out>(static_cast<double>(total));
 }
 
-template <class T>
-__device__ __forceinline__ bool is_nan(T v) {
-  if constexpr (std::is_floating_point_v<T>) {
-    return isnan(v);
-  } else {
-    return false;
-  }
-}
-
-// Whether a beats b in argmax's order: NaN above every number (all NaNs equal), numbers by value.
-// Two elements where neither beats the other are tied, and the smaller index wins.
-template <class T>
-__device__ __forceinline__ bool argmax_beats(T a, T b) {
-  if (is_nan(a)) return !is_nan(b);
-  return a > b;
-}
-
-// One warp per row. Each lane keeps the first best of its strided elements; the butterfly then
-// keeps the better of two candidates, or the smaller index of two tied ones. That order is total,
-// so every lane ends with the CPU's answer: the first NaN of the row, else the first maximum.
+// One warp per row (warp_argmax in warp.cuh: the first NaN of the row, else the first maximum,
+// as on the CPU).
 template <class T>
 __global__ void argmax_kernel(const T* x, std::int64_t rows, std::int64_t cols, std::int32_t* out) {
-  const int lane = lane_id();
   KILN_WARP_ROW_LOOP(row, rows) {
-    if (cols == 0) {
-      if (lane == 0) out[row] = 0;
-      continue;
-    }
-    const T* in = x + row * cols;
-    std::int64_t best = lane < cols ? lane : 0;
-    for (std::int64_t j = lane + kWarpSize; j < cols; j += kWarpSize) {
-      if (argmax_beats(in[j], in[best])) best = j;
-    }
-    for (int offset = kWarpSize / 2; offset > 0; offset /= 2) {
-      const std::int64_t other = __shfl_xor_sync(0xffffffffu, best, offset);
-      const bool tied = !argmax_beats(in[other], in[best]) && !argmax_beats(in[best], in[other]);
-      if (argmax_beats(in[other], in[best]) || (tied && other < best)) best = other;
-    }
-    if (lane == 0) out[row] = static_cast<std::int32_t>(best);
+    const std::int64_t best = warp_argmax(x + row * cols, cols);
+    if (lane_id() == 0) out[row] = static_cast<std::int32_t>(best);
   }
 }
 

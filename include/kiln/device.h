@@ -1,6 +1,7 @@
 // Device: where a tensor's bytes live — the CPU or CUDA GPU number N.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "kiln/export.h"
@@ -31,6 +32,16 @@ KILN_API bool cuda_emulated();
 KILN_API Device default_device();
 // Parses "cpu", "cuda", "cuda:N" or "auto"; asking for CUDA where none is usable is an Error.
 KILN_API Device parse_device(const std::string& text);
+
+// How often the host has waited for `device`'s work since the process started: reads of device
+// data to the host (to_vector, item, to(cpu)), synchronisation, copies from pinned memory and
+// cuDNN's algorithm benchmarks each count one. The CPU counts the same points — where a GPU
+// would make the host wait — so a test on the CPU shows what a GPU run would wait for: a
+// steady-state training step, nothing.
+struct SyncStats {
+  std::uint64_t waits = 0;
+};
+KILN_API SyncStats sync_stats(Device device);
 
 // TF32 tensor-core math for CUDA convolutions and matrix products: on by default (as PyTorch does
 // for convolutions); off gives full fp32. KILN_TF32=0 sets it off at start. No effect on the CPU.

@@ -31,6 +31,20 @@ struct History {
   std::map<std::string, std::vector<double>> values;
 };
 
+// One training step's losses and metrics, still on the model's device: reading them back makes
+// the host wait for the device, so fit reads its running sums only when it shows them (Note
+// [Metrics on the device] in src/model/metric_sums.h). Keys are Keras's names.
+struct KILN_API StepLogs {
+  struct Entry {
+    Tensor value;        // one element on the device: a mean loss, or a count of correct answers
+    double scale = 1.0;  // the entry stands for scale * value
+    double count = 1.0;  // over `count` samples: its log value is scale * value / count
+  };
+  std::map<std::string, Entry> entries;
+  // The log values on the host, by name (one wait for the device per entry).
+  std::map<std::string, double> to_host() const;
+};
+
 struct FitOptions {
   std::int64_t batch_size = 32;
   int epochs = 1;
@@ -41,6 +55,9 @@ struct FitOptions {
   int initial_epoch = 0;
   // Called after each epoch with (epoch index, that epoch's logs).
   std::function<void(int, const std::map<std::string, double>&)> on_epoch_end;
+  // Called after each training step with (epoch index, step index), before anything of the step
+  // is read back (the step's work may still be running on the device).
+  std::function<void(int, std::int64_t)> on_batch_end;
 };
 
 class KILN_API Model {
@@ -94,9 +111,10 @@ class KILN_API Model {
   TensorMap predict(const TensorMap& x, std::int64_t batch_size = 32);
   Tensor predict(const Tensor& x, std::int64_t batch_size = 32);  // one input, one output
 
-  // One optimisation step on one batch; returns the batch's losses by Keras's names
-  // ("loss", "<output>_loss" for several outputs). For custom loops and benchmarks.
-  std::map<std::string, double> train_step(const TensorMap& x, const TensorMap& y);
+  // One optimisation step on one batch; returns the batch's losses and metrics by Keras's names
+  // ("loss", "<output>_loss" for several outputs, "accuracy" / "<output>_accuracy"), still on the
+  // device: StepLogs::to_host() reads them. For custom loops and benchmarks.
+  StepLogs train_step(const TensorMap& x, const TensorMap& y);
 
  protected:
   Model() = default;  // Sequential fills in the graph later
@@ -109,6 +127,14 @@ class KILN_API Model {
 
  private:
   struct Compiled;
+  // Each head's loss and metrics into `logs`; returns the weighted total loss.
+  Tensor head_losses(const TensorMap& predictions, const TensorMap& targets, std::int64_t rows,
+                     StepLogs& logs) const;
+  // The sparse labels of every sparse-crossentropy head lie in [0, classes), or a kiln::Error.
+  void check_labels(const TensorMap& y, const char* what) const;
+  // Note [Gradient buffers] in training.cpp: one flat buffer, zeroed once per step.
+  void prepare_gradients(const std::vector<std::shared_ptr<Variable>>& variables);
+  Tensor gradient_buffer_;
   std::vector<std::shared_ptr<GraphNode>> inputs_, outputs_, nodes_;
   std::vector<LayerPtr> layers_;
   Device device_ = Device::cpu();

@@ -16,7 +16,8 @@ class KILN_API Optimizer {
  public:
   virtual ~Optimizer() = default;
   virtual std::string name() const = 0;
-  // One update of `variables` from their gradients (variables without a gradient are skipped).
+  // One update of `variables` from their gradients; every one must have a gradient of its own
+  // shape (kiln::Error otherwise).
   virtual void apply(const std::vector<std::shared_ptr<Variable>>& variables) = 0;
   // Steps taken so far.
   std::int64_t iterations() const { return iterations_; }
@@ -37,7 +38,9 @@ struct AdamOptions {
   double learning_rate = 1e-3, beta_1 = 0.9, beta_2 = 0.999, epsilon = 1e-7;
 };
 
-// Adam as Keras computes it: p -= lr·sqrt(1-β2^t)/(1-β1^t) · m / (sqrt(v) + ε).
+// Adam as Keras computes it: p -= lr·sqrt(1-β2^t)/(1-β1^t) · m / (sqrt(v) + ε). The step counter
+// t and the learning rate are kept on the variables' device as well (uploaded when they change
+// on the host), and the update reads them there.
 class KILN_API Adam final : public Optimizer {
  public:
   explicit Adam(const AdamOptions& options = {});
@@ -48,8 +51,13 @@ class KILN_API Adam final : public Optimizer {
   const AdamOptions& options() const { return options_; }
 
  private:
+  // Refreshes the device copies of the step counter and learning rate when the host's differ.
+  void upload_state(Device device);
   AdamOptions options_;
   std::vector<Tensor> m_, v_;
+  Tensor device_step_, device_learning_rate_;  // i32 t, f64 lr (backend::AdamStep)
+  std::int64_t uploaded_step_ = -1;
+  double uploaded_learning_rate_ = 0.0;
 };
 
 struct SGDOptions {

@@ -91,6 +91,9 @@ class KILN_API Tensor {
   // Same bytes, another shape with the same element count; one extent may be -1.
   // Not recorded on the tape: differentiable code uses kiln::reshape.
   Tensor view(const Shape& shape) const;
+  // Rows [begin, end) of the first dimension: a view that shares this tensor's storage (it stays
+  // contiguous). Not recorded on the tape.
+  Tensor narrow(std::int64_t begin, std::int64_t end) const;
   // Copies all elements of `source` (same shape and dtype, any device) into this tensor.
   void copy_from(const Tensor& source);
 

@@ -2,7 +2,20 @@
 // with one fused kernel (the CPU does; CUDA uses these).
 #include "backend/backend.h"
 
+#include "core/check.h"
+
 namespace kiln::backend {
+
+void check_adam_step(const AdamStep& step, Device device, const char* who) {
+  const auto scalar_on_device = [&](const Tensor& t, DType dtype) {
+    return t.defined() && t.dtype() == dtype && t.numel() == 1 && t.device() == device;
+  };
+  KILN_CHECK(scalar_on_device(step.step, DType::i32) &&
+                 scalar_on_device(step.learning_rate, DType::f64),
+             "{}: expected the step counter (int32) and the learning rate (float64), one element "
+             "each, on {}; found {} and {}",
+             who, device.str(), step.step.str(), step.learning_rate.str());
+}
 
 void Backend::bias_activation_forward(Tensor& y, const Tensor& bias, Pointwise f) {
   if (bias.defined()) add_bias(y, bias);

@@ -7,10 +7,12 @@
 // Floating kernels accept f32 and f64 on the CPU; CUDA implements f32 and raises Error for f64.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <vector>
 
 #include "kiln/allocator.h"
 #include "kiln/device.h"
@@ -44,12 +46,30 @@ enum class PoolMode : unsigned char { max, min, avg };
 enum class Pointwise : unsigned char { relu, sigmoid, tanh };
 
 // One Adam step for every parameter (Keras formulation):
-//   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2
+//   t += 1;  m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2
 //   p -= lr * sqrt(1-b2^t)/(1-b1^t) * m / (sqrt(v) + eps)
+// The step counter and the learning rate live on the parameters' device and the update reads
+// them there (the bias correction is computed in double from them), so a captured step replayed
+// as a CUDA graph advances t itself and sees a changed learning rate.
 struct AdamStep {
-  double learning_rate = 1e-3, beta1 = 0.9, beta2 = 0.999, epsilon = 1e-7;
-  std::int64_t step = 1;  // t, counted from 1
+  double beta1 = 0.9, beta2 = 0.999, epsilon = 1e-7;
+  Tensor step;           // i32, one element: the t of the previous update (0 before the first)
+  Tensor learning_rate;  // f64, one element
+
+  // Keras's betas and epsilon, with the counter at `t` and the learning rate on `device`.
+  static AdamStep on(Device device, double learning_rate = 1e-3, std::int32_t t = 0) {
+    AdamStep s;
+    s.step = Tensor::from_vector(std::vector<std::int32_t>{t}, {1}, device);
+    s.learning_rate = Tensor::from_vector(std::vector<double>{learning_rate}, {1}, device);
+    return s;
+  }
 };
+
+// Error unless `step` holds an i32 counter and an f64 learning rate, one element each, on `device`.
+KILN_API void check_adam_step(const AdamStep& step, Device device, const char* who);
+
+// What accuracy_count compares (Keras's "accuracy" for each loss).
+enum class AccuracyKind : unsigned char { categorical, sparse_categorical, binary };
 
 // SGD with momentum (Keras): velocity = momentum*velocity - lr*g;  p += velocity
 // (nesterov: p += momentum*velocity - lr*g).
@@ -65,6 +85,12 @@ class KILN_API Backend {
   virtual ~Backend() = default;
   virtual Device device() const = 0;
   virtual Allocator& allocator() = 0;
+
+  // ---- host waits (kiln::sync_stats): every point where the host waits for this device's work
+  // — copy_to_host, synchronize, a copy from pinned memory, cuDNN's benchmarking — counts one.
+  // The CPU counts the same points, where a GPU would make the host wait.
+  std::uint64_t waits() const { return waits_.load(std::memory_order_relaxed); }
+  void count_wait() { waits_.fetch_add(1, std::memory_order_relaxed); }
 
   // ---- memory: raw bytes on this device
   virtual void copy_from_host(void* dst, const void* src_host, std::size_t bytes) = 0;
@@ -190,12 +216,24 @@ class KILN_API Backend {
   virtual void sgd_update(std::span<Tensor> params, std::span<const Tensor> grads,
                           std::span<Tensor> velocity, const SgdStep& step) = 0;
 
+  // ---- metrics
+  // correct (f32, one element) += the number of correct predictions: categorical, the rows of
+  // y_pred (rows, classes) whose argmax equals that of one-hot y_true (same shape);
+  // sparse_categorical, the rows whose argmax equals the i32 label y_true[r]; binary, the
+  // elements where (y_pred > 0.5) == (y_true > 0.5). argmax with argmax()'s rule (first NaN, else
+  // first maximum). Counts stay exact in f32 up to 2^24.
+  virtual void accuracy_count(AccuracyKind kind, const Tensor& y_pred, const Tensor& y_true,
+                              Tensor& correct) = 0;
+
   // ---- data
   // dst[i, ...] = src[indices[i], ...]; src (rows, ...), indices i32 (k), dst (k, ...).
   // Indices are checked by the caller.
   virtual void gather_rows(const Tensor& src, const Tensor& indices, Tensor& dst) = 0;
   // out (rows, classes) = one-hot of i32 labels (rows); out's dtype is floating
   virtual void one_hot(const Tensor& labels, Tensor& out) = 0;
+
+ private:
+  std::atomic<std::uint64_t> waits_{0};
 };
 
 // The backend of `device`: the CPU one, or the CUDA one for GPU N (Error when not compiled in

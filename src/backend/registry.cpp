@@ -26,6 +26,8 @@ Allocator& allocator_for(Device device) {
 
 MemoryStats memory_stats(Device device) { return allocator_for(device).stats(); }
 
+SyncStats sync_stats(Device device) { return {backend::backend_for(device).waits()}; }
+
 namespace backend {
 
 Backend& backend_for(Device device) {

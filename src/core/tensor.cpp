@@ -191,6 +191,20 @@ Tensor Tensor::view(const Shape& new_shape) const {
   return Tensor(impl);
 }
 
+Tensor Tensor::narrow(std::int64_t begin, std::int64_t end) const {
+  check_defined("narrow");
+  KILN_CHECK(rank() >= 1 && 0 <= begin && begin <= end && end <= dim(0),
+             "narrow: rows [{}, {}) are not within the first dimension of {}", begin, end,
+             shape_str(shape()));
+  const std::size_t row_bytes = rank() == 0 || dim(0) == 0 ? 0 : nbytes() / static_cast<std::size_t>(dim(0));
+  auto impl = std::make_shared<detail::TensorImpl>(*impl_);
+  impl->offset += static_cast<std::size_t>(begin) * row_bytes;
+  impl->shape[0] = end - begin;
+  impl->squash = detail::Squash::none;
+  impl->logits.reset();
+  return Tensor(impl);
+}
+
 void Tensor::copy_from(const Tensor& source) {
   KILN_CHECK(source.shape() == shape() && source.dtype() == dtype(),
              "copy_from: expected a {} tensor of shape {}, found {} of shape {}",

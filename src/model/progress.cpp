@@ -39,12 +39,16 @@ std::string ProgressBar::line(std::int64_t done,
   return bar;
 }
 
+bool ProgressBar::due(std::int64_t done) const {
+  return verbose_ == 1 && terminal_ && done < steps_ &&
+         std::chrono::steady_clock::now() - last_draw_ >= std::chrono::milliseconds(200);
+}
+
 void ProgressBar::update(std::int64_t done, const std::vector<std::pair<std::string, double>>& values,
                          bool final) {
   if (verbose_ == 0) return;
   const auto now = std::chrono::steady_clock::now();
   if (verbose_ == 1 && terminal_) {
-    if (!final && now - last_draw_ < std::chrono::milliseconds(50)) return;
     last_draw_ = now;
     std::fprintf(out_, "\r%s%s", line(done, values).c_str(), final ? "\n" : "");
   } else if (final) {

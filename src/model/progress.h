@@ -15,7 +15,12 @@ namespace kiln {
 class ProgressBar {
  public:
   ProgressBar(std::int64_t steps, int verbose, std::FILE* out = stdout);
-  // After step `done` (1-based) with the running values so far.
+  // Whether a line would be drawn after step `done` (1-based, before the last): on a terminal
+  // with verbose 1, every 200 ms. fit reads its metrics from the device only then (Note
+  // [Metrics on the device] in metric_sums.h); the last step's line is the epoch's final one.
+  bool due(std::int64_t done) const;
+  // Draws the line after step `done` with the running values so far: a running line when due(),
+  // or the epoch's final line.
   void update(std::int64_t done, const std::vector<std::pair<std::string, double>>& values, bool final);
 
  private:

@@ -1,5 +1,17 @@
 // compile / fit / evaluate / predict / train_step. Losses and metrics by Keras's names; the data
-// is moved to the model's device once and batches are gathered there from a shuffled index.
+// is moved to the model's device once, each epoch's shuffled order is uploaded once, and batches
+// are gathered there from slices of it. A training step waits for the device nowhere: losses and
+// accuracy counts stay on the device (Note [Metrics on the device] in model/metric_sums.h), the
+// gradients go into buffers allocated once (Note [Gradient buffers]) and Adam's step counter lives
+// on the device (backend::AdamStep).
+//
+// Note [Gradient buffers]
+// ~~~~~~~~~~~~~~~~~~~~~~~
+// Every variable's grad() is a view into one flat buffer on the model's device, allocated at the
+// first step (and again only when the model moves or its variables change) and zeroed with one
+// fill per step; the tape adds each gradient into its view. No per-step allocation or copy, the
+// addresses stay the same from step to step (what a captured CUDA graph needs), and one flat
+// buffer is what an all-reduce of the gradients works on.
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -8,6 +20,7 @@
 #include "core/check.h"
 #include "core/counter_rng.h"
 #include "kiln/model.h"
+#include "model/metric_sums.h"
 #include "model/progress.h"
 #include "ops/op_helpers.h"
 
@@ -34,22 +47,20 @@ Tensor compute_loss(LossKind kind, const Tensor& y_true, const Tensor& y_pred) {
   fail("unknown loss kind");
 }
 
-// Correct predictions in a batch (Keras's "accuracy" for the output's loss).
-std::int64_t count_correct(LossKind kind, const Tensor& y_true, const Tensor& y_pred) {
-  NoGrad no_grad;
-  if (kind == LossKind::binary) {
-    const std::vector<float> p = y_pred.to(Device::cpu()).to_vector<float>();
-    const std::vector<float> t = y_true.to(Device::cpu()).to_vector<float>();
-    std::int64_t correct = 0;
-    for (std::size_t i = 0; i < p.size(); ++i) correct += (p[i] > 0.5f) == (t[i] > 0.5f);
-    return correct;
+backend::AccuracyKind accuracy_kind(LossKind kind) {
+  switch (kind) {
+    case LossKind::categorical: return backend::AccuracyKind::categorical;
+    case LossKind::sparse_categorical: return backend::AccuracyKind::sparse_categorical;
+    case LossKind::binary: return backend::AccuracyKind::binary;
   }
-  const std::vector<std::int32_t> predicted = argmax(y_pred).to_vector<std::int32_t>();
-  const std::vector<std::int32_t> truth = kind == LossKind::categorical
-                                              ? argmax(y_true).to_vector<std::int32_t>()
-                                              : y_true.to(Device::cpu()).to_vector<std::int32_t>();
-  std::int64_t correct = 0;
-  for (std::size_t i = 0; i < predicted.size(); ++i) correct += predicted[i] == truth[i];
+  fail("unknown loss kind");
+}
+
+// Correct predictions in a batch (Keras's "accuracy" for the output's loss), counted on the
+// device into a fresh one-element f32 tensor.
+Tensor count_correct(LossKind kind, const Tensor& y_true, const Tensor& y_pred) {
+  Tensor correct = Tensor::zeros({1}, DType::f32, y_pred.device());
+  backend::backend_for(y_pred.device()).accuracy_count(accuracy_kind(kind), y_pred, y_true, correct);
   return correct;
 }
 
@@ -82,10 +93,10 @@ TensorMap move_all(const TensorMap& data, Device device) {
   return moved;
 }
 
-Tensor index_range(std::int64_t begin, std::int64_t end, const std::vector<std::int32_t>& order,
-                   Device device) {
-  std::vector<std::int32_t> slice(order.begin() + begin, order.begin() + end);
-  return Tensor::from_vector(slice, {end - begin}, device);
+std::vector<std::int32_t> in_order(std::int64_t n) {
+  std::vector<std::int32_t> order(static_cast<std::size_t>(n));
+  std::iota(order.begin(), order.end(), 0);
+  return order;
 }
 
 std::vector<std::int32_t> shuffled(std::int64_t n, std::uint64_t seed, bool shuffle) {
@@ -100,19 +111,21 @@ std::vector<std::int32_t> shuffled(std::int64_t n, std::uint64_t seed, bool shuf
   return order;
 }
 
-// Running sums over the batches of an epoch; means weighted by batch size.
-struct Tally {
-  std::map<std::string, double> sums;
-  std::map<std::string, std::int64_t> counts;
-  void add(const std::string& key, double sum, std::int64_t count) {
-    sums[key] += sum;
-    counts[key] += count;
-  }
-  double mean(const std::string& key) const {
-    const auto c = counts.at(key);
-    return c > 0 ? sums.at(key) / static_cast<double>(c) : 0.0;
-  }
-};
+// Note [Metrics on the device]: the non-finite-loss stop runs where the sums are read.
+void check_finite_loss(const std::vector<std::pair<std::string, double>>& means, int epoch,
+                       std::int64_t step, std::int64_t steps) {
+  const double loss = means.front().second;  // "loss" comes first
+  KILN_CHECK(std::isfinite(loss),
+             "fit: the loss became {} at epoch {}, by step {}/{} (the loss is read when the "
+             "progress line is drawn and at the end of each epoch, so the first bad step may be "
+             "earlier); training stopped (no checkpoint was written after the last good epoch). "
+             "Rerun with check_numerics to find the op",
+             loss, epoch + 1, step, steps);
+}
+
+std::map<std::string, double> as_map(const std::vector<std::pair<std::string, double>>& values) {
+  return {values.begin(), values.end()};
+}
 
 }  // namespace
 
@@ -192,31 +205,82 @@ Optimizer& Model::optimizer() const {
   return *compiled_state_->optimizer;
 }
 
-std::map<std::string, double> Model::train_step(const TensorMap& x, const TensorMap& y) {
+Tensor Model::head_losses(const TensorMap& predictions, const TensorMap& targets,
+                         std::int64_t rows, StepLogs& logs) const {
+  const auto n = static_cast<double>(rows);
+  Tensor total;
+  for (const auto& head : compiled_state_->heads) {
+    auto target = targets.find(head.output);
+    KILN_CHECK(target != targets.end(), "Model '{}': no target given for output '{}'", name_,
+               head.output);
+    const Tensor y_true = target->second.to(device_);
+    const Tensor& pred = predictions.at(head.output);
+    Tensor loss = compute_loss(head.loss, y_true, pred);
+    Tensor weighted = head.weight == 1.0 ? loss : scale(loss, head.weight);
+    total = total.defined() ? add(total, weighted) : weighted;
+    if (compiled_state_->heads.size() > 1) logs.entries[compiled_state_->key(head, "loss")] = {loss, n, n};
+    if (head.accuracy) {
+      NoGrad no_grad;
+      const double slots = static_cast<double>(head.loss == LossKind::binary ? pred.numel() : pred.dim(0));
+      logs.entries[compiled_state_->key(head, "accuracy")] = {count_correct(head.loss, y_true, pred), 1.0, slots};
+    }
+  }
+  logs.entries["loss"] = {total, n, n};
+  return total;
+}
+
+namespace {
+
+bool all_f32(const std::vector<std::shared_ptr<Variable>>& variables) {
+  return std::all_of(variables.begin(), variables.end(),
+                     [](const auto& v) { return v->value().dtype() == DType::f32; });
+}
+
+// Whether every variable's gradient is already its view of `buffer` on `device`.
+bool gradients_in(const Tensor& buffer, Device device,
+                  const std::vector<std::shared_ptr<Variable>>& variables) {
+  if (!buffer.defined() || buffer.device() != device) return false;
+  std::int64_t total = 0;
+  for (const auto& v : variables) {
+    if (!v->grad().defined() || v->grad().impl()->storage != buffer.impl()->storage) return false;
+    total += v->value().numel();
+  }
+  return total == buffer.numel();
+}
+
+}  // namespace
+
+// Note [Gradient buffers]
+void Model::prepare_gradients(const std::vector<std::shared_ptr<Variable>>& variables) {
+  if (!all_f32(variables)) {  // mixed dtypes: a buffer per variable, still allocated once
+    for (const auto& v : variables) v->zero_grad();
+    return;
+  }
+  if (!gradients_in(gradient_buffer_, device_, variables)) {
+    std::int64_t total = 0;
+    for (const auto& v : variables) total += v->value().numel();
+    gradient_buffer_ = Tensor::empty({total}, DType::f32, device_);
+    std::int64_t offset = 0;
+    for (const auto& v : variables) {
+      const std::int64_t size = v->value().numel();
+      v->grad() = gradient_buffer_.narrow(offset, offset + size).view(v->value().shape());
+      offset += size;
+    }
+  }
+  backend::backend_for(device_).fill(gradient_buffer_, 0.0);
+}
+
+StepLogs Model::train_step(const TensorMap& x, const TensorMap& y) {
   KILN_CHECK(compiled_, "Model '{}': not compiled; call compile() before training", name_);
+  const std::int64_t rows = samples_in(x, "train_step (x)");
   const auto variables = weights();
-  for (const auto& v : variables) v->grad() = Tensor();
-  std::map<std::string, double> logs;
+  StepLogs logs;
   {
     GradientTape tape;
-    TensorMap predictions = call(x, true);
-    Tensor total;
-    for (const auto& head : compiled_state_->heads) {
-      auto target = y.find(head.output);
-      KILN_CHECK(target != y.end(), "Model '{}': no target given for output '{}'", name_, head.output);
-      Tensor loss = compute_loss(head.loss, target->second.to(device_), predictions.at(head.output));
-      Tensor weighted = head.weight == 1.0 ? loss : scale(loss, head.weight);
-      total = total.defined() ? add(total, weighted) : weighted;
-      if (compiled_state_->heads.size() > 1) logs[compiled_state_->key(head, "loss")] = loss.item();
-      if (head.accuracy) {
-        const Tensor& pred = predictions.at(head.output);
-        const std::int64_t slots = head.loss == LossKind::binary ? pred.numel() : pred.dim(0);
-        logs[compiled_state_->key(head, "accuracy")] =
-            static_cast<double>(count_correct(head.loss, target->second, pred)) / static_cast<double>(slots);
-      }
-    }
+    const TensorMap predictions = call(x, true);
+    const Tensor total = head_losses(predictions, y, rows, logs);
+    prepare_gradients(variables);  // after the forward pass: a batch too large leaves nothing
     tape.accumulate(total, variables);
-    logs["loss"] = total.item();
   }
   NoGrad no_grad;
   compiled_state_->optimizer->apply(variables);
@@ -231,7 +295,24 @@ void check_targets(const Model& model, const TensorMap& y, const char* what) {
   }
 }
 
+// Sparse labels are checked once, before the data moves to the device, rather than by the loss at
+// every step: a GPU's loss kernel cannot stop the program, and a per-step check would make the
+// host wait for the labels of every batch.
+void check_sparse_labels(const std::string& output, const Tensor& labels, std::int64_t classes,
+                         const char* what) {
+  if (labels.dtype() != DType::i32) return;  // the loss names the dtype it expects
+  const std::string op = std::string(what) + " (output '" + output + "')";
+  ops::check_index_range(op.c_str(), labels, classes, "its sparse labels");
+}
+
 }  // namespace
+
+void Model::check_labels(const TensorMap& y, const char* what) const {
+  for (const Compiled::Head& head : compiled_state_->heads) {
+    if (head.loss != LossKind::sparse_categorical) continue;
+    check_sparse_labels(head.output, y.at(head.output), layer_output_shape(head.output).back(), what);
+  }
+}
 
 History Model::fit(const TensorMap& x_all, const TensorMap& y_all, const FitOptions& options) {
   KILN_CHECK(compiled_, "Model '{}': not compiled; call compile() before fit()", name_);
@@ -240,6 +321,7 @@ History Model::fit(const TensorMap& x_all, const TensorMap& y_all, const FitOpti
   KILN_CHECK(options.validation_split >= 0.0 && options.validation_split < 1.0,
              "fit: validation_split must be in [0, 1), found {}", options.validation_split);
   check_targets(*this, y_all, "fit");
+  check_labels(y_all, "fit");
   const std::int64_t n_all = samples_in(x_all, "fit (x)");
   const std::int64_t n_targets = samples_in(y_all, "fit (y)");
   KILN_CHECK(n_targets == n_all, "fit: x has {} samples but y has {}", n_all, n_targets);
@@ -269,26 +351,25 @@ History Model::fit(const TensorMap& x_all, const TensorMap& y_all, const FitOpti
   for (int epoch = options.initial_epoch; epoch < options.epochs; ++epoch) {
     if (options.verbose > 0) std::printf("Epoch %d/%d\n", epoch + 1, options.epochs);
     const auto order = shuffled(n, rng::mix64(seed ^ rng::mix64(static_cast<std::uint64_t>(epoch))), options.shuffle);
+    const Tensor epoch_order = Tensor::from_vector(order, {n}, device_);  // one upload per epoch
     ProgressBar bar(steps, options.verbose);
-    Tally tally;
-    std::vector<std::pair<std::string, double>> shown;
+    MetricSums sums(compiled_state_->keys(), device_);
     for (std::int64_t step = 0; step < steps; ++step) {
       const std::int64_t begin = step * options.batch_size;
       const std::int64_t end = std::min(n, begin + options.batch_size);
-      const Tensor idx = index_range(begin, end, order, device_);
+      const Tensor idx = epoch_order.narrow(begin, end);
       const TensorMap xb = gather_batch(x_dev, idx), yb = gather_batch(y_dev, idx);
-      const auto logs = train_step(xb, yb);
-      KILN_CHECK(std::isfinite(logs.at("loss")),
-                 "fit: the loss became {} at epoch {}, step {}/{}; training stopped (no checkpoint "
-                 "was written after the last good epoch). Rerun with check_numerics to find the op",
-                 logs.at("loss"), epoch + 1, step + 1, steps);
-      for (const auto& [key, value] : logs) tally.add(key, value * static_cast<double>(end - begin), end - begin);
-      shown.clear();
-      for (const std::string& key : compiled_state_->keys()) shown.emplace_back(key, tally.mean(key));
-      bar.update(step + 1, shown, false);
+      sums.add(train_step(xb, yb));
+      if (options.on_batch_end) options.on_batch_end(epoch, step);
+      if (bar.due(step + 1)) {  // Note [Metrics on the device]: read only to show them
+        const auto running = sums.means();
+        check_finite_loss(running, epoch, step + 1, steps);
+        bar.update(step + 1, running, false);
+      }
     }
-    std::map<std::string, double> epoch_logs;
-    for (const auto& [key, value] : shown) epoch_logs[key] = value;
+    std::vector<std::pair<std::string, double>> shown = sums.means();
+    check_finite_loss(shown, epoch, steps, steps);
+    std::map<std::string, double> epoch_logs = as_map(shown);
     if (n_val > 0) {
       const auto validation = evaluate(x_val, y_val, options.batch_size);
       for (const std::string& key : compiled_state_->keys()) {  // Keras's order: val_loss first
@@ -315,37 +396,23 @@ std::map<std::string, double> Model::evaluate(const TensorMap& x_all, const Tens
   KILN_CHECK(compiled_, "Model '{}': not compiled; call compile() before evaluate()", name_);
   KILN_CHECK(batch_size >= 1, "evaluate: batch_size must be >= 1, found {}", batch_size);
   check_targets(*this, y_all, "evaluate");
+  check_labels(y_all, "evaluate");
   const std::int64_t n = samples_in(x_all, "evaluate (x)");
   const std::int64_t n_targets = samples_in(y_all, "evaluate (y)");
   KILN_CHECK(n_targets == n, "evaluate: x has {} samples but y has {}", n, n_targets);
   NoGrad no_grad;
   const TensorMap x_dev = move_all(x_all, device_), y_dev = move_all(y_all, device_);
-  std::vector<std::int32_t> order(static_cast<std::size_t>(n));
-  std::iota(order.begin(), order.end(), 0);
-  Tally tally;
+  const Tensor order = Tensor::from_vector(in_order(n), {n}, device_);
+  MetricSums sums(compiled_state_->keys(), device_);
   for (std::int64_t begin = 0; begin < n; begin += batch_size) {
     const std::int64_t end = std::min(n, begin + batch_size);
-    const Tensor idx = index_range(begin, end, order, device_);
+    const Tensor idx = order.narrow(begin, end);
     const TensorMap xb = gather_batch(x_dev, idx), yb = gather_batch(y_dev, idx);
-    const TensorMap predictions = call(xb, false);
-    const double rows = static_cast<double>(end - begin);
-    double total = 0.0;
-    for (const auto& head : compiled_state_->heads) {
-      const Tensor& pred = predictions.at(head.output);
-      const double loss = compute_loss(head.loss, yb.at(head.output), pred).item();
-      total += head.weight * loss;
-      if (compiled_state_->heads.size() > 1) tally.add(compiled_state_->key(head, "loss"), loss * rows, end - begin);
-      if (head.accuracy) {
-        const std::int64_t slots = head.loss == LossKind::binary ? pred.numel() : pred.dim(0);
-        tally.add(compiled_state_->key(head, "accuracy"),
-                  static_cast<double>(count_correct(head.loss, yb.at(head.output), pred)), slots);
-      }
-    }
-    tally.add("loss", total * rows, end - begin);
+    StepLogs logs;
+    head_losses(call(xb, false), yb, end - begin, logs);
+    sums.add(logs);
   }
-  std::map<std::string, double> result;
-  for (const std::string& key : compiled_state_->keys()) result[key] = tally.mean(key);
-  return result;
+  return as_map(sums.means());  // one read (Note [Metrics on the device])
 }
 
 std::map<std::string, double> Model::evaluate(const Tensor& x, const Tensor& y, std::int64_t batch_size) {
@@ -360,26 +427,23 @@ TensorMap Model::predict(const TensorMap& x_all, std::int64_t batch_size) {
   const std::int64_t n = samples_in(x_all, "predict (x)");
   NoGrad no_grad;
   const TensorMap x_dev = move_all(x_all, device_);
-  std::vector<std::int32_t> order(static_cast<std::size_t>(n));
-  std::iota(order.begin(), order.end(), 0);
-  TensorMap result;
+  const Tensor order = Tensor::from_vector(in_order(n), {n}, device_);
+  // Predictions are assembled on the device and copied to the host once, at the end.
+  TensorMap on_device;
   for (std::int64_t begin = 0; begin < n; begin += batch_size) {
     const std::int64_t end = std::min(n, begin + batch_size);
-    const TensorMap predictions = call(gather_batch(x_dev, index_range(begin, end, order, device_)), false);
+    const TensorMap predictions = call(gather_batch(x_dev, order.narrow(begin, end)), false);
     for (const auto& [name, pred] : predictions) {
-      const Tensor host = pred.to(Device::cpu());
-      if (!result.count(name)) {
-        Shape shape = host.shape();
+      if (!on_device.count(name)) {
+        Shape shape = pred.shape();
         shape[0] = n;
-        result[name] = Tensor::empty(shape, host.dtype(), Device::cpu());
+        on_device[name] = Tensor::empty(shape, pred.dtype(), device_);
       }
-      const std::int64_t row = host.numel() / host.dim(0);
-      Tensor destination = result[name].view({1, n * row});
-      backend::backend_for(Device::cpu())
-          .copy_columns(host.view({1, host.numel()}), host.numel(), 0, destination, n * row,
-                        begin * row, 1, host.numel(), false);
+      on_device[name].narrow(begin, end).copy_from(pred);
     }
   }
+  TensorMap result;
+  for (const auto& [name, pred] : on_device) result[name] = pred.to(Device::cpu());
   return result;
 }
 

@@ -170,12 +170,18 @@ Tensor argmax(const Tensor& x) {
 
 namespace ops {
 
-// Checks that every i32 value lies in [0, limit): done on the host copy of the values.
+// Checks that every i32 value lies in [0, limit). Values on the CPU are read where they are
+// (no copy, and no host wait counted: sync_stats counts what a GPU would wait for); values on a
+// GPU are copied to the host first, which waits.
 void check_index_range(const char* op, const Tensor& indices, std::int64_t limit, const char* what) {
   KILN_CHECK(indices.dtype() == DType::i32, "{}: expected {} of dtype int32, found {}", op, what,
              dtype_name(indices.dtype()));
-  const std::vector<std::int32_t> values = indices.to_vector<std::int32_t>();
-  for (std::size_t i = 0; i < values.size(); ++i) {
+  std::vector<std::int32_t> copied;
+  if (!indices.device().is_cpu()) copied = indices.to_vector<std::int32_t>();
+  const std::int32_t* values =
+      indices.device().is_cpu() ? indices.data<std::int32_t>() : copied.data();
+  const auto count = static_cast<std::size_t>(indices.numel());
+  for (std::size_t i = 0; i < count; ++i) {
     KILN_CHECK(values[i] >= 0 && values[i] < limit,
                "{}: {}[{}] = {} is out of range [0, {})", op, what, i, values[i], limit);
   }

@@ -1,6 +1,8 @@
 // Adam and SGD: slot creation, validation and the single backend update call.
 #include "kiln/optimizers.h"
 
+#include <limits>
+
 #include "backend/backend.h"
 #include "core/check.h"
 
@@ -61,6 +63,21 @@ Adam::Adam(const AdamOptions& options) : Optimizer(options.learning_rate), optio
   KILN_CHECK(options.epsilon > 0, "Adam: epsilon must be > 0, found {}", options.epsilon);
 }
 
+void Adam::upload_state(Device device) {
+  KILN_CHECK(iterations_ < std::numeric_limits<std::int32_t>::max(),
+             "Adam: {} steps is more than the int32 step counter holds", iterations_);
+  if (!device_step_.defined() || device_step_.device() != device || uploaded_step_ != iterations_) {
+    device_step_ = Tensor::from_vector(std::vector<std::int32_t>{static_cast<std::int32_t>(iterations_)},
+                                       {1}, device);
+    uploaded_step_ = iterations_;
+  }
+  if (!device_learning_rate_.defined() || device_learning_rate_.device() != device ||
+      uploaded_learning_rate_ != learning_rate_) {
+    device_learning_rate_ = Tensor::from_vector(std::vector<double>{learning_rate_}, {1}, device);
+    uploaded_learning_rate_ = learning_rate_;
+  }
+}
+
 void Adam::apply(const std::vector<std::shared_ptr<Variable>>& variables) {
   UpdateSet set = collect(variables);
   if (set.params.empty()) return;
@@ -69,10 +86,13 @@ void Adam::apply(const std::vector<std::shared_ptr<Variable>>& variables) {
     v_ = zeros_like_all(set.params);
   }
   check_slots("Adam", m_, set.params);
-  ++iterations_;
-  backend::AdamStep step{learning_rate_, options_.beta_1, options_.beta_2, options_.epsilon,
-                         iterations_};
-  backend::backend_for(set.params[0].device()).adam_update(set.params, set.grads, m_, v_, step);
+  const Device device = set.params[0].device();
+  upload_state(device);
+  backend::AdamStep step{options_.beta_1, options_.beta_2, options_.epsilon, device_step_,
+                         device_learning_rate_};
+  backend::backend_for(device).adam_update(set.params, set.grads, m_, v_, step);
+  ++iterations_;  // the device counter advanced with the update
+  uploaded_step_ = iterations_;
 }
 
 std::vector<Tensor> Adam::state() const {

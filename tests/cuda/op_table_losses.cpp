@@ -144,6 +144,45 @@ void add_argmax_cases(std::vector<OpCase>& cases) {
                    }});
 }
 
+// Counts into a counter that already holds 3 (the kernel adds).
+void add_accuracy_cases(std::vector<OpCase>& cases) {
+  for (std::int64_t cols : {1, 10, 77}) {
+    for (bool nan : {false, true}) {
+      const auto pred = [=](Device d) {
+        return nan ? with_specials(d, {130, cols}, 80) : with_ties(d, {130, cols}, 81);
+      };
+      cases.push_back({fmt::format("accuracy_count_sparse_{}{}", cols, nan ? "_nan" : ""), kExact,
+                       false, false, [=](Backend& be, Device d) {
+                         Tensor correct = Tensor::full({1}, 3.0, DType::f32, d);
+                         be.accuracy_count(backend::AccuracyKind::sparse_categorical, pred(d),
+                                           labels_on(d, 130, cols, 82), correct);
+                         return Outputs{correct};
+                       }});
+      cases.push_back({fmt::format("accuracy_count_categorical_{}{}", cols, nan ? "_nan" : ""),
+                       kExact, false, false, [=](Backend& be, Device d) {
+                         Tensor correct = Tensor::full({1}, 3.0, DType::f32, d);
+                         be.accuracy_count(backend::AccuracyKind::categorical, pred(d),
+                                           with_ties(d, {130, cols}, 83), correct);
+                         return Outputs{correct};
+                       }});
+    }
+  }
+  cases.push_back({"accuracy_count_binary", kExact, false, false, [](Backend& be, Device d) {
+                     Tensor correct = Tensor::full({1}, 3.0, DType::f32, d);
+                     be.accuracy_count(backend::AccuracyKind::binary,
+                                       with_specials(d, {1001, 1}, 84, 0.0, 1.0),
+                                       uniform_on(d, {1001, 1}, 85, 0.0, 1.0), correct);
+                     return Outputs{correct};
+                   }});
+  cases.push_back({"accuracy_count_no_rows", kExact, false, false, [](Backend& be, Device d) {
+                     Tensor correct = Tensor::full({1}, 3.0, DType::f32, d);
+                     be.accuracy_count(backend::AccuracyKind::sparse_categorical,
+                                       uniform_on(d, {0, 10}, 86), labels_on(d, 0, 10, 87),
+                                       correct);
+                     return Outputs{correct};
+                   }});
+}
+
 void add_dropout_cases(std::vector<OpCase>& cases) {
   const double rates[] = {0.0, 0.3, 0.9};
   for (std::size_t r = 0; r < std::size(rates); ++r) {
@@ -170,16 +209,16 @@ void add_optimizer_cases(std::vector<OpCase>& cases) {
                        m.push_back(Tensor::zeros({sizes[i]}, DType::f32, d));
                        v.push_back(Tensor::zeros({sizes[i]}, DType::f32, d));
                      }
+                     const backend::AdamStep s = backend::AdamStep::on(d, 2e-3, 4);
                      for (std::int64_t step = 1; step <= 3; ++step) {
                        std::vector<Tensor> g;
                        for (std::size_t i = 0; i < sizes.size(); ++i) {
                          g.push_back(uniform_on(d, {sizes[i]}, 1000 * step + i));
                        }
-                       backend::AdamStep s;
-                       s.step = step;
                        be.adam_update(p, g, m, v, s);
                      }
                      Outputs out = p;
+                     out.push_back(s.step);  // advanced on the device: 7
                      out.insert(out.end(), m.begin(), m.end());
                      out.insert(out.end(), v.begin(), v.end());
                      return out;
@@ -252,6 +291,7 @@ std::vector<OpCase> loss_reduction_and_data_cases() {
   add_sigmoid_cross_entropy_cases(cases);
   add_sum_cases(cases);
   add_argmax_cases(cases);
+  add_accuracy_cases(cases);
   add_dropout_cases(cases);
   add_optimizer_cases(cases);
   add_data_cases(cases);

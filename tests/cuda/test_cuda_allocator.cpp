@@ -159,9 +159,9 @@ struct DenseModel {
   Device device;
   std::vector<Tensor> params;  // w1 (64, 32), b1 (32), w2 (32, 10), b2 (10)
   std::vector<Tensor> m, v;
-  std::int64_t step = 0;
+  backend::AdamStep adam;
 
-  explicit DenseModel(Device where) : device(where) {
+  explicit DenseModel(Device where) : device(where), adam(backend::AdamStep::on(where)) {
     params = {random({64, 32}, 70, -0.3, 0.3).to(where), Tensor::zeros({32}, DType::f32, where),
               random({32, 10}, 71, -0.3, 0.3).to(where), Tensor::zeros({10}, DType::f32, where)};
     for (const Tensor& p : params) {
@@ -197,9 +197,7 @@ struct DenseModel {
     be.pointwise_backward(backend::Pointwise::relu, a, da, dh);
     be.gemm(true, false, 1.0, x, dh, 0.0, grads[0]);
     be.bias_backward(dh, grads[1]);
-    backend::AdamStep s;
-    s.step = ++step;
-    be.adam_update(params, grads, m, v, s);
+    be.adam_update(params, grads, m, v, adam);
   }
 };
 

@@ -130,8 +130,8 @@ TEST(CudaTraining, SeedModelFiveAdamStepsMatchTheCpu) {
   for (std::uint64_t step = 0; step < 5; ++step) {
     const TensorMap x{{on_cpu->input_names()[0], random({batch, 28, 28, 1}, 92 + step, 0.0, 1.0)}};
     const TensorMap y{{on_cpu->output_names()[0], labels(batch, 10, 97 + step)}};
-    const auto cpu_logs = on_cpu->train_step(x, y);
-    const auto cuda_logs = on_cuda->train_step(x, y);
+    const auto cpu_logs = on_cpu->train_step(x, y).to_host();
+    const auto cuda_logs = on_cuda->train_step(x, y).to_host();
     EXPECT_NEAR(cuda_logs.at("loss"), cpu_logs.at("loss"), 1e-5 * cpu_logs.at("loss"))
         << "step " << step;
   }

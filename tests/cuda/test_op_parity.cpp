@@ -68,7 +68,8 @@ TEST(OpTable, CoversEveryBackendMethod) {
                            "bias_activation_backward", "conv2d", "conv2d_fused",
                            "pool2d",     "softmax_cross_entropy_forward",
                            "softmax_cross_entropy_backward", "sigmoid_cross_entropy_forward",
-                           "sigmoid_cross_entropy_backward", "sum", "argmax", "dropout_mask",
+                           "sigmoid_cross_entropy_backward", "sum", "argmax", "accuracy_count",
+                           "dropout_mask",
                            "adam_update", "sgd_update", "gather_rows", "one_hot"};
   for (const char* method : methods) {
     bool found = false;

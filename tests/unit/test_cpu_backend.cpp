@@ -869,13 +869,12 @@ TYPED_TEST(CpuBackendTyped, AdamMatchesHandComputation) {
                            Tensor::zeros({1}, dtype_of<TypeParam>())};
   std::vector<Values> p_ref = {{1.0, -2.0, 0.5}, {0.25}};
   std::vector<Values> m_ref = {{0, 0, 0}, {0}}, v_ref = {{0, 0, 0}, {0}};
-  backend::AdamStep step;
-  step.learning_rate = 0.01;
+  const backend::AdamStep step = backend::AdamStep::on(Device::cpu(), 0.01);
   for (int t = 1; t <= 2; ++t) {
-    step.step = t;
     std::vector<Tensor> grads = {make<TypeParam>(grads_by_step[t - 1][0], {3}),
                                  make<TypeParam>(grads_by_step[t - 1][1], {1})};
     cpu().adam_update(params, grads, m, v, step);
+    EXPECT_EQ(step.step.item(), t);  // the update advanced the counter itself
     const double factor = 0.01 * std::sqrt(1 - std::pow(0.999, t)) / (1 - std::pow(0.9, t));
     for (std::size_t i = 0; i < 2; ++i) {
       for (std::size_t j = 0; j < p_ref[i].size(); ++j) {
@@ -924,7 +923,7 @@ TYPED_TEST(CpuBackendTyped, AdamOverManyParametersInParallel) {
   std::vector<Tensor> m = {Tensor::zeros({n}, dtype_of<TypeParam>())};
   std::vector<Tensor> v = {Tensor::zeros({n}, dtype_of<TypeParam>())};
   const Values p0 = values_of(params[0]), g = values_of(grads[0]);
-  cpu().adam_update(params, grads, m, v, backend::AdamStep{});
+  cpu().adam_update(params, grads, m, v, backend::AdamStep::on(Device::cpu()));
   Values expected(n);
   const double factor = 1e-3 * std::sqrt(1 - 0.999) / (1 - 0.9);
   for (std::int64_t i = 0; i < n; ++i) {

@@ -54,7 +54,7 @@ TEST(Numerics, FitStopsAtNanLoss) {
     model->fit(x, y, options);
     ADD_FAILURE() << "fit must stop";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("the loss became nan at epoch 1, step 1/1"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("the loss became nan at epoch 1, by step 1/1"), std::string::npos) << e.what();
   }
   EXPECT_EQ(epochs_ended, 0);  // no epoch-end callback, so no checkpoint overwritten
 }

@@ -18,7 +18,7 @@ int main(int argc, char** argv) try {
 
   for (int step = 0; step < 3; ++step) {
     const auto logs = model->train_step({{model->input_names()[0], x}}, {{model->output_names()[0], y}});
-    std::printf("step %d loss %.4f\n", step + 1, logs.at("loss"));
+    std::printf("step %d loss %.4f\n", step + 1, logs.to_host().at("loss"));
   }
   kiln::save_weights(*model, out);
   std::printf("saved %s\n", out.c_str());

@@ -60,6 +60,16 @@ bool larger_or_first_nan(T candidate, T best) {
   return candidate > best;
 }
 
+// argmax of one row: the first NaN, else the first maximum (0 for an empty row).
+template <class T>
+std::int64_t row_argmax(const T* row, std::int64_t cols) {
+  std::int64_t best = 0;
+  for (std::int64_t j = 1; j < cols; ++j) {
+    if (larger_or_first_nan(row[j], row[best])) best = j;
+  }
+  return best;
+}
+
 template <class T>
 void softmax_row(const T* x, T* y, std::int64_t cols) {
   const T top = *std::max_element(x, x + cols);
@@ -122,6 +132,7 @@ void CpuBackend::copy_from_host(void* dst, const void* src_host, std::size_t byt
 }
 
 void CpuBackend::copy_to_host(void* dst_host, const void* src, std::size_t bytes) {
+  if (bytes > 0) count_wait();  // where a GPU would make the host wait (sync_stats)
   copy(dst_host, src, bytes);
 }
 
@@ -129,7 +140,7 @@ void CpuBackend::copy(void* dst, const void* src, std::size_t bytes) {
   if (bytes > 0 && dst != src) std::memmove(dst, src, bytes);
 }
 
-void CpuBackend::synchronize() {}
+void CpuBackend::synchronize() { count_wait(); }
 
 // ---- elementwise
 
@@ -273,14 +284,36 @@ void CpuBackend::argmax(const Tensor& x, Tensor& out) {
     const T* in = x.data<T>();
 #pragma omp parallel for if (view.rows * view.cols > cpu::kParallelThreshold)
     for (std::int64_t r = 0; r < view.rows; ++r) {
-      const T* row = in + r * view.cols;
-      std::int64_t best = 0;
-      for (std::int64_t j = 1; j < view.cols; ++j) {
-        if (cpu::larger_or_first_nan(row[j], row[best])) best = j;
-      }
-      result[r] = static_cast<std::int32_t>(best);
+      result[r] = static_cast<std::int32_t>(cpu::row_argmax(in + r * view.cols, view.cols));
     }
   });
+}
+
+// ---- metrics
+
+void CpuBackend::accuracy_count(AccuracyKind kind, const Tensor& y_pred, const Tensor& y_true,
+                                Tensor& correct) {
+  KILN_CHECK(correct.dtype() == DType::f32 && correct.numel() == 1,
+             "cpu accuracy_count: expected one float32 counter, found {}", correct.str());
+  std::int64_t hits = 0;
+  cpu::dispatch_floating(y_pred.dtype(), "accuracy_count", [&]<class T>(T) {
+    const T* pred = y_pred.data<T>();
+    if (kind == AccuracyKind::binary) {
+      const T* truth = y_true.data<T>();
+      const T half = T(0.5);
+      for (std::int64_t i = 0; i < y_pred.numel(); ++i) hits += (pred[i] > half) == (truth[i] > half);
+      return;
+    }
+    const cpu::RowView view = cpu::row_view(y_pred);
+    for (std::int64_t r = 0; r < view.rows; ++r) {
+      const std::int64_t predicted = cpu::row_argmax(pred + r * view.cols, view.cols);
+      const std::int64_t expected = kind == AccuracyKind::sparse_categorical
+                                        ? y_true.data<std::int32_t>()[r]
+                                        : cpu::row_argmax(y_true.data<T>() + r * view.cols, view.cols);
+      hits += predicted == expected;
+    }
+  });
+  correct.data<float>()[0] += static_cast<float>(hits);
 }
 
 // ---- randomness

@@ -46,6 +46,8 @@ class CpuBackend final : public Backend {
   void sigmoid_cross_entropy_backward(const Tensor& logits, const Tensor& target, const Tensor& dloss, Tensor& dlogits) override;
   void sum(const Tensor& x, Tensor& out) override;
   void argmax(const Tensor& x, Tensor& out) override;
+  void accuracy_count(AccuracyKind kind, const Tensor& y_pred, const Tensor& y_true,
+                      Tensor& correct) override;
   void dropout_mask(Tensor& mask, double rate, std::uint64_t seed) override;
   void adam_update(std::span<Tensor> params, std::span<const Tensor> grads, std::span<Tensor> m, std::span<Tensor> v, const AdamStep& step) override;
   void sgd_update(std::span<Tensor> params, std::span<const Tensor> grads, std::span<Tensor> velocity, const SgdStep& step) override;

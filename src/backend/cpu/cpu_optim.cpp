@@ -4,8 +4,8 @@
 //   SGD (Keras):   velocity = momentum velocity - lr g;  p += velocity
 //                  (nesterov: p += momentum velocity - lr g); without momentum (no velocity
 //                  tensors, or momentum 0 and an undefined velocity) p -= lr g.
-// Step-dependent factors are computed once in double; the per-element math runs in the
-// parameter's dtype.
+// Step-dependent factors are computed once in double, from the step counter and learning rate
+// held in tensors (AdamStep); the per-element math runs in the parameter's dtype.
 #include <cmath>
 
 #include "backend/cpu/cpu_backend.h"
@@ -18,9 +18,9 @@ namespace cpu {
 namespace {
 
 template <class T>
-void adam_tensor(T* p, const T* g, T* m, T* v, std::int64_t n, const AdamStep& step) {
-  const double t = static_cast<double>(step.step);
-  const T step_size = static_cast<T>(step.learning_rate * std::sqrt(1.0 - std::pow(step.beta2, t)) /
+void adam_tensor(T* p, const T* g, T* m, T* v, std::int64_t n, const AdamStep& step, double t,
+                 double learning_rate) {
+  const T step_size = static_cast<T>(learning_rate * std::sqrt(1.0 - std::pow(step.beta2, t)) /
                                      (1.0 - std::pow(step.beta1, t)));
   const T b1 = static_cast<T>(step.beta1), b2 = static_cast<T>(step.beta2);
   const T one_minus_b1 = static_cast<T>(1.0 - step.beta1);
@@ -65,10 +65,14 @@ void CpuBackend::adam_update(std::span<Tensor> params, std::span<const Tensor> g
       "cpu adam_update: expected as many gradients and moments as parameters ({}), found "
       "{}, {}, {}",
       params.size(), grads.size(), m.size(), v.size());
+  check_adam_step(step, device(), "cpu adam_update");
+  Tensor counter = step.step;
+  const double t = static_cast<double>(++counter.data<std::int32_t>()[0]);
+  const double learning_rate = step.learning_rate.data<double>()[0];
   for (std::size_t i = 0; i < params.size(); ++i) {
     cpu::dispatch_floating(params[i].dtype(), "adam_update", [&]<class T>(T) {
       cpu::adam_tensor(params[i].data<T>(), grads[i].data<T>(), m[i].data<T>(), v[i].data<T>(),
-                       params[i].numel(), step);
+                       params[i].numel(), step, t, learning_rate);
     });
   }
 }
