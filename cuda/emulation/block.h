@@ -17,6 +17,7 @@ namespace kiln::emu {
 namespace ctx = boost::context::detail;
 
 constexpr unsigned kWarp = 32;
+constexpr std::size_t kMaxStaticShared = 48 * 1024;  // CUDA's shared memory per block
 
 enum class State : unsigned char { not_started, runnable, at_barrier, at_warp, stopped, finished };
 
@@ -68,6 +69,14 @@ struct Block {
   std::size_t shared_bytes = 0;
   bool faulted = false;
 };
+
+// ---- the scheduler's entry points for kernel_launch.cpp
+
+// Whether the calling host thread is running an emulated CUDA thread.
+bool inside_kernel();
+// Runs every block of a grid whose launch has been checked (launch_kernel), then checks the
+// redzones of the device memory. Synchronous; one grid at a time in the process.
+void run_grid(const LaunchSite& site, dim3 grid, dim3 block, ThreadBody body, void* context);
 
 // ---- shared by the scheduler and the meeting points
 

@@ -1,6 +1,6 @@
 // Stands in for the part of cuBLAS kiln calls: handles (cublasCreate, cublasDestroy,
-// cublasSetStream, cublasGetStream, cublasSetWorkspace), cublasGemmEx on f32 matrices,
-// cublasGetProperty and the status texts. cublas_v2.h maps the handle calls to their exported
+// cublasSetStream, cublasGetStream, cublasSetWorkspace), cublasGemmEx on f32 matrices and
+// cublasGetProperty. cublas_v2.h maps the handle calls to their exported
 // _v2 names (cublasCreate_v2, ...), which these definitions therefore carry.
 //
 // Note [GEMM]
@@ -10,13 +10,9 @@
 // are in double. CUBLAS_COMPUTE_32F and _32F_PEDANTIC are exact; CUBLAS_COMPUTE_32F_FAST_TF32
 // rounds every element of A and B to TF32 first, as tensor cores read them. m == 0 or n == 0 does
 // nothing; k == 0 gives C = beta C without reading A or B; beta == 0 never reads C. The pointer
-// mode is host (cublasSetPointerMode is not emulated): alpha and beta are host floats.
-//
-// Note [Status strings]
-// ~~~~~~~~~~~~~~~~~~~~~
-// cuBLAS has no error-message call, so, as the emulated cudaGetErrorString does (Note [Errors] in
-// runtime.cpp), cublasGetStatusString of the calling thread's last failing status gives the
-// standard text plus what was wrong; kiln's CHECK_CUBLAS message then names the argument.
+// mode is host (cublasSetPointerMode is not emulated): alpha and beta are host floats. On a
+// handle whose stream captures, the GEMM is recorded with its scalars and pointers (Note [Stream
+// capture] in stream_capture.cpp). The status texts are cublas_status.cpp's.
 #include <cublas_v2.h>
 
 #include <algorithm>
@@ -24,7 +20,9 @@
 #include <cstring>
 #include <new>
 #include <string>
+#include <vector>
 
+#include "cublas_status.h"
 #include "emulator.h"
 #include "library_support.h"
 
@@ -38,55 +36,9 @@ namespace kiln::emu::cublas {
 
 namespace {
 
-using CublasFailure = Failure<cublasStatus_t>;
-
-thread_local cublasStatus_t last_status = CUBLAS_STATUS_SUCCESS;  // Note [Status strings]
-thread_local std::string last_text;
-
 ObjectRegistry<cublasContext>& handles() {
   static auto* registry = new ObjectRegistry<cublasContext>;  // never destroyed
   return *registry;
-}
-
-const char* standard_text(cublasStatus_t status) {
-  switch (status) {
-    case CUBLAS_STATUS_SUCCESS: return "the operation completed successfully";
-    case CUBLAS_STATUS_NOT_INITIALIZED: return "the library was not initialized";
-    case CUBLAS_STATUS_ALLOC_FAILED: return "the resource allocation failed";
-    case CUBLAS_STATUS_INVALID_VALUE: return "an invalid numeric value was used as an argument";
-    case CUBLAS_STATUS_ARCH_MISMATCH: return "an absent device architectural feature is required";
-    case CUBLAS_STATUS_MAPPING_ERROR: return "an access to GPU memory space failed";
-    case CUBLAS_STATUS_EXECUTION_FAILED: return "the GPU program failed to execute";
-    case CUBLAS_STATUS_INTERNAL_ERROR: return "an internal operation failed";
-    case CUBLAS_STATUS_NOT_SUPPORTED: return "the functionality requested is not supported";
-    case CUBLAS_STATUS_LICENSE_ERROR: return "an error was detected when checking the license";
-  }
-  return "unknown cuBLAS status";
-}
-
-cublasStatus_t report(const char* call, const CublasFailure& failure) {
-  const std::string message = std::string(call) + ": " + failure.message;
-  if (failure.fault != cudaSuccess) record_fault(failure.fault, message);
-  last_status = failure.status;
-  last_text = std::string(standard_text(failure.status)) + " (" + message + ")";
-  return failure.status;
-}
-
-// Runs `body`, the work of the entry point `call` (Note [Failures] in library_support.h).
-template <class Body>
-cublasStatus_t run_cublas(const char* call, Body&& body) {
-  try {
-    body();
-    return CUBLAS_STATUS_SUCCESS;
-  } catch (const CublasFailure& failure) {
-    return report(call, failure);
-  } catch (const std::bad_alloc&) {
-    return report(call, CublasFailure{CUBLAS_STATUS_ALLOC_FAILED, "host memory exhausted"});
-  }
-}
-
-void require_value(bool condition, const std::string& message) {
-  require(condition, CUBLAS_STATUS_INVALID_VALUE, message);
 }
 
 // As documented, a handle that is not live is CUBLAS_STATUS_NOT_INITIALIZED.
@@ -94,16 +46,6 @@ cublasContext& live_handle(cublasHandle_t handle) {
   require(handle != nullptr && handles().is_live(handle), CUBLAS_STATUS_NOT_INITIALIZED,
           "handle is not a live cuBLAS handle (NULL, destroyed, or never created)");
   return *handle;
-}
-
-float host_scalar(const char* name, const void* value) {
-  require_value(value != nullptr, std::string(name) + " is NULL");
-  require_value(!is_device_pointer(value), std::string(name) +
-                                               " points to device memory, but the pointer mode "
-                                               "is CUBLAS_POINTER_MODE_HOST");
-  float scalar = 0.0f;
-  std::memcpy(&scalar, value, sizeof(scalar));
-  return scalar;
 }
 
 bool transposed(cublasOperation_t op) { return op != CUBLAS_OP_N; }
@@ -263,8 +205,16 @@ cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t transa,
     g.c = static_cast<float*>(C);
     g.lda = lda, g.ldb = ldb, g.ldc = ldc;
     g.tf32 = computeType == CUBLAS_COMPUTE_32F_FAST_TF32;
-    multiply(g);
-    check_redzones_after(kCall);
+    std::vector<CheckedRange> ranges{checked_range("C", C, matrix_bytes(c))};
+    if (k > 0) {
+      ranges.push_back(checked_range("A", A, matrix_bytes(a)));
+      ranges.push_back(checked_range("B", B, matrix_bytes(b)));
+    }
+    queue_or_fail(CUBLAS_STATUS_EXECUTION_FAILED, context.stream, kCall, [g, ranges, kCall] {
+      if (!ranges_still_live(kCall, ranges)) return;
+      multiply(g);
+      check_redzones_after(kCall);
+    });
   });
 }
 
@@ -280,24 +230,3 @@ cublasStatus_t cublasGetProperty(libraryPropertyType type, int* value) {
   });
 }
 
-const char* cublasGetStatusName(cublasStatus_t status) {
-  switch (status) {
-    case CUBLAS_STATUS_SUCCESS: return "CUBLAS_STATUS_SUCCESS";
-    case CUBLAS_STATUS_NOT_INITIALIZED: return "CUBLAS_STATUS_NOT_INITIALIZED";
-    case CUBLAS_STATUS_ALLOC_FAILED: return "CUBLAS_STATUS_ALLOC_FAILED";
-    case CUBLAS_STATUS_INVALID_VALUE: return "CUBLAS_STATUS_INVALID_VALUE";
-    case CUBLAS_STATUS_ARCH_MISMATCH: return "CUBLAS_STATUS_ARCH_MISMATCH";
-    case CUBLAS_STATUS_MAPPING_ERROR: return "CUBLAS_STATUS_MAPPING_ERROR";
-    case CUBLAS_STATUS_EXECUTION_FAILED: return "CUBLAS_STATUS_EXECUTION_FAILED";
-    case CUBLAS_STATUS_INTERNAL_ERROR: return "CUBLAS_STATUS_INTERNAL_ERROR";
-    case CUBLAS_STATUS_NOT_SUPPORTED: return "CUBLAS_STATUS_NOT_SUPPORTED";
-    case CUBLAS_STATUS_LICENSE_ERROR: return "CUBLAS_STATUS_LICENSE_ERROR";
-  }
-  return "CUBLAS_STATUS_UNKNOWN";
-}
-
-// Note [Status strings].
-const char* cublasGetStatusString(cublasStatus_t status) {
-  if (status != CUBLAS_STATUS_SUCCESS && status == last_status) return last_text.c_str();
-  return standard_text(status);
-}

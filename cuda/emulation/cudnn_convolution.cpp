@@ -5,7 +5,10 @@
 // the algorithm (BAD_PARAM for a value that is no enumerant, NOT_SUPPORTED for one not emulated),
 // the workspace size (BAD_PARAM when smaller than the algorithm needs: the documentation names no
 // status, and BAD_PARAM is what cuDNN answers in practice), the data pointers, and last the
-// handle's stream (EXECUTION_FAILED, as a launch on a destroyed stream would fail).
+// handle's stream (EXECUTION_FAILED, as a launch on a destroyed stream would fail). On a stream
+// that captures, the run is recorded with its scalars, algorithm and a copy of the checked problem
+// — the descriptors may be destroyed after the call (Note [Stream capture] in
+// stream_capture.cpp).
 #include "cudnn_convolution.h"
 
 #include <cudnn.h>
@@ -13,6 +16,7 @@
 #include <cstdint>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "cudnn_objects.h"
 
@@ -55,6 +59,18 @@ void require_apart(const OperandSpec& first, const void* first_ptr, const Operan
                     " (cuDNN convolutions do not work in place)");
 }
 
+// The memory of one run, for a replay from a graph to check (Note [Stream capture]).
+std::vector<CheckedRange> operand_ranges(Direction direction, const ConvolutionProblem& p,
+                                         const Operands& operands, const void* workspace,
+                                         std::size_t workspace_size) {
+  const auto [a, b, out] = operand_specs(direction, p);
+  std::vector<CheckedRange> ranges{checked_range(a.name, operands.a, a.bytes),
+                                   checked_range(b.name, operands.b, b.bytes),
+                                   checked_range(out.name, operands.out, out.bytes)};
+  if (workspace_size > 0) ranges.push_back(checked_range("workSpace", workspace, workspace_size));
+  return ranges;
+}
+
 const char* algorithm_type_name(Direction direction) {
   switch (direction) {
     case Direction::forward: return "cudnnConvolutionFwdAlgo_t";
@@ -81,8 +97,13 @@ cudnnStatus_t convolve(const char* call, Direction direction, cudnnHandle_t hand
                       std::to_string(algo) + " needs " + std::to_string(needed));
     require_operands(direction, p, operands, workspace, workspace_size);
     require_stream(context);
-    run_algorithm(direction, p, algo, operands, workspace, alpha_value, beta_value);
-    check_redzones_after(call);
+    const std::vector<CheckedRange> ranges = operand_ranges(direction, p, operands, workspace,
+                                                            workspace_size);
+    queue_or_fail(CUDNN_STATUS_EXECUTION_FAILED, context.stream, call, [=] {
+      if (!ranges_still_live(call, ranges)) return;
+      run_algorithm(direction, p, algo, operands, workspace, alpha_value, beta_value);
+      check_redzones_after(call);
+    });
   });
 }
 

@@ -20,7 +20,8 @@
 // whose workspace exceeds the caller's (CUDNN_STATUS_ALLOC_FAILED, which cuDNN documents for "the
 // provided workspace is insufficient"), then the algorithms not emulated
 // (CUDNN_STATUS_NOT_SUPPORTED); time is -1 for all but the first group. The _v7 heuristics give
-// the same order without running anything or limiting the workspace, every time -1.
+// the same order without running anything or limiting the workspace, every time -1. Find is
+// refused on a stream that captures (require_not_capturing).
 #include <cudnn.h>
 
 #include <algorithm>
@@ -31,6 +32,7 @@
 
 #include "cudnn_convolution.h"
 #include "cudnn_objects.h"
+#include "emulator.h"
 
 namespace kiln::emu::cudnn {
 
@@ -128,6 +130,19 @@ cudnnStatus_t heuristics(const char* call, Direction direction, cudnnHandle_t ha
   });
 }
 
+// Find times its runs, which synchronises the handle's stream: not permitted while it captures
+// (Note [Stream capture] in stream_capture.cpp). The refusal is a CUDA runtime failure under
+// cuDNN, hence EXECUTION_FAILED_CUDART; cudaGetLastError gives the CUDA error.
+void require_not_capturing(cudaStream_t stream, const char* call) {
+  const cudaError_t refused = refuse_if_capturing(
+      stream, cudaErrorStreamCaptureUnsupported,
+      std::string(call) + " (Find synchronises the handle's stream)");
+  require(refused == cudaSuccess, CUDNN_STATUS_EXECUTION_FAILED_CUDART,
+          std::string("the handle's stream captures (or is the legacy stream during a blocking "
+                      "capture): ") +
+              cudaGetErrorName(refused));
+}
+
 // Note [Find].
 template <class Perf>
 cudnnStatus_t find(const char* call, Direction direction, cudnnHandle_t handle,
@@ -139,6 +154,7 @@ cudnnStatus_t find(const char* call, Direction direction, cudnnHandle_t handle,
     require_result_arguments(requested, returned, results);
     require_operands(direction, p, operands, workspace, workspace_size);
     require_stream(context);
+    require_not_capturing(context.stream, call);
     const auto list = candidates(direction, p, workspace_size);
     for (const Candidate& c : list) {
       if (c.status != CUDNN_STATUS_SUCCESS) continue;

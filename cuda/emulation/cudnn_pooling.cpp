@@ -1,7 +1,9 @@
 // Stands in for cudnnPoolingForward and cudnnPoolingBackward: f32 NHWC (or NCHW) tensors,
 // CUDNN_POOLING_MAX and both average modes, with symmetric padding smaller than the window (so
 // every window holds at least one element of x). Work is done at the call; sums are in double;
-// y = alpha * result + beta * y, y not read when beta == 0.
+// y = alpha * result + beta * y, y not read when beta == 0. On a stream that captures, the run is
+// recorded with a copy of the descriptors' contents (Note [Stream capture] in
+// stream_capture.cpp).
 //
 // Note [Max pooling and NaN]
 // ~~~~~~~~~~~~~~~~~~~~~~~~~~
@@ -26,8 +28,9 @@ namespace kiln::emu::cudnn {
 
 namespace {
 
+// A copy of the descriptors' contents: a run recorded by a stream capture outlives them.
 struct PoolingProblem {
-  const cudnnPoolingStruct* pool = nullptr;
+  cudnnPoolingStruct pool;
   int n = 0, c = 0, h = 0, w = 0, oh = 0, ow = 0;
   Strides x, y;
   std::size_t x_bytes = 0, y_bytes = 0;
@@ -52,11 +55,11 @@ PoolingProblem describe_pooling(cudnnPoolingDescriptor_t pooling, cudnnTensorDes
                                 cudnnTensorDescriptor_t y_desc, const char* x_name,
                                 const char* y_name) {
   PoolingProblem p;
-  p.pool = &described("poolingDesc", pooling);
+  p.pool = described("poolingDesc", pooling);
   const cudnnTensorStruct& x = described(x_name, x_desc);
   const cudnnTensorStruct& y = described(y_name, y_desc);
-  p.oh = output_extent(x.h, p.pool->pad_h, p.pool->window_h, p.pool->stride_h);
-  p.ow = output_extent(x.w, p.pool->pad_w, p.pool->window_w, p.pool->stride_w);
+  p.oh = output_extent(x.h, p.pool.pad_h, p.pool.window_h, p.pool.stride_h);
+  p.ow = output_extent(x.w, p.pool.pad_w, p.pool.window_w, p.pool.stride_w);
   require_param(p.oh > 0 && p.ow > 0,
                 std::string("the window is larger than the padded ") + x_name + " " + shape(x));
   require_param(y.n == x.n && y.c == x.c && y.h == p.oh && y.w == p.ow,
@@ -87,24 +90,24 @@ std::int64_t at(const Strides& st, int n, int c, int h, int w) {
 }
 
 Window window(const PoolingProblem& p, int oy, int ox) {
-  const int top = oy * p.pool->stride_h - p.pool->pad_h;
-  const int left = ox * p.pool->stride_w - p.pool->pad_w;
-  return {std::max(top, 0), std::min(top + p.pool->window_h, p.h), std::max(left, 0),
-          std::min(left + p.pool->window_w, p.w)};
+  const int top = oy * p.pool.stride_h - p.pool.pad_h;
+  const int left = ox * p.pool.stride_w - p.pool.pad_w;
+  return {std::max(top, 0), std::min(top + p.pool.window_h, p.h), std::max(left, 0),
+          std::min(left + p.pool.window_w, p.w)};
 }
 
-bool is_average(const PoolingProblem& p) { return p.pool->mode != CUDNN_POOLING_MAX; }
+bool is_average(const PoolingProblem& p) { return p.pool.mode != CUDNN_POOLING_MAX; }
 
 double divisor(const PoolingProblem& p, const Window& win) {
-  if (p.pool->mode == CUDNN_POOLING_AVERAGE_COUNT_INCLUDE_PADDING) {
-    return static_cast<double>(p.pool->window_h) * p.pool->window_w;
+  if (p.pool.mode == CUDNN_POOLING_AVERAGE_COUNT_INCLUDE_PADDING) {
+    return static_cast<double>(p.pool.window_h) * p.pool.window_w;
   }
   return static_cast<double>(win.bottom - win.top) * (win.right - win.left);
 }
 
 // The index in x of the window's maximum (Note [Max pooling and NaN]).
 std::int64_t arg_max(const PoolingProblem& p, const float* x, int n, int c, const Window& win) {
-  const bool propagate = p.pool->nan == CUDNN_PROPAGATE_NAN;
+  const bool propagate = p.pool.nan == CUDNN_PROPAGATE_NAN;
   std::int64_t best = at(p.x, n, c, win.top, win.left);
   bool found = false;  // a non-NaN candidate has been seen
   for (int iy = win.top; iy < win.bottom; ++iy) {
@@ -200,8 +203,14 @@ cudnnStatus_t cudnnPoolingForward(cudnnHandle_t handle, const cudnnPoolingDescri
     require_device_floats("x", x, p.x_bytes);
     require_device_floats("y", y, p.y_bytes);
     require_stream(context);
-    pool_forward(p, static_cast<const float*>(x), static_cast<float*>(y), alpha_value, beta_value);
-    check_redzones_after(kCall);
+    const std::vector<CheckedRange> ranges{checked_range("x", x, p.x_bytes),
+                                           checked_range("y", y, p.y_bytes)};
+    queue_or_fail(CUDNN_STATUS_EXECUTION_FAILED, context.stream, kCall, [=] {
+      if (!ranges_still_live(kCall, ranges)) return;
+      pool_forward(p, static_cast<const float*>(x), static_cast<float*>(y), alpha_value,
+                   beta_value);
+      check_redzones_after(kCall);
+    });
   });
 }
 
@@ -224,8 +233,14 @@ cudnnStatus_t cudnnPoolingBackward(cudnnHandle_t handle, const cudnnPoolingDescr
     require_device_floats("x", x, p.x_bytes);
     require_device_floats("dx", dx, p.x_bytes);
     require_stream(context);
-    pool_backward(p, static_cast<const float*>(x), static_cast<const float*>(dy),
-                  static_cast<float*>(dx), alpha_value, beta_value);
-    check_redzones_after(kCall);
+    const std::vector<CheckedRange> ranges{
+        checked_range("y", y, p.y_bytes), checked_range("dy", dy, p.y_bytes),
+        checked_range("x", x, p.x_bytes), checked_range("dx", dx, p.x_bytes)};
+    queue_or_fail(CUDNN_STATUS_EXECUTION_FAILED, context.stream, kCall, [=] {
+      if (!ranges_still_live(kCall, ranges)) return;
+      pool_backward(p, static_cast<const float*>(x), static_cast<const float*>(dy),
+                    static_cast<float*>(dx), alpha_value, beta_value);
+      check_redzones_after(kCall);
+    });
   });
 }

@@ -37,6 +37,7 @@ constexpr std::size_t kRedzone = 256;  // one alignment unit, so the user pointe
 #endif
 
 struct Allocation {
+  std::uint64_t id = 0;           // unique over the process (allocation_id)
   unsigned char* host = nullptr;  // what malloc returned
   std::size_t bytes = 0;          // what cudaMalloc was asked for
   std::size_t padded = 0;         // bytes rounded up to kDeviceAlignment
@@ -49,6 +50,7 @@ struct Memory {
   std::size_t quarantined = 0;
   std::size_t in_use = 0;
   std::size_t capacity = 0;
+  std::uint64_t allocations = 0;  // made so far: the next id
 };
 
 std::size_t capacity_from_environment() {
@@ -133,6 +135,7 @@ void* device_allocate(std::size_t bytes) {
   void* host = nullptr;
   if (posix_memalign(&host, kDeviceAlignment, host_bytes) != 0 || host == nullptr) return nullptr;
   Allocation a;
+  a.id = ++m.allocations;
   a.host = static_cast<unsigned char*>(host);
   a.bytes = bytes;
   a.padded = padded;
@@ -176,6 +179,14 @@ bool is_device_range(const void* ptr, std::size_t bytes) {
   const std::size_t offset = static_cast<std::size_t>(static_cast<const unsigned char*>(ptr) -
                                                       user_pointer(*a));
   return offset <= a->bytes && bytes <= a->bytes - offset;
+}
+
+std::uint64_t allocation_id(const void* ptr) {
+  if (ptr == nullptr) return 0;
+  Memory& m = memory();
+  std::lock_guard lock(m.mutex);
+  const Allocation* a = find(m, ptr);
+  return a != nullptr ? a->id : 0;
 }
 
 bool is_device_pointer(const void* ptr) {

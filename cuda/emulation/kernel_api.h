@@ -27,9 +27,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <tuple>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #define KILN_EMU_API __attribute__((visibility("default")))
 
@@ -74,44 +76,63 @@ struct LaunchSite {
   int line;
 };
 
-// Validates the configuration and stream (an invalid one becomes the launch's error, as
-// cudaGetLastError reports it on a GPU), then runs body(context) on every thread of the grid and
-// checks the device memory's redzones afterwards. Synchronous.
-KILN_EMU_API void run_kernel(const LaunchSite& site, dim3 grid, dim3 block,
-                             std::size_t dynamic_shared_bytes, cudaStream_t stream,
-                             ThreadBody body, void* context);
+// A kernel argument that is a pointer (not to a function), by its position.
+struct PointerArgument {
+  int index;
+  const void* pointer;
+};
 
-// False (and the launch's error recorded) when argument `index` is neither null nor a pointer
-// into device memory.
-KILN_EMU_API bool check_pointer_argument(const LaunchSite& site, int index, const void* pointer);
+// One launch as the rewritten `<<<...>>>` makes it: the configuration, and the kernel with its
+// evaluated arguments in a heap closure that outlives the caller's frame, so that a stream
+// capture can record the launch and a graph replay it (Note [Stream capture] in
+// stream_capture.cpp).
+struct KernelLaunch {
+  LaunchSite site;
+  dim3 grid;
+  dim3 block;
+  std::size_t dynamic_shared_bytes = 0;
+  std::vector<PointerArgument> pointers;
+  std::shared_ptr<void> closure;
+  ThreadBody body = nullptr;  // body(closure.get()) runs the kernel as the current thread
+};
+
+// Checks the configuration, the stream and the pointer arguments (each must be null or point
+// into device memory); a failure becomes the launch's error, as cudaGetLastError reports it on a
+// GPU, and invalidates the stream's capture. Then runs the grid — every thread, then the redzone
+// check — or records it into the stream's capture; a replay checks again that every pointer
+// argument lies in the allocation it had at the launch (kernel_launch.cpp).
+KILN_EMU_API void launch_kernel(cudaStream_t stream, KernelLaunch launch);
 
 template <class T>
-bool check_argument(const LaunchSite& site, int index, const T& value) {
+void note_pointer(std::vector<PointerArgument>& pointers, int index, const T& value) {
   if constexpr (std::is_pointer_v<T> && !std::is_function_v<std::remove_pointer_t<T>>) {
-    return check_pointer_argument(site, index, static_cast<const void*>(value));
-  } else {
-    return true;
+    pointers.push_back({index, static_cast<const void*>(value)});
   }
 }
 
 // kernel<<<grid, block, shared, stream>>>(args...) as the rewriter writes it. `call` is a generic
 // lambda that calls the kernel, so template arguments are deduced as nvcc deduces them; the
-// arguments are evaluated once, on the host, and every thread receives its own copies.
+// arguments are evaluated once, on the host, into the launch's closure, and every thread
+// receives its own copies.
 template <class Call, class... Args>
 void launch(const LaunchSite& site, Call call, dim3 grid, dim3 block,
             std::size_t dynamic_shared_bytes, cudaStream_t stream, Args&&... args) {
-  std::tuple<std::decay_t<Args>...> saved(std::forward<Args>(args)...);
-  bool valid = true;
+  using Arguments = std::tuple<std::decay_t<Args>...>;
+  using Closure = std::pair<Call, Arguments>;
+  auto closure = std::make_shared<Closure>(call, Arguments(std::forward<Args>(args)...));
+  KernelLaunch launch{site, grid, block, dynamic_shared_bytes, {}, nullptr, nullptr};
   std::apply(
       [&](const auto&... a) {
-        int index = 0;
-        ((valid = check_argument(site, index++, a) && valid), ...);
+        [[maybe_unused]] int index = 0;
+        (note_pointer(launch.pointers, index++, a), ...);
       },
-      saved);
-  if (!valid) return;
-  auto body = [&] { std::apply([&](auto&... a) { call(a...); }, saved); };
-  run_kernel(site, grid, block, dynamic_shared_bytes, stream,
-             [](void* context) { (*static_cast<decltype(body)*>(context))(); }, &body);
+      closure->second);
+  launch.body = [](void* context) {
+    auto& saved = *static_cast<Closure*>(context);
+    std::apply([&](auto&... a) { saved.first(a...); }, saved.second);
+  };
+  launch.closure = std::move(closure);
+  launch_kernel(stream, std::move(launch));
 }
 
 template <class T>

@@ -1,6 +1,7 @@
-// What the cuBLAS (cublas.cpp) and cuDNN (cudnn_*.cpp) stand-ins share: the registry that tells
-// live handles and descriptors from destroyed ones, the failure type their checks throw, and the
-// check that a data pointer is device memory covering what the call reads or writes.
+// What the cuBLAS (cublas.cpp), cuBLASLt (cublaslt_*.cpp) and cuDNN (cudnn_*.cpp) stand-ins
+// share: the registry that tells live handles and descriptors from destroyed ones, the failure
+// type their checks throw, the check that a data pointer is device memory covering what the call
+// reads or writes, and how their work is run or recorded by a stream capture.
 //
 // Note [Failures]
 // ~~~~~~~~~~~~~~~
@@ -14,11 +15,14 @@
 #include <cuda_runtime_api.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <set>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace kiln::emu {
 
@@ -52,6 +56,35 @@ void require_device_range(Status status, const char* argument, const void* ptr, 
 // Records a fault when a redzone was overwritten during `call` (emulator.h: checked after every
 // kernel and library call).
 void check_redzones_after(const std::string& call);
+
+// A device range a call reads or writes, with the allocation it lay in when the call was made.
+struct CheckedRange {
+  const char* argument;
+  const void* ptr;
+  std::size_t bytes;
+  std::uint64_t allocation;
+};
+
+// `ptr` has passed its checks: remember its allocation (allocation_id in emulator.h).
+CheckedRange checked_range(const char* argument, const void* ptr, std::size_t bytes);
+
+// At a replay of the work of `call` from a graph: false, with a fault naming the call and the
+// argument, when a range no longer lies in the allocation it had at capture (freed since). Work
+// run at the call passes trivially.
+bool ranges_still_live(const std::string& call, const std::vector<CheckedRange>& ranges);
+
+// run_or_record (emulator.h) for a library call: "" when `work` was run or recorded, else why the
+// handle's stream cannot take work now (the CUDA error is already recorded).
+std::string queue_library_work(cudaStream_t stream, const std::string& call,
+                               std::function<void()> work);
+
+// Queues the work of `call` on `stream`; throws Failure{status} when the stream cannot take it.
+template <class Status>
+void queue_or_fail(Status status, cudaStream_t stream, const std::string& call,
+                   std::function<void()> work) {
+  std::string problem = queue_library_work(stream, call, std::move(work));
+  if (!problem.empty()) throw Failure<Status>{status, std::move(problem)};
+}
 
 // Live handles or descriptors of one kind, so that a destroyed or never-created one is recognised
 // before it is dereferenced. A destroyed object is kept (not freed) for the next kRetired

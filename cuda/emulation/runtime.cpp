@@ -1,57 +1,24 @@
-// The CUDA runtime API, the part kiln calls, for the emulated GPU (emulator.h): devices, memory,
-// copies, streams and errors. Every function checks its arguments as the documentation says the
-// runtime does, and more strictly where the real runtime would silently misbehave: a copy whose
-// direction does not match its pointers, a range that runs past its allocation, a stream that was
-// destroyed. Work is done at the call (copies and kernels are synchronous), so a "synchronising"
-// call only delivers the pending error.
-//
-// Note [Errors]
-// ~~~~~~~~~~~~~
-// As in CUDA, a failing call returns its error and also leaves it as the "last error", which
-// cudaGetLastError returns and clears. A fault of device work (a kernel's barrier divergence, a
-// redzone write, a library stand-in's bad argument) is pending until the next cudaGetLastError,
-// cudaPeekAtLastError or synchronising call reports it; cudaGetErrorString of that code then
-// gives the fault's own description, so kiln's CHECK_CUDA message says exactly what went wrong.
+// The CUDA runtime API, the part kiln calls, for the emulated GPU (emulator.h): devices, memory
+// and copies (errors: errors.cpp; streams: streams.cpp; capture and graphs: stream_capture.cpp,
+// graphs.cpp). Every function checks its arguments as the documentation says the runtime does,
+// and more strictly where the real runtime would silently misbehave: a copy whose direction does
+// not match its pointers, a range that runs past its allocation, a stream that was destroyed.
+// Work is done at the call (copies and kernels are synchronous) or recorded into a stream's
+// capture (run_or_record).
 #include <cuda_runtime_api.h>
+#include <fmt/format.h>
 
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
-#include <set>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "emulator.h"
+#include "library_support.h"
 
 namespace kiln::emu {
 
 namespace {
-
-struct ErrorState {
-  std::mutex mutex;
-  cudaError_t last = cudaSuccess;   // of any call or launch (cudaGetLastError)
-  cudaError_t fault = cudaSuccess;  // of device work, also for synchronising calls
-  cudaError_t described = cudaSuccess;  // the code whose message is kept
-  std::string message;
-};
-
-ErrorState& errors() {
-  static auto* state = new ErrorState;  // never destroyed (used during static teardown)
-  return *state;
-}
-
-struct StreamRegistry {
-  std::mutex mutex;
-  std::set<cudaStream_t> live;
-  std::vector<cudaStream_t> retired;  // destroyed; kept so no new stream reuses the address
-};
-
-StreamRegistry& streams() {
-  static auto* registry = new StreamRegistry;
-  return *registry;
-}
 
 int device_count_from_environment() {
   const char* value = std::getenv("KILN_CUDA_EMULATION_DEVICES");
@@ -67,9 +34,17 @@ int device_count() {
 
 thread_local int current_device = 0;
 
-// Records `code` as the last error (Note [Errors]) and returns it.
+// Records `code` as the last error (Note [Errors] in errors.cpp) and returns it.
 cudaError_t fail(cudaError_t code, const std::string& message) {
   record_launch_error(code, message);
+  return code;
+}
+
+// As fail, for a call that queues work on `stream`: a failing call invalidates the stream's
+// capture, if it has one (Note [Stream capture] in stream_capture.cpp).
+cudaError_t fail_on(cudaStream_t stream, cudaError_t code, const std::string& message) {
+  record_launch_error(code, message);
+  invalidate_capture(stream, message);
   return code;
 }
 
@@ -88,166 +63,94 @@ const char* kind_name(cudaMemcpyKind kind) {
 
 // "" when [ptr, ptr + bytes) is where `device` says it must be, else the problem.
 std::string side_problem(const char* side, const void* ptr, std::size_t bytes, bool device) {
-  if (ptr == nullptr) return std::string("the ") + side + " is a null pointer";
+  if (ptr == nullptr) return fmt::format("the {} is a null pointer", side);
   if (device && !is_device_range(ptr, bytes)) {
-    return std::string("the ") + side + " " + describe_pointer(ptr) + " is not a device range of " +
-           size_text(bytes);
+    return fmt::format("the {} {} is not a device range of {}", side, describe_pointer(ptr),
+                       size_text(bytes));
   }
   if (!device && is_device_pointer(ptr)) {
-    return std::string("the ") + side + " " + describe_pointer(ptr) +
-           " is device memory, but the copy's kind says host";
+    return fmt::format("the {} {} is device memory, but the copy's kind says host", side,
+                       describe_pointer(ptr));
   }
   return "";
 }
 
+struct CopySides {
+  bool valid = true;  // the kind is a cudaMemcpyKind
+  bool dst_device = false;
+  bool src_device = false;
+};
+
+CopySides copy_sides(const void* dst, const void* src, cudaMemcpyKind kind) {
+  switch (kind) {
+    case cudaMemcpyHostToHost: return {};
+    case cudaMemcpyHostToDevice: return {true, true, false};
+    case cudaMemcpyDeviceToHost: return {true, false, true};
+    case cudaMemcpyDeviceToDevice: return {true, true, true};
+    case cudaMemcpyDefault: return {true, is_device_pointer(dst), is_device_pointer(src)};
+  }
+  return {false};
+}
+
+// A copy: checked now; run now or recorded into the stream's capture, where a copy that touches
+// host memory is refused (every host buffer of the emulation is pageable: CUDA cannot capture a
+// copy from or to pageable memory).
 cudaError_t copy(void* dst, const void* src, std::size_t count, cudaMemcpyKind kind,
                  cudaStream_t stream, const char* call) {
   if (!stream_is_valid(stream)) {
     return fail(cudaErrorInvalidResourceHandle,
-                std::string(call) + " on a stream that does not exist (destroyed?)");
+                fmt::format("{} on a stream that does not exist (destroyed?)", call));
   }
   if (count == 0) return cudaSuccess;
-  bool dst_device = false;
-  bool src_device = false;
-  switch (kind) {
-    case cudaMemcpyHostToHost: break;
-    case cudaMemcpyHostToDevice: dst_device = true; break;
-    case cudaMemcpyDeviceToHost: src_device = true; break;
-    case cudaMemcpyDeviceToDevice: dst_device = src_device = true; break;
-    case cudaMemcpyDefault:
-      dst_device = is_device_pointer(dst);
-      src_device = is_device_pointer(src);
-      break;
-    default:
-      return fail(cudaErrorInvalidMemcpyDirection,
-                  std::string(call) + ": copy kind " + std::to_string(static_cast<int>(kind)) +
-                      " is not a cudaMemcpyKind");
+  const CopySides sides = copy_sides(dst, src, kind);
+  if (!sides.valid) {
+    return fail_on(
+        stream, cudaErrorInvalidMemcpyDirection,
+        fmt::format("{}: copy kind {} is not a cudaMemcpyKind", call, static_cast<int>(kind)));
   }
-  std::string problem = side_problem("destination", dst, count, dst_device);
-  if (problem.empty()) problem = side_problem("source", src, count, src_device);
+  std::string problem = side_problem("destination", dst, count, sides.dst_device);
+  if (problem.empty()) problem = side_problem("source", src, count, sides.src_device);
   if (!problem.empty()) {
-    return fail(cudaErrorInvalidValue, std::string(call) + " (" + kind_name(kind) + ", " +
-                                           size_text(count) + "): " + problem);
+    return fail_on(
+        stream, cudaErrorInvalidValue,
+        fmt::format("{} ({}, {}): {}", call, kind_name(kind), size_text(count), problem));
   }
-  std::memmove(dst, src, count);
-  return cudaSuccess;
+  if (!sides.dst_device || !sides.src_device) {
+    const cudaError_t refused = refuse_if_capturing(
+        stream, cudaErrorStreamCaptureUnsupported,
+        fmt::format("{} ({}) from or to pageable host memory", call, kind_name(kind)));
+    if (refused != cudaSuccess) return refused;
+  }
+  std::vector<CheckedRange> ranges;
+  if (sides.dst_device) ranges.push_back(checked_range("dst", dst, count));
+  if (sides.src_device) ranges.push_back(checked_range("src", src, count));
+  return run_or_record(stream, call, [=] {
+    if (ranges_still_live(call, ranges)) std::memmove(dst, src, count);
+  });
 }
 
 cudaError_t set(void* ptr, int value, std::size_t count, cudaStream_t stream, const char* call) {
   if (!stream_is_valid(stream)) {
     return fail(cudaErrorInvalidResourceHandle,
-                std::string(call) + " on a stream that does not exist (destroyed?)");
+                fmt::format("{} on a stream that does not exist (destroyed?)", call));
   }
   if (count == 0) return cudaSuccess;
   if (!is_device_range(ptr, count)) {
-    return fail(cudaErrorInvalidValue, std::string(call) + " of " + size_text(count) + " at " +
-                                           describe_pointer(ptr) + ": not a device range");
+    return fail_on(stream, cudaErrorInvalidValue,
+                   fmt::format("{} of {} at {}: not a device range", call, size_text(count),
+                               describe_pointer(ptr)));
   }
-  std::memset(ptr, value, count);
-  return cudaSuccess;
-}
-
-const char* standard_name(cudaError_t code) {
-  switch (code) {
-    case cudaSuccess: return "cudaSuccess";
-    case cudaErrorInvalidValue: return "cudaErrorInvalidValue";
-    case cudaErrorMemoryAllocation: return "cudaErrorMemoryAllocation";
-    case cudaErrorInvalidConfiguration: return "cudaErrorInvalidConfiguration";
-    case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
-    case cudaErrorInvalidMemcpyDirection: return "cudaErrorInvalidMemcpyDirection";
-    case cudaErrorInvalidResourceHandle: return "cudaErrorInvalidResourceHandle";
-    case cudaErrorIllegalAddress: return "cudaErrorIllegalAddress";
-    case cudaErrorLaunchFailure: return "cudaErrorLaunchFailure";
-    case cudaErrorNotSupported: return "cudaErrorNotSupported";
-    case cudaErrorNoDevice: return "cudaErrorNoDevice";
-    default: return "cudaErrorUnknown";
-  }
-}
-
-const char* standard_text(cudaError_t code) {
-  switch (code) {
-    case cudaSuccess: return "no error";
-    case cudaErrorInvalidValue: return "invalid argument";
-    case cudaErrorMemoryAllocation: return "out of memory";
-    case cudaErrorInvalidConfiguration: return "invalid configuration argument";
-    case cudaErrorInvalidDevice: return "invalid device ordinal";
-    case cudaErrorInvalidMemcpyDirection: return "invalid copy direction for memcpy";
-    case cudaErrorInvalidResourceHandle: return "invalid resource handle";
-    case cudaErrorIllegalAddress: return "an illegal memory access was encountered";
-    case cudaErrorLaunchFailure: return "unspecified launch failure";
-    case cudaErrorNotSupported: return "operation not supported";
-    case cudaErrorNoDevice: return "no CUDA-capable device is detected";
-    default: return "unknown error";
-  }
-}
-
-// What a synchronising call returns: the pending fault of device work, if any.
-cudaError_t deliver_pending() {
-  ErrorState& e = errors();
-  std::lock_guard lock(e.mutex);
-  return std::exchange(e.fault, cudaSuccess);
+  const std::vector<CheckedRange> ranges{checked_range("devPtr", ptr, count)};
+  return run_or_record(stream, call, [=] {
+    if (ranges_still_live(call, ranges)) std::memset(ptr, value, count);
+  });
 }
 
 }  // namespace
 
-void record_launch_error(cudaError_t code, const std::string& message) {
-  ErrorState& e = errors();
-  std::lock_guard lock(e.mutex);
-  e.last = code;
-  e.described = code;
-  e.message = std::string(standard_text(code)) + ": " + message;
-}
-
-void record_fault(cudaError_t code, const std::string& message) {
-  std::fprintf(stderr, "kiln CUDA emulation: %s\n", message.c_str());
-  record_launch_error(code, message);
-  ErrorState& e = errors();
-  std::lock_guard lock(e.mutex);
-  if (e.fault == cudaSuccess) e.fault = code;
-}
-
-cudaError_t take_pending_error() {
-  ErrorState& e = errors();
-  std::lock_guard lock(e.mutex);
-  const cudaError_t code = e.fault != cudaSuccess ? e.fault : e.last;
-  e.fault = cudaSuccess;
-  e.last = cudaSuccess;
-  return code;
-}
-
-cudaError_t peek_pending_error() {
-  ErrorState& e = errors();
-  std::lock_guard lock(e.mutex);
-  return e.fault != cudaSuccess ? e.fault : e.last;
-}
-
-bool stream_is_valid(cudaStream_t stream) {
-  if (stream == nullptr || stream == cudaStreamLegacy || stream == cudaStreamPerThread) return true;
-  StreamRegistry& r = streams();
-  std::lock_guard lock(r.mutex);
-  return r.live.count(stream) == 1;
-}
-
 }  // namespace kiln::emu
 
 using namespace kiln::emu;
-
-// ---- errors
-
-cudaError_t cudaGetLastError(void) { return take_pending_error(); }
-
-cudaError_t cudaPeekAtLastError(void) { return peek_pending_error(); }
-
-const char* cudaGetErrorName(cudaError_t error) { return standard_name(error); }
-
-const char* cudaGetErrorString(cudaError_t error) {
-  ErrorState& e = errors();
-  std::lock_guard lock(e.mutex);
-  if (error != cudaSuccess && error == e.described && !e.message.empty()) {
-    return e.message.c_str();
-  }
-  return standard_text(error);
-}
 
 // ---- devices and versions
 
@@ -311,31 +214,35 @@ cudaError_t cudaDriverGetVersion(int* version) {
   return cudaSuccess;
 }
 
-cudaError_t cudaDeviceSynchronize(void) { return deliver_pending(); }
-
 // ---- memory
 
+// cudaMalloc and cudaFree are "potentially unsafe" during a capture (cudaMalloc is CUDA's own
+// example; cudaFree synchronises the device): refused as this thread's capture mode says.
 cudaError_t cudaMalloc(void** ptr, size_t size) {
   if (ptr == nullptr) return fail(cudaErrorInvalidValue, "cudaMalloc(nullptr, ...)");
   *ptr = nullptr;
+  const cudaError_t refused = refuse_unsafe_call("cudaMalloc");
+  if (refused != cudaSuccess) return refused;
   if (size == 0) return cudaSuccess;  // as CUDA: a null pointer and success
   void* memory = device_allocate(size);
   if (memory == nullptr) {
     return fail(cudaErrorMemoryAllocation,
-                "cudaMalloc of " + size_text(size) + " with " +
-                    std::to_string(device_bytes_in_use()) + " of " +
-                    std::to_string(device_capacity()) +
-                    " bytes in use (KILN_CUDA_EMULATION_MEMORY sets the capacity)");
+                fmt::format("cudaMalloc of {} with {} of {} bytes in use "
+                            "(KILN_CUDA_EMULATION_MEMORY sets the capacity)",
+                            size_text(size), device_bytes_in_use(), device_capacity()));
   }
   *ptr = memory;
   return cudaSuccess;
 }
 
 cudaError_t cudaFree(void* ptr) {
+  const cudaError_t refused = refuse_unsafe_call("cudaFree");
+  if (refused != cudaSuccess) return refused;
   if (ptr == nullptr) return cudaSuccess;
   if (!device_free(ptr)) {
-    return fail(cudaErrorInvalidValue,
-                "cudaFree of " + describe_pointer(ptr) + ", which cudaMalloc did not return");
+    return fail(
+        cudaErrorInvalidValue,
+        fmt::format("cudaFree of {}, which cudaMalloc did not return", describe_pointer(ptr)));
   }
   return cudaSuccess;
 }
@@ -350,7 +257,8 @@ cudaError_t cudaMemGetInfo(size_t* free, size_t* total) {
 }
 
 cudaError_t cudaPointerGetAttributes(cudaPointerAttributes* attributes, const void* ptr) {
-  if (attributes == nullptr) return fail(cudaErrorInvalidValue, "cudaPointerGetAttributes(nullptr)");
+  if (attributes == nullptr)
+    return fail(cudaErrorInvalidValue, "cudaPointerGetAttributes(nullptr)");
   *attributes = cudaPointerAttributes{};
   if (is_device_pointer(ptr)) {
     attributes->type = cudaMemoryTypeDevice;
@@ -363,9 +271,17 @@ cudaError_t cudaPointerGetAttributes(cudaPointerAttributes* attributes, const vo
   return cudaSuccess;
 }
 
+// ---- copies and memsets (the synchronous ones use the legacy stream)
+
+// A synchronous copy enqueues on the legacy stream and waits for it: refused while a blocking
+// stream captures (cudaErrorStreamCaptureImplicit), and treated as potentially unsafe otherwise
+// (Note [Stream capture] in stream_capture.cpp).
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t count, cudaMemcpyKind kind) {
-  const cudaError_t status = copy(dst, src, count, kind, nullptr, "cudaMemcpy");
-  return status != cudaSuccess ? status : deliver_pending();
+  cudaError_t status =
+      refuse_if_capturing(cudaStreamLegacy, cudaErrorStreamCaptureImplicit, "cudaMemcpy");
+  if (status == cudaSuccess) status = refuse_unsafe_call("cudaMemcpy");
+  if (status == cudaSuccess) status = copy(dst, src, count, kind, cudaStreamLegacy, "cudaMemcpy");
+  return status != cudaSuccess ? status : deliver_pending_fault();
 }
 
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t count, cudaMemcpyKind kind,
@@ -374,48 +290,9 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t count, cudaMemcpy
 }
 
 cudaError_t cudaMemset(void* ptr, int value, size_t count) {
-  return set(ptr, value, count, nullptr, "cudaMemset");
+  return set(ptr, value, count, cudaStreamLegacy, "cudaMemset");
 }
 
 cudaError_t cudaMemsetAsync(void* ptr, int value, size_t count, cudaStream_t stream) {
   return set(ptr, value, count, stream, "cudaMemsetAsync");
-}
-
-// ---- streams
-
-cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned int flags) {
-  if (stream == nullptr) return fail(cudaErrorInvalidValue, "cudaStreamCreateWithFlags(nullptr)");
-  if (flags != cudaStreamDefault && flags != cudaStreamNonBlocking) {
-    return fail(cudaErrorInvalidValue,
-                "cudaStreamCreateWithFlags: flags " + std::to_string(flags) + " are not valid");
-  }
-  auto* handle = reinterpret_cast<cudaStream_t>(new char);  // a unique address, never reused
-  StreamRegistry& r = streams();
-  std::lock_guard lock(r.mutex);
-  r.live.insert(handle);
-  *stream = handle;
-  return cudaSuccess;
-}
-
-cudaError_t cudaStreamCreate(cudaStream_t* stream) {
-  return cudaStreamCreateWithFlags(stream, cudaStreamDefault);
-}
-
-cudaError_t cudaStreamDestroy(cudaStream_t stream) {
-  StreamRegistry& r = streams();
-  std::lock_guard lock(r.mutex);
-  if (r.live.erase(stream) == 0) {
-    return fail(cudaErrorInvalidResourceHandle,
-                "cudaStreamDestroy of a stream that does not exist (destroyed twice?)");
-  }
-  r.retired.push_back(stream);
-  return cudaSuccess;
-}
-
-cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
-  if (!stream_is_valid(stream)) {
-    return fail(cudaErrorInvalidResourceHandle,
-                "cudaStreamSynchronize on a stream that does not exist (destroyed?)");
-  }
-  return deliver_pending();
 }

@@ -42,8 +42,6 @@ namespace kiln::emu {
 
 namespace {
 
-constexpr std::size_t kMaxStaticShared = 48 * 1024;
-
 // ---- global state: one kernel runs at a time in the whole process
 
 std::mutex& launch_mutex() {
@@ -227,26 +225,6 @@ void prepare_block(Block& block, const LaunchSite& site, dim3 grid, dim3 block_d
   }
 }
 
-std::string dim_text(const dim3& d) { return fmt::format("({}, {}, {})", d.x, d.y, d.z); }
-
-// "" or why CUDA would refuse this launch configuration.
-std::string configuration_problem(dim3 grid, dim3 block, std::size_t dynamic_shared) {
-  const std::uint64_t threads = static_cast<std::uint64_t>(block.x) * block.y * block.z;
-  if (block.x == 0 || block.y == 0 || block.z == 0 || grid.x == 0 || grid.y == 0 || grid.z == 0) {
-    return fmt::format("a zero extent (grid {}, block {})", dim_text(grid), dim_text(block));
-  }
-  if (threads > 1024 || block.x > 1024 || block.y > 1024 || block.z > 64) {
-    return fmt::format("block {} over 1024 threads (x, y <= 1024, z <= 64)", dim_text(block));
-  }
-  if (grid.x > 2147483647u || grid.y > 65535 || grid.z > 65535) {
-    return fmt::format("grid {} beyond (2^31-1, 65535, 65535)", dim_text(grid));
-  }
-  if (dynamic_shared > kMaxStaticShared) {
-    return fmt::format("{} bytes of dynamic shared memory, over 48 KiB", dynamic_shared);
-  }
-  return "";
-}
-
 }  // namespace
 
 // ---- shared with the meeting points (block.h)
@@ -355,18 +333,9 @@ void check_atomic_address(const void* address, std::size_t bytes, const char* wh
   }
 }
 
-bool check_pointer_argument(const LaunchSite& site, int index, const void* pointer) {
-  if (pointer == nullptr || is_device_pointer(pointer)) return true;
-  record_launch_error(cudaErrorIllegalAddress,
-                      fmt::format("argument {} of kernel {} (launched at {}) is {}, not device "
-                                  "memory",
-                                  index + 1, site.kernel, site_text(site.file, site.line),
-                                  describe_pointer(pointer)));
-  return false;
-}
+bool inside_kernel() { return running != nullptr; }
 
-void run_kernel(const LaunchSite& site, dim3 grid, dim3 block_dim, std::size_t dynamic_shared,
-                cudaStream_t stream, ThreadBody body, void* context) {
+void run_grid(const LaunchSite& site, dim3 grid, dim3 block_dim, ThreadBody body, void* context) {
   if (running != nullptr) {
     record_fault(cudaErrorLaunchFailure,
                  fmt::format("kernel {} launched from device code (dynamic parallelism is not "
@@ -375,20 +344,6 @@ void run_kernel(const LaunchSite& site, dim3 grid, dim3 block_dim, std::size_t d
     return;
   }
   std::lock_guard lock(launch_mutex());
-  const std::string bad = configuration_problem(grid, block_dim, dynamic_shared);
-  if (!bad.empty()) {
-    record_launch_error(cudaErrorInvalidConfiguration,
-                        fmt::format("kernel {} launched at {} with {}", site.kernel,
-                                    site_text(site.file, site.line), bad));
-    return;
-  }
-  if (!stream_is_valid(stream)) {
-    record_launch_error(cudaErrorInvalidResourceHandle,
-                        fmt::format("kernel {} launched at {} on a stream that does not exist "
-                                    "(destroyed?)",
-                                    site.kernel, site_text(site.file, site.line)));
-    return;
-  }
   ++launches;
   const GridJob job{&site, body, context};
   current_job = &job;

@@ -1,5 +1,5 @@
-// Helpers for the tests of the cuBLAS and cuDNN stand-ins (test_library_standins*.cpp): device
-// buffers from the emulated cudaMalloc, RAII for cuDNN objects, random data, comparisons.
+// Helpers for the tests of the cuBLAS and cuDNN stand-ins (test_library_standins*.cpp): float
+// device buffers, RAII for cuDNN objects, random data, comparisons.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -14,39 +14,15 @@
 #include <string>
 #include <vector>
 
+#include "emulation_test_support.h"
+
 namespace kiln::emu_test {
 
-// `count` floats of emulated device memory, fresh from cudaMalloc (poisoned: every byte 0xFF).
-class DeviceFloats {
+// `count` floats of emulated device memory (emulation_test_support.h).
+class DeviceFloats : public DeviceBuffer<float> {
  public:
-  explicit DeviceFloats(std::size_t count) : count_(count) {
-    EXPECT_EQ(cudaMalloc(reinterpret_cast<void**>(&data_), count * sizeof(float)), cudaSuccess);
-  }
-  explicit DeviceFloats(const std::vector<float>& values) : DeviceFloats(values.size()) {
-    upload(values);
-  }
-  ~DeviceFloats() { cudaFree(data_); }
-  DeviceFloats(const DeviceFloats&) = delete;
-  DeviceFloats& operator=(const DeviceFloats&) = delete;
-
-  float* get() const { return data_; }
-  std::size_t count() const { return count_; }
-  std::size_t bytes() const { return count_ * sizeof(float); }
-
-  void upload(const std::vector<float>& values) {
-    ASSERT_EQ(values.size(), count_);
-    ASSERT_EQ(cudaMemcpy(data_, values.data(), bytes(), cudaMemcpyHostToDevice), cudaSuccess);
-  }
-  std::vector<float> download() const {
-    std::vector<float> values(count_);
-    EXPECT_EQ(cudaMemcpy(values.data(), data_, bytes(), cudaMemcpyDeviceToHost), cudaSuccess);
-    return values;
-  }
-  void poison() { EXPECT_EQ(cudaMemset(data_, 0xFF, bytes()), cudaSuccess); }
-
- private:
-  float* data_ = nullptr;
-  std::size_t count_ = 0;
+  using DeviceBuffer<float>::DeviceBuffer;
+  void poison() { EXPECT_EQ(cudaMemset(get(), 0xFF, bytes()), cudaSuccess); }
 };
 
 template <class T, cudnnStatus_t (*Create)(T*), cudnnStatus_t (*Destroy)(T)>

@@ -63,6 +63,19 @@ __global__ void thread_indices_kernel(int* out) {
   out[i] = static_cast<int>(threadIdx.y * 100 + threadIdx.x + blockIdx.x * 10000);
 }
 
+__global__ void advance_step_kernel(int* step, float* values, int n) {
+  const int s = *step;
+  __syncthreads();  // everyone has read the step before thread 0 advances it
+  const int i = static_cast<int>(threadIdx.x);
+  if (i < n) values[i] += static_cast<float>(s + 1);
+  if (i == 0) *step = s + 1;
+}
+
+__global__ void scale_kernel(float* values, float factor, int n) {
+  const int i = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
+  if (i < n) values[i] *= factor;
+}
+
 __global__ void transpose_missing_barrier_kernel(const float* in, float* out) {
   __shared__ float tile[32][33];
   for (int row = threadIdx.y; row < 32; row += 8) tile[row][threadIdx.x] = in[row * 32 + threadIdx.x];
@@ -163,6 +176,16 @@ cudaError_t count_with_atomics(int* counter, int threads, cudaStream_t stream) {
 
 cudaError_t thread_indices(int* out, cudaStream_t stream) {
   thread_indices_kernel<<<2, dim3(16, 16), 0, stream>>>(out);
+  return cudaGetLastError();
+}
+
+cudaError_t advance_step(int* step, float* values, int n, cudaStream_t stream) {
+  advance_step_kernel<<<1, n, 0, stream>>>(step, values, n);
+  return cudaGetLastError();
+}
+
+cudaError_t scale(float* values, float factor, int n, cudaStream_t stream) {
+  scale_kernel<<<(n + 127) / 128, 128, 0, stream>>>(values, factor, n);
   return cudaGetLastError();
 }
 

@@ -20,6 +20,11 @@ cudaError_t warp_votes(const int* in, unsigned* ballot, int* all, int* any, cuda
 cudaError_t count_with_atomics(int* counter, int threads, cudaStream_t stream);
 // a 2-D block: out[y * 16 + x] = threadIdx.y * 100 + threadIdx.x + blockIdx.x * 10000.
 cudaError_t thread_indices(int* out, cudaStream_t stream);
+// One block of n <= 1024 threads: every thread reads s = *step, then values[i] += s + 1; after a
+// barrier thread 0 sets *step = s + 1. A graph that holds it advances the step on every replay.
+cudaError_t advance_step(int* step, float* values, int n, cudaStream_t stream);
+// values[i] *= factor, for i < n.
+cudaError_t scale(float* values, float factor, int n, cudaStream_t stream);
 
 // ---- planted bugs
 // Transposes a 32x32 tile through shared memory without the __syncthreads() between writing the

@@ -9,37 +9,12 @@
 #include <string>
 #include <vector>
 
+#include "emulation_test_support.h"
 #include "emulator.h"
 #include "planted_kernels.h"
 
 namespace kiln::emu_test {
 namespace {
-
-// Device memory of n T's, freed at scope exit.
-template <class T>
-class Buffer {
- public:
-  explicit Buffer(std::size_t n) : n_(n) {
-    EXPECT_EQ(cudaMalloc(reinterpret_cast<void**>(&data_), n * sizeof(T)), cudaSuccess);
-  }
-  Buffer(const std::vector<T>& values) : Buffer(values.size()) {
-    EXPECT_EQ(cudaMemcpy(data_, values.data(), n_ * sizeof(T), cudaMemcpyHostToDevice),
-              cudaSuccess);
-  }
-  ~Buffer() { cudaFree(data_); }
-  Buffer(const Buffer&) = delete;
-  Buffer& operator=(const Buffer&) = delete;
-  T* get() const { return data_; }
-  std::vector<T> read() const {
-    std::vector<T> out(n_);
-    EXPECT_EQ(cudaMemcpy(out.data(), data_, n_ * sizeof(T), cudaMemcpyDeviceToHost), cudaSuccess);
-    return out;
-  }
-
- private:
-  std::size_t n_;
-  T* data_ = nullptr;
-};
 
 // Runs the test body once per thread order.
 class EveryOrder : public ::testing::TestWithParam<emu::Order> {
@@ -53,18 +28,15 @@ class EveryOrder : public ::testing::TestWithParam<emu::Order> {
 
 std::string last_error_text(cudaError_t code) { return cudaGetErrorString(code); }
 
-#define EXPECT_CONTAINS(text, part) \
-  EXPECT_NE(std::string(text).find(part), std::string::npos) << "in: " << (text)
-
 TEST_P(EveryOrder, BlockSumsThroughSharedMemoryAndShuffles) {
   std::vector<float> in(5 * 256);
   for (std::size_t i = 0; i < in.size(); ++i) in[i] = static_cast<float>(i % 97) * 0.25f;
-  Buffer<float> x(in);
-  Buffer<float> sums(5);
+  DeviceBuffer<float> x(in);
+  DeviceBuffer<float> sums(5);
   const std::uint64_t before = emu::kernels_launched();
   ASSERT_EQ(block_sums(x.get(), sums.get(), 5, nullptr), cudaSuccess);
   EXPECT_EQ(emu::kernels_launched(), before + 1);
-  const std::vector<float> got = sums.read();
+  const std::vector<float> got = sums.download();
   for (int b = 0; b < 5; ++b) {
     const float expected = std::accumulate(in.begin() + b * 256, in.begin() + (b + 1) * 256, 0.0f);
     EXPECT_FLOAT_EQ(got[static_cast<std::size_t>(b)], expected) << "block " << b;
@@ -74,11 +46,11 @@ TEST_P(EveryOrder, BlockSumsThroughSharedMemoryAndShuffles) {
 TEST_P(EveryOrder, ShuffleKindsFollowCudaRules) {
   std::vector<int> in(32);
   std::iota(in.begin(), in.end(), 100);
-  Buffer<int> x(in), a(32), up(32), down(32), idx(32);
+  DeviceBuffer<int> x(in), a(32), up(32), down(32), idx(32);
   ASSERT_EQ(warp_shuffles(x.get(), a.get(), up.get(), down.get(), idx.get(), nullptr),
             cudaSuccess);
-  const std::vector<int> xor_values = a.read(), up_values = up.read(), down_values = down.read(),
-                         idx_values = idx.read();
+  const std::vector<int> xor_values = a.download(), up_values = up.download(), down_values = down.download(),
+                         idx_values = idx.download();
   for (int lane = 0; lane < 32; ++lane) {
     const auto l = static_cast<std::size_t>(lane);
     EXPECT_EQ(xor_values[l], 100 + (lane ^ 1));
@@ -91,20 +63,20 @@ TEST_P(EveryOrder, ShuffleKindsFollowCudaRules) {
 TEST_P(EveryOrder, VotesAtomicsAndIndices) {
   std::vector<int> predicates(32, 0);
   predicates[3] = predicates[30] = 1;
-  Buffer<int> p(predicates), all(1), any(1);
-  Buffer<unsigned> ballot(1);
+  DeviceBuffer<int> p(predicates), all(1), any(1);
+  DeviceBuffer<unsigned> ballot(1);
   ASSERT_EQ(warp_votes(p.get(), ballot.get(), all.get(), any.get(), nullptr), cudaSuccess);
-  EXPECT_EQ(ballot.read()[0], (1u << 3) | (1u << 30));
-  EXPECT_EQ(all.read()[0], 0);
-  EXPECT_EQ(any.read()[0], 1);
+  EXPECT_EQ(ballot.download()[0], (1u << 3) | (1u << 30));
+  EXPECT_EQ(all.download()[0], 0);
+  EXPECT_EQ(any.download()[0], 1);
 
-  Buffer<int> counter(std::vector<int>{7});
+  DeviceBuffer<int> counter(std::vector<int>{7});
   ASSERT_EQ(count_with_atomics(counter.get(), 1000, nullptr), cudaSuccess);
-  EXPECT_EQ(counter.read()[0], 1007);
+  EXPECT_EQ(counter.download()[0], 1007);
 
-  Buffer<int> indices(512);
+  DeviceBuffer<int> indices(512);
   ASSERT_EQ(thread_indices(indices.get(), nullptr), cudaSuccess);
-  const std::vector<int> got = indices.read();
+  const std::vector<int> got = indices.download();
   EXPECT_EQ(got[0], 0);
   EXPECT_EQ(got[17], 100 + 1);                // threadIdx (1, 1)
   EXPECT_EQ(got[256 + 255], 10000 + 1515);    // block 1, threadIdx (15, 15)
@@ -138,9 +110,9 @@ TEST_F(PlantedBug, MissingBarrierShowsInOneOfTwoOrders) {
   int wrong_orders = 0;
   for (emu::Order order : {emu::Order::forward, emu::Order::reverse}) {
     emu::set_order(order);
-    Buffer<float> x(in), y(in.size());
+    DeviceBuffer<float> x(in), y(in.size());
     ASSERT_EQ(transpose_missing_barrier(x.get(), y.get(), nullptr), cudaSuccess);
-    const std::vector<float> got = y.read();
+    const std::vector<float> got = y.download();
     bool wrong = false;
     for (int r = 0; r < 32; ++r) {
       for (int c = 0; c < 32; ++c) {
@@ -154,7 +126,7 @@ TEST_F(PlantedBug, MissingBarrierShowsInOneOfTwoOrders) {
 }
 
 TEST_F(PlantedBug, DivergentShuffleIsAFault) {
-  Buffer<float> x(std::vector<float>(32, 1.0f)), y(32);
+  DeviceBuffer<float> x(std::vector<float>(32, 1.0f)), y(32);
   const cudaError_t status = divergent_shuffle(x.get(), y.get(), nullptr);
   EXPECT_EQ(status, cudaErrorLaunchFailure);
   EXPECT_CONTAINS(last_error_text(status), "__shfl_xor_sync");
@@ -166,7 +138,7 @@ TEST_F(PlantedBug, WriteOnePastTheEndIsCaughtByTheLaunch) {
   GTEST_SKIP() << "under AddressSanitizer device memory is exact-size and ASan itself reports "
                   "this write (heap-buffer-overflow) and stops the process";
 #endif
-  Buffer<float> y(1000);
+  DeviceBuffer<float> y(1000);
   const cudaError_t status = write_one_past_the_end(y.get(), 1000, nullptr);
   EXPECT_EQ(status, cudaErrorIllegalAddress);
   EXPECT_CONTAINS(last_error_text(status), "write_one_past_the_end_kernel");
@@ -174,13 +146,13 @@ TEST_F(PlantedBug, WriteOnePastTheEndIsCaughtByTheLaunch) {
 }
 
 TEST_F(PlantedBug, UnwrittenDeviceAndSharedMemoryReadAsNaN) {
-  Buffer<float> scratch(300), y(300);
+  DeviceBuffer<float> scratch(300), y(300);
   ASSERT_EQ(read_unwritten(scratch.get(), y.get(), 300, nullptr), cudaSuccess);
-  for (float v : y.read()) EXPECT_TRUE(std::isnan(v));
+  for (float v : y.download()) EXPECT_TRUE(std::isnan(v));
 
-  Buffer<float> z(64);
+  DeviceBuffer<float> z(64);
   ASSERT_EQ(read_unwritten_shared(z.get(), nullptr), cudaSuccess);
-  const std::vector<float> got = z.read();
+  const std::vector<float> got = z.download();
   for (std::size_t i = 0; i < 32; ++i) EXPECT_EQ(got[i], 1.0f);
   for (std::size_t i = 32; i < 64; ++i) EXPECT_TRUE(std::isnan(got[i])) << i;
 }
@@ -196,7 +168,7 @@ TEST_F(PlantedBug, HostPointerArgumentIsRefusedAtLaunch) {
 }
 
 TEST_F(PlantedBug, BadCopiesAreRefused) {
-  Buffer<float> d(100);
+  DeviceBuffer<float> d(100);
   std::vector<float> host(200);
   EXPECT_EQ(cudaMemcpy(d.get(), host.data(), 200 * sizeof(float), cudaMemcpyHostToDevice),
             cudaErrorInvalidValue);  // runs past the allocation
@@ -213,7 +185,7 @@ TEST_F(PlantedBug, BadCopiesAreRefused) {
 TEST_F(PlantedBug, DestroyedStreamIsRefused) {
   cudaStream_t stream = nullptr;
   ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), cudaSuccess);
-  Buffer<float> y(256);
+  DeviceBuffer<float> y(256);
   EXPECT_EQ(launch_with(dim3(1), dim3(256), 0, y.get(), stream), cudaSuccess);
   ASSERT_EQ(cudaStreamDestroy(stream), cudaSuccess);
   const cudaError_t status = launch_with(dim3(1), dim3(256), 0, y.get(), stream);
@@ -226,7 +198,7 @@ TEST_F(PlantedBug, DestroyedStreamIsRefused) {
 }
 
 TEST_F(PlantedBug, BarrierReachedByPartOfTheBlockIsAFault) {
-  Buffer<float> y(256);
+  DeviceBuffer<float> y(256);
   for (emu::Order order : {emu::Order::forward, emu::Order::reverse}) {
     emu::set_order(order);
     const cudaError_t status = barrier_after_early_exit(y.get(), nullptr);
@@ -237,14 +209,14 @@ TEST_F(PlantedBug, BarrierReachedByPartOfTheBlockIsAFault) {
 }
 
 TEST_F(PlantedBug, DivergentBarriersAreAFault) {
-  Buffer<float> y(64);
+  DeviceBuffer<float> y(64);
   const cudaError_t status = divergent_barriers(y.get(), nullptr);
   EXPECT_EQ(status, cudaErrorLaunchFailure);
   EXPECT_CONTAINS(last_error_text(status), "divergent barriers");
 }
 
 TEST_F(PlantedBug, ShufflesWithExitedOrMissingLanesAreFaults) {
-  Buffer<float> y(48);
+  DeviceBuffer<float> y(48);
   cudaError_t status = shuffle_with_exited_lane(y.get(), nullptr);
   EXPECT_EQ(status, cudaErrorLaunchFailure);
   EXPECT_CONTAINS(last_error_text(status), "exited");
@@ -254,7 +226,7 @@ TEST_F(PlantedBug, ShufflesWithExitedOrMissingLanesAreFaults) {
 }
 
 TEST_F(PlantedBug, DeadlockSaysWhereEachThreadWaits) {
-  Buffer<float> y(32);
+  DeviceBuffer<float> y(32);
   const cudaError_t status = deadlock(y.get(), nullptr);
   EXPECT_EQ(status, cudaErrorLaunchFailure);
   const std::string text = last_error_text(status);
@@ -264,7 +236,7 @@ TEST_F(PlantedBug, DeadlockSaysWhereEachThreadWaits) {
 }
 
 TEST_F(PlantedBug, LaunchConfigurationsAreCheckedAsCudaDoes) {
-  Buffer<float> y(2048);
+  DeviceBuffer<float> y(2048);
   EXPECT_EQ(launch_with(dim3(1), dim3(1025), 0, y.get(), nullptr), cudaErrorInvalidConfiguration);
   EXPECT_EQ(launch_with(dim3(1, 65536), dim3(1), 0, y.get(), nullptr),
             cudaErrorInvalidConfiguration);
