@@ -43,6 +43,7 @@ class CudaBackend final : public backend::Backend {
   void copy_to_host(void* dst_host, const void* src, std::size_t bytes) override;
   void copy(void* dst, const void* src, std::size_t bytes) override;
   void synchronize() override;
+  Capture capture(const std::function<void()>& work) override;  // cuda_graphs.cpp
   void fill(Tensor& x, double value) override;
   void axpy(double alpha, const Tensor& x, Tensor& y) override;
   void multiply(const Tensor& a, const Tensor& b, Tensor& out) override;

@@ -26,6 +26,15 @@ namespace kiln::cuda {
 bool sync_checks_enabled();
 // With KILN_CUDA_SYNC: waits for the device and throws, naming `call`, if its work failed.
 void sync_check(const char* call, const char* file, int line);
+// While this thread captures a graph (cuda_graphs.cpp) the sync checks pause: a capture refuses
+// synchronisation. The captured work is checked at each replay instead (the launch is a call).
+class SyncChecksPaused {
+ public:
+  SyncChecksPaused();
+  ~SyncChecksPaused();
+  SyncChecksPaused(const SyncChecksPaused&) = delete;
+  SyncChecksPaused& operator=(const SyncChecksPaused&) = delete;
+};
 
 // After a launch: a bad configuration shows up in cudaGetLastError (errors inside the kernel
 // surface at the next synchronising call, which is checked too).

@@ -40,6 +40,9 @@ KILN_API Device parse_device(const std::string& text);
 // steady-state training step, nothing.
 struct SyncStats {
   std::uint64_t waits = 0;
+  // Captured training steps replayed on `device` (a CUDA graph launch each; Note [Captured steps]
+  // in src/model/step_graph.cpp). Not waits: a replay is queued like any kernel.
+  std::uint64_t graph_replays = 0;
 };
 KILN_API SyncStats sync_stats(Device device);
 

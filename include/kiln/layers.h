@@ -61,6 +61,9 @@ class KILN_API Layer : public std::enable_shared_from_this<Layer> {
   std::int64_t count_params() const;
   // The layer's Keras 2 config as a JSON object text: {"name": ..., "trainable": true, ...}.
   virtual std::string config_json() const = 0;
+  // Whether a training call draws fresh host-side randomness (a seed per call), so that a
+  // captured step replayed later would repeat the first call's draw (Note [Captured steps]).
+  virtual bool draws_per_call() const { return false; }
 
   // Graph building: apply the layer to symbolic inputs.
   SymbolicTensor operator()(const SymbolicTensor& x);

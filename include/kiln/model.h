@@ -58,6 +58,10 @@ struct FitOptions {
   // Called after each training step with (epoch index, step index), before anything of the step
   // is read back (the step's work may still be running on the device).
   std::function<void(int, std::int64_t)> on_batch_end;
+  // On a GPU, full batches after the first two replay one captured step (a CUDA graph) instead
+  // of launching every kernel from the host (Note [Captured steps] in src/model/step_graph.cpp).
+  // false, or the environment variable KILN_CUDA_GRAPHS=0, runs every step eagerly.
+  bool cuda_graphs = true;
 };
 
 class KILN_API Model {

@@ -28,6 +28,15 @@ class KILN_API Optimizer {
   // Restores slots from state() of an optimizer over the same variables (validated).
   virtual void load_state(const std::vector<Tensor>& slots, std::int64_t iterations) = 0;
 
+  // Captured steps (Note [Captured steps] in src/model/step_graph.cpp). capturable: apply() reads
+  // everything that changes from step to step from device memory (PyTorch's Adam(capturable=True)),
+  // so its captured update can be replayed. count_replayed_step: a replay advanced the device
+  // state without apply() running on the host. forget_captured_step: the apply() run while
+  // capturing never happened on the device (the capture failed).
+  virtual bool capturable() const { return false; }
+  virtual void count_replayed_step() { ++iterations_; }
+  virtual void forget_captured_step() { --iterations_; }
+
  protected:
   explicit Optimizer(double learning_rate);
   std::int64_t iterations_ = 0;
@@ -49,6 +58,9 @@ class KILN_API Adam final : public Optimizer {
   std::vector<Tensor> state() const override;
   void load_state(const std::vector<Tensor>& slots, std::int64_t iterations) override;
   const AdamOptions& options() const { return options_; }
+  bool capturable() const override { return true; }
+  void count_replayed_step() override;
+  void forget_captured_step() override;
 
  private:
   // Refreshes the device copies of the step counter and learning rate when the host's differ.

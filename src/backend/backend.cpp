@@ -17,6 +17,10 @@ void check_adam_step(const AdamStep& step, Device device, const char* who) {
              who, device.str(), step.step.str(), step.learning_rate.str());
 }
 
+Backend::Capture Backend::capture(const std::function<void()>& /*work*/) {
+  return {nullptr, "the " + device().str() + " backend does not capture graphs"};
+}
+
 void Backend::bias_activation_forward(Tensor& y, const Tensor& bias, Pointwise f) {
   if (bias.defined()) add_bias(y, bias);
   pointwise_forward(f, y, y);  // elementwise, so in place is safe on every backend

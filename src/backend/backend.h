@@ -10,8 +10,11 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "kiln/allocator.h"
@@ -78,6 +81,14 @@ struct SgdStep {
   bool nesterov = false;
 };
 
+// Device work recorded once by Backend::capture and replayed any number of times: each replay
+// queues the same kernels on the same memory (no host work, no allocation).
+class KILN_API CapturedWork {
+ public:
+  virtual ~CapturedWork() = default;
+  virtual void replay() = 0;
+};
+
 // Exported whole (vtable and typeinfo) because it has out-of-line virtual methods (the fused
 // defaults) that tests and UBSan's vptr checks reach from outside libkiln.
 class KILN_API Backend {
@@ -91,6 +102,19 @@ class KILN_API Backend {
   // The CPU counts the same points, where a GPU would make the host wait.
   std::uint64_t waits() const { return waits_.load(std::memory_order_relaxed); }
   void count_wait() { waits_.fetch_add(1, std::memory_order_relaxed); }
+  std::uint64_t graph_replays() const { return graph_replays_.load(std::memory_order_relaxed); }
+  void count_graph_replay() { graph_replays_.fetch_add(1, std::memory_order_relaxed); }
+
+  // ---- captured work (Note [Captured steps] in model/step_graph.cpp)
+  // Records the device work `work` queues into a graph instead of running it (a CUDA graph on a
+  // GPU); nothing runs until the graph is replayed. The capture fails — graph null, `failure`
+  // saying why — when `work` throws (a kiln::Error from a call the capture refused: a host wait,
+  // an out-of-memory, ...) or when the backend cannot capture at all (the CPU).
+  struct Capture {
+    std::unique_ptr<CapturedWork> graph;
+    std::string failure;
+  };
+  virtual Capture capture(const std::function<void()>& work);
 
   // ---- memory: raw bytes on this device
   virtual void copy_from_host(void* dst, const void* src_host, std::size_t bytes) = 0;
@@ -234,6 +258,7 @@ class KILN_API Backend {
 
  private:
   std::atomic<std::uint64_t> waits_{0};
+  std::atomic<std::uint64_t> graph_replays_{0};
 };
 
 // The backend of `device`: the CPU one, or the CUDA one for GPU N (Error when not compiled in

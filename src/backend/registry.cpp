@@ -26,7 +26,10 @@ Allocator& allocator_for(Device device) {
 
 MemoryStats memory_stats(Device device) { return allocator_for(device).stats(); }
 
-SyncStats sync_stats(Device device) { return {backend::backend_for(device).waits()}; }
+SyncStats sync_stats(Device device) {
+  const backend::Backend& be = backend::backend_for(device);
+  return {be.waits(), be.graph_replays()};
+}
 
 namespace backend {
 

@@ -99,6 +99,7 @@ class DropoutImpl final : public Layer {
  public:
   DropoutImpl(double rate, const std::string& name);
   std::string type() const override { return "Dropout"; }
+  bool draws_per_call() const override { return true; }
   Shape output_shape(const std::vector<Shape>& inputs) const override;
   std::string config_json() const override;
 

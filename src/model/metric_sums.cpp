@@ -21,8 +21,9 @@ MetricSums::MetricSums(std::vector<std::string> keys, Device device)
       sums_(Tensor::zeros({static_cast<std::int64_t>(keys_.size())}, DType::f32, device)),
       counts_(keys_.size(), 0.0) {}
 
-void MetricSums::add(const StepLogs& logs) {
+std::vector<double> MetricSums::accumulate(const StepLogs& logs) {
   backend::Backend& be = backend::backend_for(sums_.device());
+  std::vector<double> counts(keys_.size(), 0.0);
   for (const auto& [key, entry] : logs.entries) {
     const auto found = std::find(keys_.begin(), keys_.end(), key);
     KILN_CHECK(found != keys_.end(), "fit: the step logged '{}', which is not one of its keys",
@@ -31,8 +32,20 @@ void MetricSums::add(const StepLogs& logs) {
     Tensor sum = sums_.narrow(slot, slot + 1);
     const Tensor value = entry.value.dtype() == DType::f32 ? entry.value : entry.value.astype(DType::f32);
     be.axpy(entry.scale, value.view({1}), sum);
-    counts_[static_cast<std::size_t>(slot)] += entry.count;
+    counts[static_cast<std::size_t>(slot)] += entry.count;
   }
+  return counts;
+}
+
+void MetricSums::add_counts(const std::vector<double>& counts) {
+  KILN_CHECK(counts.size() == counts_.size(), "fit: {} metric counts for {} keys", counts.size(),
+             counts_.size());
+  for (std::size_t i = 0; i < counts.size(); ++i) counts_[i] += counts[i];
+}
+
+void MetricSums::reset() {
+  backend::backend_for(sums_.device()).fill(sums_, 0.0);
+  std::fill(counts_.begin(), counts_.end(), 0.0);
 }
 
 std::vector<std::pair<std::string, double>> MetricSums::means() const {

@@ -22,10 +22,16 @@ namespace kiln {
 
 class MetricSums {
  public:
-  // One slot per key, in the order of `keys`, on `device`.
+  // One slot per key, in the order of `keys`, on `device`, all zero.
   MetricSums(std::vector<std::string> keys, Device device);
   // Adds one step's logs (every key of the logs must be one of the keys; no wait).
-  void add(const StepLogs& logs);
+  void add(const StepLogs& logs) { add_counts(accumulate(logs)); }
+  // The two halves of add(): the device sums (queued work, which a captured step records), and
+  // the samples behind them, known on the host (a replayed step adds its capture's counts).
+  std::vector<double> accumulate(const StepLogs& logs);
+  void add_counts(const std::vector<double>& counts);
+  // Back to zero for the next epoch, in place (the sums keep their device address).
+  void reset();
   // The means so far by key, in key order: one read of the device (one wait).
   std::vector<std::pair<std::string, double>> means() const;
 

@@ -3,7 +3,8 @@
 // are gathered there from slices of it. A training step waits for the device nowhere: losses and
 // accuracy counts stay on the device (Note [Metrics on the device] in model/metric_sums.h), the
 // gradients go into buffers allocated once (Note [Gradient buffers]) and Adam's step counter lives
-// on the device (backend::AdamStep).
+// on the device (backend::AdamStep). On a GPU, full batches replay one captured step (Note
+// [Captured steps] in model/step_graph.cpp).
 //
 // Note [Gradient buffers]
 // ~~~~~~~~~~~~~~~~~~~~~~~
@@ -22,6 +23,7 @@
 #include "kiln/model.h"
 #include "model/metric_sums.h"
 #include "model/progress.h"
+#include "model/step_graph.h"
 #include "ops/op_helpers.h"
 
 namespace kiln {
@@ -289,6 +291,14 @@ StepLogs Model::train_step(const TensorMap& x, const TensorMap& y) {
 
 namespace {
 
+std::vector<std::string> layers_drawing_per_call(const Model& model) {
+  std::vector<std::string> names;
+  for (const LayerPtr& layer : model.layers()) {
+    if (layer->draws_per_call()) names.push_back(layer->name());
+  }
+  return names;
+}
+
 void check_targets(const Model& model, const TensorMap& y, const char* what) {
   for (const std::string& name : model.output_names()) {
     KILN_CHECK(y.count(name) == 1, "{}: no target given for output '{}'", what, name);
@@ -348,18 +358,23 @@ History Model::fit(const TensorMap& x_all, const TensorMap& y_all, const FitOpti
   }
   const std::uint64_t seed = options.seed != 0 ? options.seed : random_seed();
   const std::int64_t steps = (n + options.batch_size - 1) / options.batch_size;
+  MetricSums sums(compiled_state_->keys(), device_);  // one address for the whole fit
+  StepGraph runner(
+      [&](const Tensor& idx) {
+        return sums.accumulate(train_step(gather_batch(x_dev, idx), gather_batch(y_dev, idx)));
+      },
+      device_, options.batch_size, optimizer(),
+      capture_obstacle(device_, options.cuda_graphs, optimizer(), layers_drawing_per_call(*this)));
   for (int epoch = options.initial_epoch; epoch < options.epochs; ++epoch) {
     if (options.verbose > 0) std::printf("Epoch %d/%d\n", epoch + 1, options.epochs);
     const auto order = shuffled(n, rng::mix64(seed ^ rng::mix64(static_cast<std::uint64_t>(epoch))), options.shuffle);
     const Tensor epoch_order = Tensor::from_vector(order, {n}, device_);  // one upload per epoch
     ProgressBar bar(steps, options.verbose);
-    MetricSums sums(compiled_state_->keys(), device_);
+    if (epoch > options.initial_epoch) sums.reset();
     for (std::int64_t step = 0; step < steps; ++step) {
       const std::int64_t begin = step * options.batch_size;
       const std::int64_t end = std::min(n, begin + options.batch_size);
-      const Tensor idx = epoch_order.narrow(begin, end);
-      const TensorMap xb = gather_batch(x_dev, idx), yb = gather_batch(y_dev, idx);
-      sums.add(train_step(xb, yb));
+      sums.add_counts(runner.run(epoch_order.narrow(begin, end)));
       if (options.on_batch_end) options.on_batch_end(epoch, step);
       if (bar.due(step + 1)) {  // Note [Metrics on the device]: read only to show them
         const auto running = sums.means();

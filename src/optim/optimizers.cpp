@@ -63,19 +63,44 @@ Adam::Adam(const AdamOptions& options) : Optimizer(options.learning_rate), optio
   KILN_CHECK(options.epsilon > 0, "Adam: epsilon must be > 0, found {}", options.epsilon);
 }
 
+namespace {
+
+// `slot` (a one-element device tensor) holds `value` afterwards; written in place when it is
+// already on `device`, so that a captured step, which reads it at a fixed address, sees the change.
+template <class T>
+void store_scalar(Tensor& slot, T value, Device device) {
+  const Tensor host = Tensor::from_vector(std::vector<T>{value}, {1});
+  if (slot.defined() && slot.device() == device) {
+    slot.copy_from(host);
+  } else {
+    slot = host.to(device);
+  }
+}
+
+}  // namespace
+
 void Adam::upload_state(Device device) {
   KILN_CHECK(iterations_ < std::numeric_limits<std::int32_t>::max(),
              "Adam: {} steps is more than the int32 step counter holds", iterations_);
   if (!device_step_.defined() || device_step_.device() != device || uploaded_step_ != iterations_) {
-    device_step_ = Tensor::from_vector(std::vector<std::int32_t>{static_cast<std::int32_t>(iterations_)},
-                                       {1}, device);
+    store_scalar(device_step_, static_cast<std::int32_t>(iterations_), device);
     uploaded_step_ = iterations_;
   }
   if (!device_learning_rate_.defined() || device_learning_rate_.device() != device ||
       uploaded_learning_rate_ != learning_rate_) {
-    device_learning_rate_ = Tensor::from_vector(std::vector<double>{learning_rate_}, {1}, device);
+    store_scalar(device_learning_rate_, learning_rate_, device);
     uploaded_learning_rate_ = learning_rate_;
   }
+}
+
+void Adam::count_replayed_step() {
+  ++iterations_;  // the replayed update advanced the device counter
+  uploaded_step_ = iterations_;
+}
+
+void Adam::forget_captured_step() {
+  --iterations_;        // the captured update never ran
+  uploaded_step_ = -1;  // the device counter is written again before the next update
 }
 
 void Adam::apply(const std::vector<std::shared_ptr<Variable>>& variables) {
