@@ -1,6 +1,7 @@
 // Helpers shared by the kiln subcommands.
 #include "common.h"
 
+#include <cstdio>
 #include <cstring>
 
 #include "heads.h"
@@ -33,8 +34,32 @@ Tensor first_samples(const Tensor& x, std::int64_t n) {
   return out;
 }
 
+namespace {
+
+// Why no GPU is used, in a few words ("driver missing or too old", not the CUDA runtime's text).
+std::string short_reason(const DeviceChoice& choice) {
+  const std::string& reason = choice.reason;
+  if (choice.device.is_cuda() || reason.rfind("KILN_DEVICE", 0) == 0) return reason;
+  std::string why = reason;
+  if (reason.find("driver") != std::string::npos) {
+    why = "driver missing or too old";
+  } else if (reason.find("without CUDA") != std::string::npos) {
+    why = "kiln built without CUDA";
+  } else if (reason.find("no CUDA-capable device") != std::string::npos) {
+    why = "no GPU found";
+  } else if (why.size() > 60) {
+    why = why.substr(0, 57) + "...";
+  }
+  return "no usable GPU: " + why;
+}
+
+}  // namespace
+
 Device resolve_device(const std::string& text) {
-  return text == "auto" ? default_device() : parse_device(text);
+  if (text != "auto") return parse_device(text);
+  const DeviceChoice choice = default_device_choice();
+  std::printf("device: %s (%s)\n", choice.device.str().c_str(), short_reason(choice).c_str());
+  return choice.device;
 }
 
 TensorMap predictions(Model& model, const Tensor& images, std::int64_t batch_size) {

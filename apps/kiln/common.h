@@ -31,7 +31,8 @@ std::string dataset_title(const std::string& name);
 // The first `n` samples of a CPU tensor (all of them when n is 0 or covers them), as a copy.
 Tensor first_samples(const Tensor& x, std::int64_t n);
 
-// "auto" → default_device() (which reports its choice once on stderr), else parse_device.
+// "auto" → the default device, printed as the header line "device: cpu (no usable GPU: …)" on
+// stdout (call it once the inputs are checked, right before computing); else parse_device.
 Device resolve_device(const std::string& text);
 
 // Every output of the model for `images`, on the CPU, keyed by output name.

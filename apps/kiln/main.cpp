@@ -1,18 +1,26 @@
 // kiln: the command-line tool. Parses the subcommands with CLI11 and turns every failure into one
-// line "kiln: <message>" on stderr and exit code 1 (usage errors keep CLI11's own exit codes).
+// line "kiln: <message>" on stderr: exit status 2 for a usage error (a missing, unknown or out-of-
+// range option, an unknown command), 1 for a runtime error.
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <exception>
 #include <functional>
 #include <new>
 #include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "commands.h"
 #include "experiments.h"
 #include "kiln/build_info.h"
 #include "kiln/numerics.h"
 #include "kiln/error.h"
+#include "usage.h"
 #include "vision_commands.h"
 
 namespace {
@@ -25,6 +33,9 @@ using kiln::cli::TrainOptions;
 
 const char* const kDataDirHelp =
     "Directory holding mnist/ and fashion-mnist/ (default: $KILN_DATA, else ~/.kiln/datasets)";
+// The largest sample count or index an option takes (more than any data set kiln reads).
+constexpr std::int64_t kMaxCount = std::int64_t{1} << 40;
+
 const char* const kDeviceHelp = "auto (CUDA when a GPU is usable, else CPU), cpu, cuda or cuda:N";
 
 void add_train(CLI::App& app, TrainOptions& o, std::function<int()>& action) {
@@ -40,10 +51,10 @@ void add_train(CLI::App& app, TrainOptions& o, std::function<int()>& action) {
       ->capture_default_str();
   sub->add_option("--epochs", o.epochs,
                   "Epochs to train (with --resume: the total) [default: seed 3, odd-even 5]")
-      ->check(CLI::PositiveNumber);
+      ->check(kiln::cli::whole_number(1, 100000));
   sub->add_option("--batch-size", o.batch_size,
                   "Samples per step [default: seed 1024, odd-even 32]")
-      ->check(CLI::PositiveNumber);
+      ->check(kiln::cli::whole_number(1, 1 << 20));
   sub->add_option("--loss", o.loss,
                   "categorical_crossentropy or sparse_categorical_crossentropy (odd-even: for "
                   "num_out; odd_out always uses binary_crossentropy)")
@@ -63,12 +74,12 @@ void add_train(CLI::App& app, TrainOptions& o, std::function<int()>& action) {
                   "Run directory (default: runs/<dataset>[-<experiment>]-<timestamp>)");
   sub->add_option("--data-dir", o.data_dir, kDataDirHelp);
   sub->add_option("--limit", o.limit, "Train on the first N training images only (0: all)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kiln::cli::whole_number(0, kMaxCount));
   sub->add_option("--test-limit", o.test_limit, "Score on the first N test images only (0: all)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kiln::cli::whole_number(0, kMaxCount));
   sub->add_option("--checkpoint-every", o.checkpoint_every,
                   "Write <run>/checkpoint.h5 every N epochs and after the last (0: never)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kiln::cli::whole_number(0, 100000));
   sub->add_option("--resume", o.resume,
                   "Continue the run in this directory from its checkpoint.h5");
   CLI::Option* check_numerics = sub->add_flag("--check-numerics")->description(
@@ -94,9 +105,9 @@ void add_evaluate(CLI::App& app, EvaluateOptions& o, std::function<int()>& actio
       ->capture_default_str();
   sub->add_option("--data-dir", o.data_dir, kDataDirHelp);
   sub->add_option("--limit", o.limit, "Score on the first N test images only (0: all)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kiln::cli::whole_number(0, kMaxCount));
   sub->add_option("--batch-size", o.batch_size, "Samples per batch")
-      ->check(CLI::PositiveNumber)
+      ->check(kiln::cli::whole_number(1, 1 << 20))
       ->capture_default_str();
   sub->add_option("--device", o.device, kDeviceHelp)->capture_default_str();
   sub->callback([&o, &action] { action = [&o] { return kiln::cli::run_evaluate(o); }; });
@@ -111,7 +122,7 @@ void add_predict(CLI::App& app, PredictOptions& o, std::function<int()>& action)
           ->check(CLI::IsMember({"mnist", "fashion_mnist", "fashion-mnist"}));
   image->excludes(dataset);
   sub->add_option("--index", o.index, "Index of the test image (with --dataset)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(kiln::cli::whole_number(0, kMaxCount))
       ->capture_default_str();
   sub->add_option("--data-dir", o.data_dir, kDataDirHelp);
   sub->add_option("--device", o.device, kDeviceHelp)->capture_default_str();
@@ -135,7 +146,41 @@ void add_plot_model(CLI::App& app, PlotModelOptions& o, std::function<int()>& ac
 int report(const char* message) {
   std::fflush(stdout);
   std::fprintf(stderr, "kiln: %s\n", message);
-  return 1;
+  return kiln::cli::kExitRuntimeError;
+}
+
+const char* const kExitStatusHelp =
+    "Exit status: 0 success; 1 runtime error (a file that cannot be read or written, bad data, "
+    "out of memory); 2 usage error (a missing, unknown or out-of-range option, an unknown "
+    "command). Either error is one line on stderr: kiln: <message>.";
+
+std::vector<std::string> command_names(const CLI::App& app) {
+  std::vector<std::string> names;
+  for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+    names.push_back(sub->get_name());
+  }
+  return names;
+}
+
+// "" when argv names a known command (or starts with an option), else the usage error's text.
+std::string unknown_command(const CLI::App& app, int argc, char** argv) {
+  const std::vector<std::string> names = command_names(app);
+  const std::string list = fmt::format("{}", fmt::join(names, ", "));
+  if (argc < 2) return "a command is required: " + list + " (kiln --help describes them)";
+  const std::string word = argv[1];
+  if (word.empty() || word[0] == '-' || std::find(names.begin(), names.end(), word) != names.end()) {
+    return {};
+  }
+  const std::string nearest = kiln::cli::nearest_name(word, names);
+  const std::string hint = nearest.empty() ? "" : "did you mean '" + nearest + "'? ";
+  return "unknown command '" + word + "' (" + hint + "commands: " + list + ")";
+}
+
+// CLI11's message as one line.
+std::string one_line(std::string text) {
+  std::replace(text.begin(), text.end(), '\n', ' ');
+  while (!text.empty() && text.back() == ' ') text.pop_back();
+  return text;
 }
 
 }  // namespace
@@ -158,10 +203,18 @@ int main(int argc, char** argv) {
   add_summary(app, summary, action);
   add_plot_model(app, plot_model, action);
   kiln::cli::add_vision_commands(app, action);
+  app.footer(kExitStatusHelp);
+  for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+    sub->footer(kExitStatusHelp);
+  }
+  if (const std::string error = unknown_command(app, argc, argv); !error.empty()) {
+    return kiln::cli::usage_error(error);
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    return kiln::cli::usage_error(one_line(e.what()));
   }
   try {
     return action();

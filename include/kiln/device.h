@@ -30,6 +30,13 @@ KILN_API bool cuda_emulated();
 // CUDA when a GPU is usable, else the CPU; KILN_DEVICE=cpu|cuda[:N] overrides.
 // The first call reports once (on stderr) which device it picked and why.
 KILN_API Device default_device();
+// The same choice and why, without the report: the caller says it (the kiln CLI prints it in the
+// header of the commands that compute), and default_device() stays silent afterwards.
+struct DeviceChoice {
+  Device device;
+  std::string reason;  // "a GPU is usable", "KILN_DEVICE=cpu", or why no GPU is usable
+};
+KILN_API DeviceChoice default_device_choice();
 // Parses "cpu", "cuda", "cuda:N" or "auto"; asking for CUDA where none is usable is an Error.
 KILN_API Device parse_device(const std::string& text);
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "kiln/export.h"
@@ -31,14 +32,20 @@ KILN_API Tensor apply_colormap(const Tensor& gray, Colormap colormap);
 struct GridOptions {
   std::int64_t columns = 16;   // tiles per row (fewer when there are fewer tiles)
   std::int64_t separator = 1;  // pixels of white between tiles
-  std::int64_t zoom = 0;       // pixels per value; 0: the smallest making tiles >= 24 px
+  std::int64_t zoom = 0;       // pixels per value; 0: the smallest making tiles >= 64 px
+  std::int64_t label_band = 0;  // rows of white above each row of tiles, for labels (0..64)
   Colormap colormap = Colormap::viridis;
 };
 
-// The pixel size of a grid of `tiles` tiles of (height, width) values: {rows, columns, zoom,
-// picture height, picture width}.
-struct GridLayout {
+// Where the tiles of a grid of `tiles` tiles of (height, width) values go: rows and columns of
+// tiles, the zoom, the picture's size, and each tile's zoomed size and top-left corner.
+struct KILN_API GridLayout {
   std::int64_t rows = 0, columns = 0, zoom = 1, height = 0, width = 0;
+  std::int64_t tile_height = 0, tile_width = 0, separator = 0, label_band = 0;
+  std::int64_t top(std::int64_t tile) const {
+    return (tile / columns) * (label_band + tile_height + separator) + label_band;
+  }
+  std::int64_t left(std::int64_t tile) const { return (tile % columns) * (tile_width + separator); }
 };
 KILN_API GridLayout grid_layout(std::int64_t tiles, std::int64_t height, std::int64_t width,
                                 const GridOptions& options);
@@ -46,8 +53,12 @@ KILN_API GridLayout grid_layout(std::int64_t tiles, std::int64_t height, std::in
 // Every channel of activations (1, h, w, c) or (h, w, c) as a tile, each normalised on its own
 // (its min -> 0, its max -> 255; a constant map is 0), in channel order, row by row.
 KILN_API Tensor feature_map_grid(const Tensor& activations, const GridOptions& options = {});
-// A Conv2D kernel (kh, kw, in, out): one tile per (input channel, filter) pair, input-channel
-// major, normalised together over the whole kernel so tiles compare.
-KILN_API Tensor kernel_grid(const Tensor& kernel, const GridOptions& options = {});
+// A Conv2D kernel (kh, kw, in, out) as one (kh, kw) slice per filter: (kh, kw, out), the mean over
+// the input channels, or input channel `input_channel` alone (Error when out of range).
+KILN_API Tensor kernel_slices(const Tensor& kernel, std::optional<std::int64_t> input_channel = {});
+// One tile per filter (output channel) of kernel_slices(kernel, input_channel), normalised
+// together (the smallest value -> 0, the largest -> 255) so tiles compare.
+KILN_API Tensor kernel_grid(const Tensor& kernel, const GridOptions& options = {},
+                            std::optional<std::int64_t> input_channel = {});
 
 }  // namespace kiln

@@ -1,8 +1,8 @@
 #include "kiln/device.h"
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
-#include <mutex>
 
 #include "backend/cuda_bridge.h"
 #include "core/check.h"
@@ -34,17 +34,31 @@ Device pick_default_device(std::string* reason) {
   return Device::cpu();
 }
 
+const DeviceChoice& chosen_default_device() {
+  static const DeviceChoice choice = [] {
+    DeviceChoice c;
+    c.device = pick_default_device(&c.reason);
+    return c;
+  }();
+  return choice;
+}
+
+std::atomic<bool> default_device_reported{false};
+
 }  // namespace
 
 Device default_device() {
-  static std::once_flag once;
-  static Device chosen;
-  std::call_once(once, [] {
-    std::string reason;
-    chosen = pick_default_device(&reason);
-    std::fprintf(stderr, "kiln: using %s (%s)\n", chosen.str().c_str(), reason.c_str());
-  });
-  return chosen;
+  const DeviceChoice& choice = chosen_default_device();
+  if (!default_device_reported.exchange(true)) {
+    std::fprintf(stderr, "kiln: using %s (%s)\n", choice.device.str().c_str(),
+                 choice.reason.c_str());
+  }
+  return choice.device;
+}
+
+DeviceChoice default_device_choice() {
+  default_device_reported = true;
+  return chosen_default_device();
 }
 
 void set_allow_tf32(bool allowed) { cuda_bridge::set_tf32(allowed); }

@@ -72,8 +72,7 @@ Tensor draw_grid(std::int64_t tiles, std::int64_t height, std::int64_t width,
   std::uint8_t* pixels = canvas.data<std::uint8_t>();
   const std::int64_t zoom = layout.zoom;
   for (std::int64_t t = 0; t < tiles; ++t) {
-    const std::int64_t top = (t / layout.columns) * (height * zoom + options.separator);
-    const std::int64_t left = (t % layout.columns) * (width * zoom + options.separator);
+    const std::int64_t top = layout.top(t), left = layout.left(t);
     for (std::int64_t y = 0; y < height * zoom; ++y) {
       for (std::int64_t x = 0; x < width * zoom; ++x) {
         const std::uint8_t level = normalise(tile_value(t, y / zoom, x / zoom), low, high);
@@ -87,9 +86,11 @@ Tensor draw_grid(std::int64_t tiles, std::int64_t height, std::int64_t width,
 
 void check_grid_options(const GridOptions& options) {
   KILN_CHECK(options.columns >= 1 && options.separator >= 0 && options.separator <= 64 &&
-                 options.zoom >= 0 && options.zoom <= 256,
-             "grid: columns must be >= 1, separator 0..64 and zoom 0..256, found {}, {}, {}",
-             options.columns, options.separator, options.zoom);
+                 options.zoom >= 0 && options.zoom <= 256 && options.label_band >= 0 &&
+                 options.label_band <= 64,
+             "grid: columns must be >= 1, separator 0..64, zoom 0..256 and label band 0..64, "
+             "found {}, {}, {}, {}",
+             options.columns, options.separator, options.zoom, options.label_band);
 }
 
 }  // namespace
@@ -127,9 +128,14 @@ GridLayout grid_layout(std::int64_t tiles, std::int64_t height, std::int64_t wid
   layout.rows = (tiles + layout.columns - 1) / layout.columns;
   const std::int64_t shorter = std::min(height, width);
   layout.zoom =
-      options.zoom > 0 ? options.zoom : std::max<std::int64_t>(1, (24 + shorter - 1) / shorter);
-  layout.height = layout.rows * height * layout.zoom + (layout.rows - 1) * options.separator;
-  layout.width = layout.columns * width * layout.zoom + (layout.columns - 1) * options.separator;
+      options.zoom > 0 ? options.zoom : std::max<std::int64_t>(1, (64 + shorter - 1) / shorter);
+  layout.tile_height = height * layout.zoom;
+  layout.tile_width = width * layout.zoom;
+  layout.separator = options.separator;
+  layout.label_band = options.label_band;
+  layout.height = layout.rows * (options.label_band + layout.tile_height) +
+                  (layout.rows - 1) * options.separator;
+  layout.width = layout.columns * layout.tile_width + (layout.columns - 1) * options.separator;
   KILN_CHECK(layout.width <= kMaxImagePixels / layout.height,
              "grid: {}x{} pixels is more than the {} pixels of an image; lower the zoom",
              layout.height, layout.width, kMaxImagePixels);
@@ -166,19 +172,39 @@ Tensor feature_map_grid(const Tensor& activations, const GridOptions& options) {
   return draw_grid(channels, height, width, options, value, 0.0f, 1.0f);
 }
 
-Tensor kernel_grid(const Tensor& kernel, const GridOptions& options) {
+Tensor kernel_slices(const Tensor& kernel, std::optional<std::int64_t> input_channel) {
   KILN_CHECK(kernel.defined() && kernel.dtype() == DType::f32 && kernel.rank() == 4,
              "kernel_grid: expected an f32 Conv2D kernel (height, width, in, out), found {}",
              kernel.defined() ? kernel.str() : std::string("undefined"));
   const Tensor host = kernel.to(Device::cpu());
   const std::int64_t height = host.dim(0), width = host.dim(1), in = host.dim(2), out = host.dim(3);
+  KILN_CHECK(!input_channel || (*input_channel >= 0 && *input_channel < in),
+             "kernel_grid: input channel {} is outside 0..{}", input_channel.value_or(0), in - 1);
+  Tensor slices = Tensor::zeros({height, width, out});
   const float* values = host.data<float>();
-  const auto [low, high] = std::minmax_element(values, values + host.numel());
-  auto value = [&](std::int64_t t, std::int64_t y, std::int64_t x) {
-    const std::int64_t i = t / out, o = t % out;
-    return values[((y * width + x) * in + i) * out + o];
+  float* dst = slices.data<float>();
+  for (std::int64_t p = 0; p < height * width; ++p) {
+    for (std::int64_t o = 0; o < out; ++o) {
+      double sum = 0.0;
+      for (std::int64_t i = 0; i < in; ++i) {
+        if (!input_channel || *input_channel == i) sum += values[(p * in + i) * out + o];
+      }
+      dst[p * out + o] = static_cast<float>(input_channel ? sum : sum / static_cast<double>(in));
+    }
+  }
+  return slices;
+}
+
+Tensor kernel_grid(const Tensor& kernel, const GridOptions& options,
+                   std::optional<std::int64_t> input_channel) {
+  const Tensor slices = kernel_slices(kernel, input_channel);
+  const std::int64_t height = slices.dim(0), width = slices.dim(1), out = slices.dim(2);
+  const float* values = slices.data<float>();
+  const auto [low, high] = std::minmax_element(values, values + slices.numel());
+  auto value = [&](std::int64_t o, std::int64_t y, std::int64_t x) {
+    return values[(y * width + x) * out + o];
   };
-  return draw_grid(in * out, height, width, options, value, *low, *high);
+  return draw_grid(out, height, width, options, value, *low, *high);
 }
 
 }  // namespace kiln

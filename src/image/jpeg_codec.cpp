@@ -124,6 +124,11 @@ std::int64_t output_channels(jpeg_decompress_struct& info, const std::string& pa
     case JCS_RGB:
       info.out_color_space = JCS_RGB;
       return 3;
+    case JCS_CMYK:
+    case JCS_YCCK:
+      fail("read_image: {}: CMYK JPEG is not supported (grey and RGB/YCbCr are; convert it to "
+           "RGB first)",
+           path);
     default:
       fail("read_image: {}: JPEG colour space {} is not supported (grey and RGB/YCbCr are)", path,
            static_cast<int>(info.jpeg_color_space));

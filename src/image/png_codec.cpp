@@ -1,9 +1,20 @@
-// PNG through libpng's simplified API (png_image_*): it reports errors through png_image.message
-// instead of longjmp, converts palettes and 16-bit samples to 8-bit, and reads the header before
-// the pixels, so the size is checked before anything is allocated.
+// PNG decoding through libpng's full read API, so that no colour transform happens that Pillow
+// would not do: the samples come out as stored (no gAMA / sRGB / iCCP gamma change, no
+// compositing), 16-bit samples keep their high byte (Pillow's "RGB;16B" / "RGBA;16B" / "LA;16B"
+// unpackers do the same), low-bit grey is scaled to 0..255 (0..3 -> 0, 85, 170, 255), palettes
+// become RGB, and a tRNS chunk becomes an alpha channel. Encoding uses the simplified API
+// (png_image_write_*), which writes 8-bit samples as given.
+//
+// Note [libpng errors]: libpng reports errors by longjmp to the setjmp of the caller. Only the two
+// small functions below call setjmp, and no C++ object with a destructor lives in their frames,
+// so the jump never skips a destructor; the error text is copied into PngSource::message and
+// turned into a kiln::Error after the jump.
 #include <png.h>
 
+#include <csetjmp>
+#include <cstdio>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -14,14 +25,71 @@ namespace kiln::image {
 
 namespace {
 
-// Frees libpng's reader state on every path (a no-op once png_image_finish_read has run).
+// The bytes being read and the last libpng message (see Note [libpng errors]).
+struct PngSource {
+  const unsigned char* data = nullptr;
+  std::size_t size = 0;
+  std::size_t position = 0;
+  char message[256] = {};
+};
+
+void on_png_error(png_structp png, png_const_charp text) {
+  auto* source = static_cast<PngSource*>(png_get_error_ptr(png));
+  std::snprintf(source->message, sizeof source->message, "%s", text);
+  png_longjmp(png, 1);
+}
+
+void on_png_warning(png_structp, png_const_charp) {}
+
+void read_from_memory(png_structp png, png_bytep out, png_size_t length) {
+  auto* source = static_cast<PngSource*>(png_get_io_ptr(png));
+  if (length > source->size - source->position) png_error(png, "unexpected end of file");
+  std::memcpy(out, source->data + source->position, length);
+  source->position += length;
+}
+
+// libpng's read and info structs, freed on every path.
 struct PngReader {
-  png_image png{};
-  PngReader() { png.version = PNG_IMAGE_VERSION; }
-  ~PngReader() { png_image_free(&png); }
+  PngSource source;
+  png_structp png = nullptr;
+  png_infop info = nullptr;
+  PngReader(const std::vector<unsigned char>& bytes) {
+    source.data = bytes.data();
+    source.size = bytes.size();
+    png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &source, on_png_error, on_png_warning);
+    if (png != nullptr) info = png_create_info_struct(png);
+  }
+  ~PngReader() { png_destroy_read_struct(&png, &info, nullptr); }
   PngReader(const PngReader&) = delete;
   PngReader& operator=(const PngReader&) = delete;
 };
+
+// Reads the header and sets the transforms to 8-bit samples of the file's own channels (plus alpha
+// from tRNS). False on a libpng error.
+bool read_header(PngReader& reader) {
+  png_structp png = reader.png;
+  png_infop info = reader.info;
+  if (setjmp(png_jmpbuf(png))) return false;
+  png_set_read_fn(png, &reader.source, read_from_memory);
+  png_read_info(png, info);
+  const int color_type = png_get_color_type(png, info);
+  if (color_type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
+  if (color_type == PNG_COLOR_TYPE_GRAY && png_get_bit_depth(png, info) < 8) {
+    png_set_expand_gray_1_2_4_to_8(png);
+  }
+  if (png_get_valid(png, info, PNG_INFO_tRNS) != 0) png_set_tRNS_to_alpha(png);
+  png_set_strip_16(png);
+  png_set_interlace_handling(png);
+  png_read_update_info(png, info);
+  return true;
+}
+
+// Reads every row into `rows`. False on a libpng error.
+bool read_rows(PngReader& reader, png_bytepp rows) {
+  if (setjmp(png_jmpbuf(reader.png))) return false;
+  png_read_image(reader.png, rows);
+  return true;
+}
 
 png_uint_32 png_format_for(std::int64_t channels) {
   switch (channels) {
@@ -39,21 +107,25 @@ png_uint_32 png_format_for(std::int64_t channels) {
 }  // namespace
 
 Tensor decode_png(const std::vector<unsigned char>& bytes, const std::string& path) {
-  PngReader reader;
-  png_image& png = reader.png;
-  // 16-bit files without gamma information are taken as sRGB, like 8-bit ones (not linear light).
-  png.flags = PNG_IMAGE_FLAG_16BIT_sRGB;
-  KILN_CHECK(png_image_begin_read_from_memory(&png, bytes.data(), bytes.size()) != 0,
-             "read_image: {}: corrupt PNG header (libpng: {})", path, png.message);
-  check_header_size(png.width, png.height, path, "PNG");
-  // 8-bit samples, palette expanded, the file's own channels (no compositing, no gamma change).
-  png.format &= PNG_FORMAT_FLAG_ALPHA | PNG_FORMAT_FLAG_COLOR;
-  const std::int64_t channels = PNG_IMAGE_SAMPLE_CHANNELS(png.format);
-  Tensor image = Tensor::empty(
-      {static_cast<std::int64_t>(png.height), static_cast<std::int64_t>(png.width), channels},
-      DType::u8);
-  KILN_CHECK(png_image_finish_read(&png, nullptr, image.data<std::uint8_t>(), 0, nullptr) != 0,
-             "read_image: {}: truncated or corrupt PNG (libpng: {})", path, png.message);
+  PngReader reader(bytes);
+  KILN_CHECK(reader.info != nullptr, "read_image: {}: libpng could not start", path);
+  KILN_CHECK(read_header(reader), "read_image: {}: corrupt PNG header (libpng: {})", path,
+             reader.source.message);
+  const std::int64_t width = png_get_image_width(reader.png, reader.info);
+  const std::int64_t height = png_get_image_height(reader.png, reader.info);
+  check_header_size(width, height, path, "PNG");
+  const std::int64_t channels = png_get_channels(reader.png, reader.info);
+  KILN_CHECK(channels >= 1 && channels <= 4 &&
+                 png_get_rowbytes(reader.png, reader.info) ==
+                     static_cast<png_size_t>(width * channels),
+             "read_image: {}: unsupported PNG layout ({} channels)", path, channels);
+  Tensor image = Tensor::empty({height, width, channels}, DType::u8);
+  std::vector<png_bytep> rows(static_cast<std::size_t>(height));
+  for (std::int64_t y = 0; y < height; ++y) {
+    rows[static_cast<std::size_t>(y)] = image.data<std::uint8_t>() + y * width * channels;
+  }
+  KILN_CHECK(read_rows(reader, rows.data()),
+             "read_image: {}: truncated or corrupt PNG (libpng: {})", path, reader.source.message);
   return image;
 }
 

@@ -29,16 +29,23 @@ fresh_dir() {
   mkdir -p "$1"
 }
 
-# expect_failure STDERR_FILE COMMAND...: the command must exit with status 1 and print exactly one
-# line, "kiln: ...", on stderr (no usage text, stack dump or abort).
-expect_failure() {
-  local err="$1" status=0
-  shift
+# expect_exit STATUS STDERR_FILE COMMAND...: the command must exit with STATUS and print exactly
+# one line, "kiln: ...", on stderr (no usage text, stack dump or abort).
+expect_exit() {
+  local expected="$1" err="$2" status=0
+  shift 2
   "$@" >"$err.out" 2>"$err" || status=$?
-  [[ $status -eq 1 ]] || fail "expected exit status 1 from '$*', got $status; stderr: $(cat "$err")"
+  [[ $status -eq $expected ]] ||
+    fail "expected exit status $expected from '$*', got $status; stderr: $(cat "$err")"
   [[ $(wc -l <"$err") -eq 1 ]] || fail "expected one line on stderr from '$*', got: $(cat "$err")"
   grep -q '^kiln: ' "$err" || fail "stderr of '$*' does not start with 'kiln: ': $(cat "$err")"
 }
+
+# expect_failure STDERR_FILE COMMAND...: a runtime error (exit status 1, one "kiln:" line).
+expect_failure() { expect_exit 1 "$@"; }
+
+# expect_usage_error STDERR_FILE COMMAND...: a usage error (exit status 2, one "kiln:" line).
+expect_usage_error() { expect_exit 2 "$@"; }
 
 # expect_in FILE TEXT: FILE contains TEXT (fixed string).
 expect_in() {

@@ -62,4 +62,16 @@ expect_in "$OUT/notpng.err" "not-a-png.png"
 expect_failure "$OUT/neither.err" "$KILN" predict --model "$RUN/model.h5"
 expect_failure "$OUT/range.err" "$KILN" predict --model "$RUN/model.h5" --dataset mnist --index 10000 --device cpu
 expect_in "$OUT/range.err" "10000"
-echo "evaluate, predict and summary OK"
+
+# features: one tile per output channel of conv2d_1 (128, not 128 x 64), a title and a colour bar
+# around legible tiles.
+"$KILN" features --model "$RUN/model.h5" --kernels --layer conv2d_1 -o "$OUT/kernels.png" \
+  >"$OUT/kernels.txt" || fail "kiln features --kernels failed"
+expect_in "$OUT/kernels.txt" "128 kernels of conv2d_1 (3x3, mean over 64 input channels), one tile per output channel"
+check_png "$OUT/kernels.png" 1000 500
+"$KILN" features --model "$RUN/model.h5" --dataset mnist --index 0 --device cpu -o "$OUT/maps.png" \
+  >"$OUT/maps.txt" || fail "kiln features failed"
+expect_in "$OUT/maps.txt" "64 feature maps of conv2d (26x26)"
+check_png "$OUT/maps.png" 1200 300
+expect_usage_error "$OUT/channel.err" "$KILN" features --model "$RUN/model.h5" --input-channel 3 -o "$OUT/x.png"
+echo "evaluate, predict, summary and features OK"

@@ -8,6 +8,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -31,6 +32,9 @@ namespace {
 constexpr const char* kPython = "/usr/bin/python3";
 // A real photograph shipped by Debian's python-matplotlib-data (512 x 600, RGB JPEG).
 constexpr const char* kPhoto = "/usr/share/matplotlib/mpl-data/sample_data/grace_hopper.jpg";
+// A second picture from the same package (an RGBA PNG of a present on a white background).
+constexpr const char* kSecondPhoto =
+    "/usr/share/matplotlib/mpl-data/sample_data/Minduka_Present_Blue_Pack.png";
 
 using ImageTest = kiln::testing::TempDirTest;
 
@@ -221,7 +225,9 @@ TEST(ImageGrey, FollowsPillowsLumaWeights) {
 TEST(ImageKernels, NamedKernelsAreThere) {
   for (const char* name :
        {"identity", "edge_1", "edge_2", "ridge_4", "ridge_8", "sharpen", "box_blur", "gaussian_3",
-        "gaussian_5", "unsharp_5", "sobel_x", "sobel_y", "emboss"}) {
+        "gaussian_5", "unsharp_5", "sobel_x", "sobel_y", "emboss", "BLUR", "CONTOUR", "DETAIL",
+        "EDGE_ENHANCE", "EDGE_ENHANCE_MORE", "EMBOSS", "FIND_EDGES", "SHARPEN", "SMOOTH",
+        "SMOOTH_MORE"}) {
     const kiln::ImageKernel k = kiln::parse_image_kernel(name);
     EXPECT_EQ(k.name, name);
     EXPECT_EQ(static_cast<std::int64_t>(k.weights.size()), k.size * k.size) << name;
@@ -246,6 +252,7 @@ TEST(ImageKernels, ListsOfOddSquareLength) {
   expect_error([] { kiln::parse_image_kernel("1,2,x,4,5,6,7,8,9"); }, "'x' is not a number");
   expect_error([] { kiln::parse_image_kernel("1,2,3,4,5,6,7,8,9,"); }, "not a number");
   expect_error([] { kiln::parse_image_kernel("blur"); }, "edge_1");
+  expect_error([] { kiln::parse_image_kernel("edge_3"); }, "unknown name 'edge_3' (names: identity");
 }
 
 // ------------------------------------------------------------------------------------- filters
@@ -319,6 +326,46 @@ TEST_F(ImageFilter, PillowsOrientationAndRounding) {
   EXPECT_EQ(pixels(kiln::filter_image(ones, kiln::parse_image_kernel("box_blur"), half))[4], 0);
 }
 
+TEST_F(ImageFilter, KerasOrientationIsACorrelation) {
+  // An impulse under a correlation gives the kernel turned by 180 degrees: weight 9 up-left.
+  std::vector<int> values(49, 0);
+  values[3 * 7 + 3] = 90;
+  kiln::FilterOptions keras;
+  keras.scale = 9;
+  keras.orientation = kiln::KernelOrientation::keras;
+  for (const bool padded : {false, true}) {
+    if (padded) keras.padding = kiln::Padding::same();
+    const std::vector<int> out = pixels(kiln::filter_image(
+        image_from(values, 7, 7), kiln::parse_image_kernel("1,2,3,4,5,6,7,8,9"), keras));
+    const std::vector<int> rows = {out[2 * 7 + 2], out[2 * 7 + 3], out[2 * 7 + 4],
+                                   out[3 * 7 + 2], out[3 * 7 + 3], out[3 * 7 + 4],
+                                   out[4 * 7 + 2], out[4 * 7 + 3], out[4 * 7 + 4]};
+    EXPECT_EQ(rows, (std::vector<int>{90, 80, 70, 60, 50, 40, 30, 20, 10})) << padded;
+  }
+  // On a kernel symmetric top to bottom the two orientations agree.
+  const Tensor image = random_image(12, 9, 3, 4);
+  kiln::FilterOptions pillow, keras_sobel;
+  keras_sobel.orientation = kiln::KernelOrientation::keras;
+  const kiln::ImageKernel sobel_x = kiln::parse_image_kernel("sobel_x");
+  EXPECT_EQ(pixels(kiln::filter_image(image, sobel_x, pillow)),
+            pixels(kiln::filter_image(image, sobel_x, keras_sobel)));
+}
+
+TEST_F(ImageFilter, PaddingIsBoundedBeforeAllocating) {
+  const Tensor image = random_image(10, 20, 3, 4);
+  kiln::FilterOptions huge;
+  huge.padding = kiln::Padding::parse("100000");
+  expect_error([&] { kiln::filter_image(image, kiln::parse_image_kernel("edge_1"), huge); },
+               "must be 0..13 rows");
+  kiln::FilterOptions most;
+  most.padding = kiln::Padding::parse("13,23");
+  EXPECT_EQ(kiln::filter_image(image, kiln::parse_image_kernel("edge_1"), most).shape(),
+            (kiln::Shape{10 + 26 - 2, 20 + 46 - 2, 3}));
+  kiln::PoolOptions pool;
+  pool.padding = kiln::Padding::parse("1000");
+  expect_error([&] { kiln::pool_image(image, pool); }, "padding");
+}
+
 TEST_F(ImageFilter, StrideAndPaddingGiveConv2dsOutputSizes) {
   const kiln::ImageKernel k3 = kiln::parse_image_kernel("sobel_x");
   const kiln::ImageKernel k5 = kiln::parse_image_kernel("gaussian_5");
@@ -386,60 +433,10 @@ TEST(ImagePool, MaxMinAvgOnAKnownImage) {
 
 // --------------------------------------------------------------------------------------- Pillow
 
-struct PillowCase {
-  std::string kernel;  // a name of named_image_kernels()
-  double scale;        // passed to Pillow explicitly (its default divides by a zero sum)
-};
-
-const std::vector<PillowCase>& pillow_cases() {
-  static const std::vector<PillowCase> cases = [] {
-    std::vector<PillowCase> all;
-    for (const kiln::ImageKernel& k : kiln::named_image_kernels()) {
-      double sum = 0;
-      for (double w : k.weights) sum += w;
-      all.push_back({k.name, sum == 0 ? 1.0 : sum});
-    }
-    return all;
-  }();
-  return cases;
-}
-
-// Writes Pillow's results for every named kernel on the photo's grey, RGB and RGBA versions.
-std::string pillow_script() {
-  std::string kernels;
-  for (const PillowCase& c : pillow_cases()) {
-    const kiln::ImageKernel k = kiln::parse_image_kernel(c.kernel);
-    kernels += fmt::format("    ('{}', {}, {}, {}),\n", c.kernel, k.size,
-                           fmt::join(k.weights, ", "), c.scale);
-  }
-  // Kernel tuples are (name, size, w0, w1, ..., scale).
-  return "import sys\n"
-         "from PIL import Image, ImageFilter\n"
-         "photo, out = sys.argv[1], sys.argv[2]\n"
-         "rgb = Image.open(photo).convert('RGB')\n"
-         "grey = rgb.convert('L')\n"
-         "rgba = rgb.copy()\n"
-         "rgba.putalpha(grey.point(lambda v: 255 - v))\n"
-         "rgb.save(out + '/rgb.png')\n"
-         "grey.save(out + '/grey.png')\n"
-         "rgba.save(out + '/rgba.png')\n"
-         "kernels = [\n" +
-         kernels +
-         "]\n"
-         "for spec in kernels:\n"
-         "    name, size, weights, scale = spec[0], spec[1], spec[2:-1], spec[-1]\n"
-         "    f = ImageFilter.Kernel((size, size), weights, scale, 0)\n"
-         "    for mode, im in (('grey', grey), ('rgb', rgb), ('rgba', rgba)):\n"
-         "        im.filter(f).save('%s/%s_%s.png' % (out, name, mode))\n"
-         "print('pillow done')\n";
-}
-
-TEST_F(ImagePillow, NamedKernelsMatchPillowOnAPhotograph) {
-  ASSERT_TRUE(fs::exists(kPhoto)) << kPhoto
-                                  << " is missing: apt-get install -y python-matplotlib-data";
-  write_bytes(path("pillow.py"), pillow_script());
-  const std::string command =
-      fmt::format("{} {} {} {} 2>&1", kPython, path("pillow.py"), kPhoto, dir_.string());
+// Runs a Python script with Debian's Pillow: `script` written to `dir`/name, argv[1] = dir.
+void run_pillow(const std::string& file, const std::string& script, const std::string& dir) {
+  write_bytes(file, script);
+  const std::string command = fmt::format("{} {} {} 2>&1", kPython, file, dir);
   FILE* pipe = popen(command.c_str(), "r");
   ASSERT_NE(pipe, nullptr);
   std::string output;
@@ -449,44 +446,166 @@ TEST_F(ImagePillow, NamedKernelsMatchPillowOnAPhotograph) {
   ASSERT_EQ(pclose(pipe), 0) << "Pillow failed (it needs " << kPython
                              << " with PIL: apt-get install -y python3-pil):\n"
                              << output;
+}
 
-  // Our decoder and grey conversion give exactly Pillow's pixels.
-  const Tensor rgb = kiln::read_image(kPhoto);
-  ASSERT_EQ(rgb.shape(), (kiln::Shape{600, 512, 3}));
-  EXPECT_EQ(max_difference(rgb, kiln::read_image(path("rgb.png"))), 0);
-  const Tensor grey = kiln::to_grayscale(rgb);
-  EXPECT_EQ(max_difference(grey, kiln::read_image(path("grey.png"))), 0);
-  const Tensor rgba = kiln::read_image(path("rgba.png"));
-  ASSERT_EQ(rgba.dim(2), 4);
+// A 16-bit PNG writer in Python (Pillow writes 16-bit grey only): png16(path, uint16 array,
+// colour type, extra chunks).
+const char* const kPng16Writer =
+    "import struct, zlib\n"
+    "import numpy as np\n"
+    "def png16(path, arr, color_type, extra=b''):\n"
+    "    h, w = arr.shape[:2]\n"
+    "    raw = b''.join(b'\\x00' + arr[y].astype('>u2').tobytes() for y in range(h))\n"
+    "    def chunk(t, d):\n"
+    "        return struct.pack('>I', len(d)) + t + d + struct.pack('>I', zlib.crc32(t + d))\n"
+    "    ihdr = struct.pack('>IIBBBBB', w, h, 16, color_type, 0, 0, 0)\n"
+    "    data = chunk(b'IHDR', ihdr) + extra + chunk(b'IDAT', zlib.compress(raw)) + chunk(b'IEND', b'')\n"
+    "    open(path, 'wb').write(b'\\x89PNG\\r\\n\\x1a\\n' + data)\n"
+    "def gama(value):\n"
+    "    d = struct.pack('>I', value)\n"
+    "    return struct.pack('>I', 4) + b'gAMA' + d + struct.pack('>I', zlib.crc32(b'gAMA' + d))\n";
 
-  for (const PillowCase& c : pillow_cases()) {
-    kiln::FilterOptions options;
-    options.scale = c.scale;
-    const kiln::ImageKernel k = kiln::parse_image_kernel(c.kernel);
-    const int grey_diff = max_difference(kiln::filter_image(grey, k, options),
-                                         kiln::read_image(path(c.kernel + "_grey.png")));
-    const int rgb_diff = max_difference(kiln::filter_image(rgb, k, options),
-                                        kiln::read_image(path(c.kernel + "_rgb.png")));
-    const int rgba_diff = max_difference(kiln::filter_image(rgba, k, options),
-                                         kiln::read_image(path(c.kernel + "_rgba.png")));
-    EXPECT_LE(grey_diff, 1) << c.kernel;
-    EXPECT_LE(rgb_diff, 1) << c.kernel;
-    EXPECT_LE(rgba_diff, 1) << c.kernel;
-    std::printf("[ Pillow   ] %-10s max difference: grey %d, RGB %d, RGBA %d\n", c.kernel.c_str(),
-                grey_diff, rgb_diff, rgba_diff);
+TEST_F(ImagePillow, SixteenBitPngsReadAsPillowReadsThem) {
+  // Grey written by Pillow (mode I;16); RGB and RGBA by hand, RGBA with a gAMA chunk of 1.0
+  // (linear) that Pillow ignores. References: Pillow's own 8-bit decoding (RGB, RGBA), and
+  // Pillow's 16-bit grey values >> 8 (Pillow opens 16-bit grey as mode I).
+  const std::string script = std::string(kPng16Writer) +
+                             "import sys\n"
+                             "from PIL import Image\n"
+                             "out = sys.argv[1]\n"
+                             "v = np.array([[64 * 257, 128 * 257, 0x40ff, 65535, 0, 255, 256, "
+                             "0x8080]], dtype=np.uint16)\n"
+                             "v = np.repeat(v, 3, axis=0)\n"
+                             "Image.fromarray(v, 'I;16').save(out + '/grey16.png')\n"
+                             "png16(out + '/rgb16.png', np.stack([v, v[:, ::-1], v], -1), 2)\n"
+                             "png16(out + '/rgba16.png', np.stack([v, v, v[:, ::-1], v], -1), 6, "
+                             "gama(100000))\n"
+                             "g = np.array(Image.open(out + '/grey16.png'))\n"
+                             "Image.fromarray((g >> 8).astype(np.uint8)).save(out + '/grey8.png')\n"
+                             "Image.open(out + '/rgb16.png').save(out + '/rgb8.png')\n"
+                             "Image.open(out + '/rgba16.png').save(out + '/rgba8.png')\n";
+  run_pillow(path("png16.py"), script, dir_.string());
+  const Tensor grey = kiln::read_image(path("grey16.png"));
+  ASSERT_EQ(grey.shape(), (kiln::Shape{3, 8, 1}));
+  const std::vector<int> first_row = pixels(grey);
+  EXPECT_EQ(std::vector<int>(first_row.begin(), first_row.begin() + 8),
+            (std::vector<int>{64, 128, 64, 255, 0, 0, 1, 128}));
+  for (const char* name : {"grey", "rgb", "rgba"}) {
+    const Tensor ours = kiln::read_image(path(fmt::format("{}16.png", name)));
+    const Tensor pillow = kiln::read_image(path(fmt::format("{}8.png", name)));
+    EXPECT_EQ(pixels(ours), pixels(pillow)) << name;
+    EXPECT_EQ(ours.shape(), pillow.shape()) << name;
   }
 }
 
-TEST_F(ImagePillow, DefaultScaleOfTheSeedsKernels) {
-  // edge_1's weights sum to 0: the default scale is 1; edge_2's sum to 3: the default divides by 3.
+struct PillowCase {
+  std::string kernel;      // a name of named_image_kernels()
+  std::string reference;   // the Pillow filter: "ImageFilter.DETAIL" or "ImageFilter.Kernel(...)"
+};
+
+std::string python_list(const std::vector<double>& weights) {
+  return fmt::format("[{}]", fmt::join(weights, ", "));
+}
+
+// Every named kernel: Pillow's built-ins are compared with Pillow's own ImageFilter.NAME, the
+// others with ImageFilter.Kernel given kiln's default scale and offset explicitly (for a zero
+// sum, scale 1: Pillow's own default would divide by 0).
+const std::vector<PillowCase>& pillow_cases() {
+  static const std::vector<PillowCase> cases = [] {
+    std::vector<PillowCase> all;
+    for (const kiln::ImageKernel& k : kiln::named_image_kernels()) {
+      const bool builtin = std::isupper(static_cast<unsigned char>(k.name[0])) != 0;
+      double sum = 0;
+      for (double w : k.weights) sum += w;
+      const double scale = k.scale.value_or(sum == 0 ? 1.0 : sum);
+      all.push_back({k.name, builtin ? "ImageFilter." + k.name
+                                     : fmt::format("ImageFilter.Kernel(({0}, {0}), {1}, {2}, {3})",
+                                                   k.size, python_list(k.weights), scale,
+                                                   k.offset)});
+    }
+    return all;
+  }();
+  return cases;
+}
+
+// Two photographs (grace_hopper.jpg, 600x512; Minduka_Present_Blue_Pack.png) as grey, RGB, RGBA,
+// and 16-bit grey and RGBA PNGs whose high bytes are those pictures (low bytes: noise); Pillow's
+// result of every case, from the 8-bit pictures.
+std::string pillow_script() {
+  std::string filters;
+  for (const PillowCase& c : pillow_cases()) {
+    filters += fmt::format("    ('{}', {}),\n", c.kernel, c.reference);
+  }
+  return std::string(kPng16Writer) +
+         "import sys\n"
+         "from PIL import Image, ImageFilter\n"
+         "out = sys.argv[1]\n"
+         "photos = {'hopper': '" + std::string(kPhoto) + "', 'present': '" + kSecondPhoto + "'}\n"
+         "filters = [\n" + filters + "]\n"
+         "for photo, file in photos.items():\n"
+         "    rgb = Image.open(file).convert('RGB')\n"
+         "    grey = rgb.convert('L')\n"
+         "    rgba = rgb.copy()\n"
+         "    rgba.putalpha(grey.point(lambda v: 255 - v))\n"
+         "    noise = np.random.default_rng(1).integers(0, 256, size=(rgb.height, rgb.width, 4))\n"
+         "    png16(f'{out}/{photo}_grey16.png', np.array(grey, np.uint16) * 256 + noise[..., 0], 0)\n"
+         "    png16(f'{out}/{photo}_rgba16.png', np.array(rgba, np.uint16) * 256 + noise, 6)\n"
+         "    for mode, im in (('grey', grey), ('rgb', rgb), ('rgba', rgba)):\n"
+         "        im.save(f'{out}/{photo}_{mode}.png')\n"
+         "        for name, f in filters:\n"
+         "            im.filter(f).save(f'{out}/{photo}_{mode}_{name}.png')\n";
+}
+
+TEST_F(ImagePillow, NamedKernelsAndBuiltinFiltersAreBitExactWithPillow) {
+  for (const char* photo : {kPhoto, kSecondPhoto}) {
+    ASSERT_TRUE(fs::exists(photo)) << photo
+                                   << " is missing: apt-get install -y python-matplotlib-data";
+  }
+  run_pillow(path("pillow.py"), pillow_script(), dir_.string());
+  // Our decoder and grey conversion give exactly Pillow's pixels.
+  const Tensor hopper = kiln::read_image(kPhoto);
+  ASSERT_EQ(hopper.shape(), (kiln::Shape{600, 512, 3}));
+  EXPECT_EQ(max_difference(hopper, kiln::read_image(path("hopper_rgb.png"))), 0);
+  EXPECT_EQ(max_difference(kiln::to_grayscale(hopper), kiln::read_image(path("hopper_grey.png"))),
+            0);
+  int cases = 0;
+  for (const char* photo : {"hopper", "present"}) {
+    // (the input kiln reads, the mode of Pillow's result it must equal)
+    const std::vector<std::pair<std::string, std::string>> inputs = {
+        {"grey", "grey"}, {"rgb", "rgb"}, {"rgba", "rgba"}, {"grey16", "grey"}, {"rgba16", "rgba"}};
+    for (const auto& [input, mode] : inputs) {
+      const Tensor image = kiln::read_image(path(fmt::format("{}_{}.png", photo, input)));
+      EXPECT_EQ(max_difference(image, kiln::read_image(path(fmt::format("{}_{}.png", photo, mode)))),
+                0)
+          << photo << " " << input;
+      for (const PillowCase& c : pillow_cases()) {
+        const Tensor ours = kiln::filter_image(image, kiln::parse_image_kernel(c.kernel));
+        const Tensor pillow =
+            kiln::read_image(path(fmt::format("{}_{}_{}.png", photo, mode, c.kernel)));
+        EXPECT_EQ(max_difference(ours, pillow), 0) << photo << " " << input << " " << c.kernel;
+        ++cases;
+      }
+    }
+  }
+  EXPECT_EQ(cases, 2 * 5 * static_cast<int>(pillow_cases().size()));
+}
+
+TEST_F(ImagePillow, SeedKernelsDefaultToTheSeedsScaleAndOffset) {
+  // The seed calls ImageFilter.Kernel((3,3), edge_2, 1, 0): scale 1, not the weights' sum (3).
   const Tensor image = random_image(8, 8, 1, 21);
   kiln::FilterOptions one, three;
   one.scale = 1;
   three.scale = 3;
-  EXPECT_EQ(pixels(kiln::filter_image(image, kiln::parse_image_kernel("edge_1"))),
-            pixels(kiln::filter_image(image, kiln::parse_image_kernel("edge_1"), one)));
-  EXPECT_EQ(pixels(kiln::filter_image(image, kiln::parse_image_kernel("edge_2"))),
-            pixels(kiln::filter_image(image, kiln::parse_image_kernel("edge_2"), three)));
+  const kiln::ImageKernel edge_2 = kiln::parse_image_kernel("edge_2");
+  EXPECT_EQ(pixels(kiln::filter_image(image, edge_2)), pixels(kiln::filter_image(image, edge_2, one)));
+  EXPECT_NE(pixels(kiln::filter_image(image, edge_2)),
+            pixels(kiln::filter_image(image, edge_2, three)));
+  EXPECT_EQ(edge_2.scale, 1.0);
+  EXPECT_EQ(kiln::parse_image_kernel("edge_1").scale, 1.0);
+  // A list's default scale is the sum of its weights, 1 when that is 0.
+  const kiln::ImageKernel list = kiln::parse_image_kernel("0,1,0,0,1,0,0,1,0");
+  EXPECT_EQ(pixels(kiln::filter_image(image, list)), pixels(kiln::filter_image(image, list, three)));
+  EXPECT_EQ(kiln::parse_image_kernel("EMBOSS").offset, 128.0);
 }
 
 }  // namespace

@@ -91,17 +91,26 @@ TEST(ImageFeatures, GridOfConv1OfTheSeedModel) {
   kiln::clear_session();
   std::unique_ptr<kiln::Sequential> seed = kiln::seed_model(10);
   const Tensor activations = kiln::layer_activations(*seed, sample_input(7), "conv2d");
-  // 64 maps of 26x26, 16 per row as in the seed: 4 rows, 1-pixel separators.
+  // 64 maps of 26x26, 16 per row as in the seed: 4 rows, 1-pixel separators, zoomed 3 times
+  // (tiles of at least 64 pixels by default).
   const kiln::GridLayout layout = kiln::grid_layout(64, 26, 26, {});
   EXPECT_EQ(layout.rows, 4);
   EXPECT_EQ(layout.columns, 16);
-  EXPECT_EQ(layout.zoom, 1);
+  EXPECT_EQ(layout.zoom, 3);
   const Tensor grid = kiln::feature_map_grid(activations);
-  EXPECT_EQ(grid.shape(), (kiln::Shape{4 * 26 + 3, 16 * 26 + 15, 3}));
+  EXPECT_EQ(grid.shape(), (kiln::Shape{4 * 78 + 3, 16 * 78 + 15, 3}));
+  // A label band adds white rows above each row of tiles.
+  kiln::GridOptions banded;
+  banded.label_band = 14;
+  const kiln::GridLayout with_band = kiln::grid_layout(64, 26, 26, banded);
+  EXPECT_EQ(with_band.height, 4 * (14 + 78) + 3);
+  EXPECT_EQ(with_band.top(17), 14 + 78 + 1 + 14);
+  EXPECT_EQ(with_band.left(17), 78 + 1);
 
   // In grey, tile t holds map t scaled to 0..255; separators are white.
   kiln::GridOptions grey;
   grey.colormap = kiln::Colormap::gray;
+  grey.zoom = 1;
   const Tensor tiles = kiln::feature_map_grid(activations, grey);
   ASSERT_EQ(tiles.shape(), (kiln::Shape{107, 431, 1}));
   const std::vector<std::uint8_t> pixels = tiles.to_vector<std::uint8_t>();
@@ -138,9 +147,9 @@ TEST(ImageFeatures, KernelGridOfTheSeedModel) {
   std::unique_ptr<kiln::Sequential> seed = kiln::seed_model(10);
   seed->call(sample_input(1));
   const Tensor kernel = seed->get_layer("conv2d")->weights()[0]->value();
-  // 64 kernels of 3x3 zoomed 8 times: 4 rows of 16 tiles of 24x24.
+  // 64 kernels of 3x3 zoomed 22 times: 4 rows of 16 tiles of 66x66.
   const Tensor grid = kiln::kernel_grid(kernel);
-  EXPECT_EQ(grid.shape(), (kiln::Shape{4 * 24 + 3, 16 * 24 + 15, 3}));
+  EXPECT_EQ(grid.shape(), (kiln::Shape{4 * 66 + 3, 16 * 66 + 15, 3}));
   kiln::GridOptions grey;
   grey.colormap = kiln::Colormap::gray;
   grey.zoom = 1;
@@ -158,13 +167,19 @@ TEST(ImageFeatures, KernelGridOfTheSeedModel) {
   };
   EXPECT_EQ(pixel_of(smallest), 0);
   EXPECT_EQ(pixel_of(largest), 255);
-  // Deeper layers: one tile per (input channel, filter).
-  EXPECT_EQ(kiln::kernel_grid(Tensor::uniform({3, 3, 2, 5}, -1, 1, 2)).shape(),
-            (kiln::Shape{24, 10 * 24 + 9, 3}));
-  kiln::GridOptions five;
-  five.columns = 5;
-  EXPECT_EQ(kiln::kernel_grid(Tensor::uniform({3, 3, 2, 5}, -1, 1, 2), five).shape(),
-            (kiln::Shape{2 * 24 + 1, 5 * 24 + 4, 3}));
+}
+
+TEST(ImageFeatures, DeeperKernelsGetOneTilePerOutputChannel) {
+  // conv2d_1 of the seed is (3, 3, 64, 128): 128 tiles, not 64 x 128.
+  const Tensor deep = Tensor::uniform({3, 3, 64, 128}, -1, 1, 3);
+  const kiln::GridLayout layout = kiln::grid_layout(128, 3, 3, {});
+  EXPECT_EQ(kiln::kernel_grid(deep).shape(), (kiln::Shape{layout.height, layout.width, 3}));
+  EXPECT_EQ(layout.rows * layout.columns, 128);
+  // The mean over the input channels, or one input channel.
+  const Tensor kernel = Tensor::from_vector(std::vector<float>{1, 10, 3, 30}, {1, 1, 2, 2});
+  EXPECT_EQ(kiln::kernel_slices(kernel).to_vector<float>(), (std::vector<float>{2, 20}));
+  EXPECT_EQ(kiln::kernel_slices(kernel, 1).to_vector<float>(), (std::vector<float>{3, 30}));
+  expect_error([&] { kiln::kernel_slices(kernel, 2); }, "input channel 2 is outside 0..1");
 }
 
 TEST(ImageFeatures, ErrorsNameWhatIsValid) {
@@ -183,7 +198,7 @@ TEST(ImageFeatures, ErrorsNameWhatIsValid) {
   expect_error([] { kiln::feature_map_grid(Tensor::zeros({2, 4, 4, 3})); }, "feature_map_grid");
   kiln::GridOptions huge;
   huge.zoom = 256;
-  expect_error([&] { kiln::kernel_grid(Tensor::zeros({3, 3, 64, 128}), huge); }, "pixels");
+  expect_error([&] { kiln::feature_map_grid(Tensor::zeros({1, 40, 40, 256}), huge); }, "pixels");
 }
 
 TEST(ImageFeatures, ColormapsEndsAndConstantMaps) {
@@ -195,10 +210,10 @@ TEST(ImageFeatures, ColormapsEndsAndConstantMaps) {
   kiln::GridOptions grey;
   grey.colormap = kiln::Colormap::gray;
   const Tensor constant = kiln::feature_map_grid(Tensor::full({4, 4, 2}, 3.0), grey);
-  EXPECT_EQ(constant.shape(), (kiln::Shape{24, 24 * 2 + 1, 1}));
+  EXPECT_EQ(constant.shape(), (kiln::Shape{64, 64 * 2 + 1, 1}));
   const std::vector<std::uint8_t> pixels = constant.to_vector<std::uint8_t>();
   EXPECT_EQ(pixels[0], 0);
-  EXPECT_EQ(pixels[24], 255);
+  EXPECT_EQ(pixels[64], 255);
 }
 
 }  // namespace
