@@ -75,7 +75,7 @@ std::vector<LayerWeights> model_weights(const Model& model) {
 
 std::vector<std::string> variable_names(const Model& model) {
   std::vector<std::string> names;
-  for (const auto& variable : model.weights()) names.push_back(variable->name());
+  for (const auto& variable : model.trainable_weights()) names.push_back(variable->name());
   return names;
 }
 
@@ -162,7 +162,7 @@ std::vector<Tensor> read_slots(hid_t file, const std::string& path, const Model&
       (!names.empty() && count % static_cast<std::int64_t>(names.size()) != 0)) {
     cli_fail("{}: {} optimizer slots for {} variables", path, count, names.size());
   }
-  const std::vector<std::shared_ptr<Variable>> variables = model.weights();
+  const std::vector<std::shared_ptr<Variable>> variables = model.trainable_weights();
   std::vector<Tensor> slots;
   for (std::int64_t i = 0; i < count; ++i) {
     const std::string slot = fmt::format("slot_{:04}", i);

@@ -77,7 +77,10 @@ class KILN_API Layer : public std::enable_shared_from_this<Layer> {
   // Glorot-uniform tensor, seeded by the global seed, this layer's name and the weight's name.
   Tensor glorot_uniform(const std::string& weight, const Shape& shape, std::int64_t fan_in,
                         std::int64_t fan_out, Device device) const;
-  std::shared_ptr<Variable> add_weight(const std::string& weight, Tensor value);
+  // A non-trainable weight (BatchNormalization's moving statistics) gets no gradient and is left
+  // alone by the optimizers.
+  std::shared_ptr<Variable> add_weight(const std::string& weight, Tensor value,
+                                       bool trainable = true);
   void check_input_count(const std::vector<Shape>& inputs, std::size_t expected) const;
   [[noreturn]] void fail_shape(const std::string& what, const std::vector<Shape>& inputs) const;
 
@@ -143,5 +146,60 @@ KILN_API LayerRef Flatten(const std::string& name = "");
 KILN_API LayerRef Concatenate(int axis = -1, const std::string& name = "");
 KILN_API LayerRef Dropout(double rate, const std::string& name = "");
 KILN_API LayerRef Activation(const std::string& activation, const std::string& name = "");
+
+// ---- more of Keras's layers (Keras's defaults; the differences from Keras are in docs/LAYERS.md)
+
+struct BatchNormalizationOptions {
+  int axis = -1;  // kiln normalises over the last axis only (channels_last)
+  double momentum = 0.99;
+  double epsilon = 1e-3;
+  bool center = true;  // beta
+  bool scale = true;   // gamma
+  std::string name;
+};
+// Weights gamma, beta (trainable), moving_mean, moving_variance (not trainable), in Keras's order.
+// Training: normalises with the batch's mean and biased variance and moves the moving statistics
+// (moving = moving * momentum + batch * (1 - momentum)); inference: uses the moving statistics.
+KILN_API LayerRef BatchNormalization(const BatchNormalizationOptions& options = {});
+// relu(x, negative_slope, max_value, threshold) — ReLU({.max_value = 6.0}) is ReLU6.
+KILN_API LayerRef ReLU(const ReluOptions& options = {}, const std::string& name = "");
+KILN_API LayerRef LeakyReLU(double negative_slope = 0.3, const std::string& name = "");
+// Softmax over `axis`; kiln supports the last axis.
+KILN_API LayerRef Softmax(int axis = -1, const std::string& name = "");
+// y = x * scale + offset.
+KILN_API LayerRef Rescaling(double scale, double offset = 0.0, const std::string& name = "");
+// (batch, ...) -> (batch, target_shape...); one extent of target_shape may be -1 (inferred).
+KILN_API LayerRef Reshape(const Shape& target_shape, const std::string& name = "");
+// Zeros around images (batch, h, w, c): explicit amounts, e.g. Padding::symmetric(1, 1).
+KILN_API LayerRef ZeroPadding2D(const Padding& padding = Padding::symmetric(1, 1),
+                                const std::string& name = "");
+// (batch, h, w, c) -> (batch, c), or (batch, 1, 1, c) with keepdims.
+KILN_API LayerRef GlobalAveragePooling2D(bool keepdims = false, const std::string& name = "");
+KILN_API LayerRef GlobalMaxPooling2D(bool keepdims = false, const std::string& name = "");
+// Repeats each pixel size.h x size.w times ("nearest"), or interpolates ("bilinear", half-pixel
+// centres as tf.image.resize).
+KILN_API LayerRef UpSampling2D(Size2 size = 2, const std::string& interpolation = "nearest",
+                               const std::string& name = "");
+struct DepthwiseConv2DOptions {
+  Size2 strides = 1;
+  Padding padding = Padding::valid();
+  std::int64_t depth_multiplier = 1;
+  std::string activation = "linear";
+  bool use_bias = true;
+  std::string name;
+};
+// Weights depthwise_kernel (kh, kw, c, depth_multiplier) and bias (c * depth_multiplier).
+KILN_API LayerRef DepthwiseConv2D(Size2 kernel_size, const DepthwiseConv2DOptions& options = {});
+// A depthwise convolution, then a 1x1 convolution to `filters` channels with the bias and
+// activation. Weights depthwise_kernel (kh, kw, c, depth_multiplier), pointwise_kernel
+// (1, 1, c * depth_multiplier, filters), bias (filters).
+KILN_API LayerRef SeparableConv2D(std::int64_t filters, Size2 kernel_size,
+                                  const DepthwiseConv2DOptions& options = {});
+// Merges of two or more inputs of one shape (Subtract: exactly two).
+KILN_API LayerRef Add(const std::string& name = "");
+KILN_API LayerRef Subtract(const std::string& name = "");
+KILN_API LayerRef Multiply(const std::string& name = "");
+KILN_API LayerRef Average(const std::string& name = "");
+KILN_API LayerRef Maximum(const std::string& name = "");
 
 }  // namespace kiln

@@ -84,6 +84,8 @@ class KILN_API Model {
   // Output shape of layer `layer_name`, without the batch.
   Shape layer_output_shape(const std::string& layer_name) const;
   std::vector<std::shared_ptr<Variable>> weights() const;
+  // The weights the optimizer updates (weights() without BatchNormalization's moving statistics).
+  std::vector<std::shared_ptr<Variable>> trainable_weights() const;
   std::int64_t count_params() const;
 
   // Moves every weight (and later batches) to `device`.

@@ -90,6 +90,47 @@ KILN_API Tensor mean(const Tensor& x);  // all elements -> shape ()
 // inference: identity. The mask is a function of (seed, element index).
 KILN_API Tensor dropout(const Tensor& x, double rate, bool training, std::uint64_t seed);
 
+// ---- the ops of the Keras layers (ReLU, merges, BatchNormalization, Rescaling, padding, …)
+// Keras's relu(x, negative_slope, max_value, threshold), threshold and max_value >= 0:
+// y = x > threshold ? min(x, max_value) : negative_slope * (x - threshold).
+struct ReluOptions {
+  double negative_slope = 0.0;
+  std::optional<double> max_value;
+  double threshold = 0.0;
+};
+KILN_API Tensor relu(const Tensor& x, const ReluOptions& options);
+// Elementwise on tensors of one shape (the merge layers).
+KILN_API Tensor subtract(const Tensor& a, const Tensor& b);
+KILN_API Tensor multiply(const Tensor& a, const Tensor& b);
+// max(a, b); NaN in either wins; the gradient of a tie goes to a (TensorFlow's rule).
+KILN_API Tensor maximum(const Tensor& a, const Tensor& b);
+// x (..., c) -> (c): the sum over every axis but the last.
+KILN_API Tensor channel_sum(const Tensor& x);
+// x (..., c), scale (c), shift (c) or undefined -> x * scale + shift along the last axis.
+KILN_API Tensor channel_affine(const Tensor& x, const Tensor& scale, const Tensor& shift = Tensor());
+// 1 / sqrt(x + epsilon), elementwise.
+KILN_API Tensor inverse_sqrt(const Tensor& x, double epsilon);
+// Batch mean and (biased) variance of x (..., c) over every axis but the last -> two (c) tensors.
+struct Moments {
+  Tensor mean, variance;
+};
+KILN_API Moments moments(const Tensor& x);
+// tf.nn.batch_normalization over the last axis: a = scale / sqrt(variance + epsilon),
+// y = x * a + (offset - mean * a). scale and offset may be undefined (1 and 0).
+KILN_API Tensor batch_normalization(const Tensor& x, const Tensor& mean, const Tensor& variance,
+                                    const Tensor& offset, const Tensor& scale, double epsilon);
+// x (n, h, w, c) -> (n, top + h + bottom, left + w + right, c), zeros around.
+KILN_API Tensor zero_pad2d(const Tensor& x, const Padding& amounts);
+// x (n, h, w, c) -> (n, h * size.h, w * size.w, c), each pixel repeated (nearest neighbour).
+KILN_API Tensor upsample2d_nearest(const Tensor& x, Size2 size);
+// x (n, h, w, c) -> (n, h * size.h, w * size.w, c), bilinear with half-pixel centres
+// (tf.image.resize, as Keras's UpSampling2D(interpolation="bilinear")).
+KILN_API Tensor upsample2d_bilinear(const Tensor& x, Size2 size);
+// Depthwise convolution: x (n, h, w, c), kernel (kh, kw, c, m), bias (c * m) or undefined ->
+// (n, oh, ow, c * m); output channel k * m + j is input channel k convolved with kernel[.., .., k, j].
+KILN_API Tensor depthwise_conv2d(const Tensor& x, const Tensor& kernel, const Tensor& bias = Tensor(),
+                                 Size2 strides = 1, const Padding& padding = Padding::valid());
+
 // ---- losses, Keras argument order (y_true, y_pred), mean over the batch -> shape ()
 // y_pred: probabilities straight from softmax/sigmoid (the loss then works from their logits,
 // as Keras does), or logits with from_logits = true.

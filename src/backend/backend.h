@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <span>
@@ -47,6 +48,14 @@ struct Pool2dGeometry {
 
 enum class PoolMode : unsigned char { max, min, avg };
 enum class Pointwise : unsigned char { relu, sigmoid, tanh };
+
+// Keras's relu(x, negative_slope, max_value, threshold) with threshold >= 0 and max_value >= 0
+// (the ReLU and LeakyReLU layers): y = x > threshold ? min(x, max_value) : slope * (x - threshold).
+struct GeneralRelu {
+  double negative_slope = 0.0;
+  double threshold = 0.0;
+  double max_value = std::numeric_limits<double>::infinity();
+};
 
 // One Adam step for every parameter (Keras formulation):
 //   t += 1;  m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2
@@ -148,6 +157,40 @@ class KILN_API Backend {
   virtual void softmax_forward(const Tensor& x, Tensor& y) = 0;
   // dx = y * (dy - sum(dy * y)) per row
   virtual void softmax_backward(const Tensor& y, const Tensor& dy, Tensor& dx) = 0;
+
+  // ---- the layer kernels (ReLU / LeakyReLU, merges, BatchNormalization, Rescaling)
+  // y = general relu of x (GeneralRelu); NaN stays NaN.
+  virtual void general_relu_forward(const GeneralRelu& f, const Tensor& x, Tensor& y) = 0;
+  // dx = dy * (x > threshold ? (x <= max_value ? 1 : 0) : negative_slope), from the input x.
+  virtual void general_relu_backward(const GeneralRelu& f, const Tensor& x, const Tensor& dy,
+                                     Tensor& dx) = 0;
+  // out = a where pick_a else b, pick_a = (a >= b or a is NaN): NaN in either wins, ties go to a.
+  virtual void maximum(const Tensor& a, const Tensor& b, Tensor& out) = 0;
+  // da = dy where pick_a else 0; db = dy - da (maximum's choice, from a and b).
+  virtual void maximum_backward(const Tensor& a, const Tensor& b, const Tensor& dy, Tensor& da,
+                                Tensor& db) = 0;
+  // x viewed as (rows, channels) with channels = scale's length: y[r, c] = x[r, c] * scale[c] +
+  // shift[c]; shift may be undefined (no shift). y may be x.
+  virtual void channel_affine(const Tensor& x, const Tensor& scale, const Tensor& shift,
+                              Tensor& y) = 0;
+  // y = 1 / sqrt(x + epsilon)
+  virtual void inverse_sqrt(const Tensor& x, double epsilon, Tensor& y) = 0;
+  // Bilinear resize of x (n, h, w, c) to y (n, oh, ow, c) with half-pixel centres, as
+  // tf.image.resize (and PyTorch's align_corners=False): source position (o + 0.5) * in / out - 0.5,
+  // lower = max(floor, 0), upper = min(ceil, in - 1), lerp = position - floor;
+  // top = tl + (tr - tl) * xl, bottom = bl + (br - bl) * xl, y = top + (bottom - top) * yl.
+  virtual void resize_bilinear_forward(const Tensor& x, Tensor& y) = 0;
+  // dx (=): each dy spread over its four sources with weights (1 - yl)(1 - xl), …
+  virtual void resize_bilinear_backward(const Tensor& dy, Tensor& dx) = 0;
+  // Depthwise convolution (DepthwiseConv2D): x (n, h, w, c) and w (kh, kw, c, m) ->
+  // y (n, oh, ow, c * m), output channel k * m + j from input channel k and w[.., .., k, j].
+  // The geometry's c is the input channels and o = c * m.
+  virtual void depthwise_conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
+                                        Tensor& y) = 0;
+  virtual void depthwise_conv2d_backward_data(const Conv2dGeometry& g, const Tensor& dy,
+                                              const Tensor& w, Tensor& dx) = 0;
+  virtual void depthwise_conv2d_backward_filter(const Conv2dGeometry& g, const Tensor& x,
+                                                const Tensor& dy, Tensor& dw) = 0;
 
   // ---- matrices
   // c = alpha * op(a) * op(b) + beta * c, all 2-D row-major; op transposes when asked.

@@ -126,8 +126,9 @@ Tensor Layer::glorot_uniform(const std::string& weight, const Shape& shape, std:
   return Tensor::uniform(shape, -limit, limit, seed, DType::f32, device);
 }
 
-std::shared_ptr<Variable> Layer::add_weight(const std::string& weight, Tensor value) {
-  auto variable = std::make_shared<Variable>(name_ + "/" + weight, std::move(value));
+std::shared_ptr<Variable> Layer::add_weight(const std::string& weight, Tensor value,
+                                           bool trainable) {
+  auto variable = std::make_shared<Variable>(name_ + "/" + weight, std::move(value), trainable);
   weights_.push_back(variable);
   return variable;
 }

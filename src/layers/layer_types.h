@@ -13,6 +13,34 @@ using Json = nlohmann::ordered_json;
 // Keys every Keras 2 layer config starts with.
 Json base_config(const Layer& layer);
 Json size2_json(Size2 s);
+Json padding_json(const Padding& p);
+// {"class_name": …, "config": {}} ({"seed": null} for GlorotUniform), as Keras writes it.
+Json initializer(const char* class_name);
+// Error unless `name` is an activation kiln has (linear, relu, sigmoid, tanh, softmax).
+void check_activation(const std::string& name);
+
+// A layer of one input whose output has the input's shape (activations, BatchNormalization).
+class ShapePreservingLayer : public Layer {
+ public:
+  Shape output_shape(const std::vector<Shape>& inputs) const override {
+    check_input_count(inputs, 1);
+    return inputs[0];
+  }
+
+ protected:
+  using Layer::Layer;
+};
+
+// A layer sliding a window over one image input (Conv2D, DepthwiseConv2D, SeparableConv2D).
+class WindowedLayer : public Layer {
+ protected:
+  using Layer::Layer;
+  // The output extents (oh, ow) of `window` over inputs[0] (h, w, c), after checking the rank,
+  // the channels against the weights once built (weights()[0] is (kh, kw, c, …)) and that the
+  // window fits in the padded input.
+  Size2 window_output(const std::vector<Shape>& inputs, Size2 window, Size2 strides,
+                      const Padding& padding) const;
+};
 
 class InputLayerImpl final : public Layer {
  public:
@@ -27,7 +55,7 @@ class InputLayerImpl final : public Layer {
   Shape shape_;
 };
 
-class Conv2DImpl final : public Layer {
+class Conv2DImpl final : public WindowedLayer {
  public:
   Conv2DImpl(std::int64_t filters, Size2 kernel_size, const Conv2DOptions& options);
   std::string type() const override { return "Conv2D"; }

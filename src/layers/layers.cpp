@@ -9,8 +9,6 @@
 
 namespace kiln::layers {
 
-namespace {
-
 void check_activation(const std::string& name) {
   static const char* known[] = {"linear", "relu", "sigmoid", "tanh", "softmax"};
   for (const char* k : known) {
@@ -30,6 +28,8 @@ Json initializer(const char* class_name) {
   if (std::string(class_name) == "GlorotUniform") config["seed"] = nullptr;
   return {{"class_name", class_name}, {"config", config}};
 }
+
+namespace {
 
 // The keys Keras writes for a layer with a kernel and a bias (Conv2D, Dense): activation, bias,
 // initializers, and no regularizers or constraints.
@@ -86,13 +86,14 @@ std::string InputLayerImpl::config_json() const {
 // ---- Conv2D
 
 Conv2DImpl::Conv2DImpl(std::int64_t filters, Size2 kernel_size, const Conv2DOptions& options)
-    : Layer("conv2d", options.name), filters_(filters), kernel_size_(kernel_size), options_(options) {
+    : WindowedLayer("conv2d", options.name), filters_(filters), kernel_size_(kernel_size), options_(options) {
   KILN_CHECK(filters >= 1, "Conv2D '{}': filters must be >= 1, found {}", name(), filters);
   ops::check_window("Conv2D", kernel_size, options.strides, options.padding);
   check_activation(options.activation);
 }
 
-Shape Conv2DImpl::output_shape(const std::vector<Shape>& inputs) const {
+Size2 WindowedLayer::window_output(const std::vector<Shape>& inputs, Size2 window, Size2 strides,
+                                   const Padding& padding) const {
   check_input_count(inputs, 1);
   const Shape& in = inputs[0];
   if (in.size() != 3) fail_shape("expected an input of rank 4 (batch, height, width, channels)", inputs);
@@ -100,13 +101,17 @@ Shape Conv2DImpl::output_shape(const std::vector<Shape>& inputs) const {
     fail_shape(fmt::format("expected {} input channels (built for them), found {}",
                            weights()[0]->value().dim(2), in[2]), inputs);
   }
-  const WindowAxis rows = window_axis(in[0], kernel_size_.h, options_.strides.h, options_.padding, true);
-  const WindowAxis cols = window_axis(in[1], kernel_size_.w, options_.strides.w, options_.padding, false);
+  const WindowAxis rows = window_axis(in[0], window.h, strides.h, padding, true);
+  const WindowAxis cols = window_axis(in[1], window.w, strides.w, padding, false);
   if (rows.output <= 0 || cols.output <= 0) {
-    fail_shape(fmt::format("kernel {}x{} is larger than the padded input", kernel_size_.h,
-                           kernel_size_.w), inputs);
+    fail_shape(fmt::format("kernel {}x{} is larger than the padded input", window.h, window.w), inputs);
   }
-  return {rows.output, cols.output, filters_};
+  return {rows.output, cols.output};
+}
+
+Shape Conv2DImpl::output_shape(const std::vector<Shape>& inputs) const {
+  const Size2 out = window_output(inputs, kernel_size_, options_.strides, options_.padding);
+  return {out.h, out.w, filters_};
 }
 
 void Conv2DImpl::create_weights(const std::vector<Shape>& inputs, Device device) {

@@ -117,6 +117,14 @@ std::vector<std::shared_ptr<Variable>> Model::weights() const {
   return all;
 }
 
+std::vector<std::shared_ptr<Variable>> Model::trainable_weights() const {
+  std::vector<std::shared_ptr<Variable>> trainable;
+  for (const auto& w : weights()) {
+    if (w->trainable()) trainable.push_back(w);
+  }
+  return trainable;
+}
+
 std::int64_t Model::count_params() const {
   std::int64_t total = 0;
   for (const auto& layer : layers_) total += layer->count_params();

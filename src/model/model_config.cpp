@@ -101,7 +101,8 @@ Size2 size2(const Json& value, const std::string& where) {
 class WeightBudget {
  public:
   // Throws unless a `class_name` layer with this config, called on `inputs`, stays within the
-  // limits. Only Conv2D and Dense have weights; a call the layer rejects is left to the layer.
+  // limits. Only Conv2D, Dense, BatchNormalization and the depthwise convolutions have weights;
+  // a call the layer rejects is left to the layer.
   void charge(const std::string& class_name, const Json& config, const std::vector<Shape>& inputs,
               const std::string& where) {
     if (inputs.size() != 1 || inputs[0].empty()) return;
@@ -114,6 +115,17 @@ class WeightBudget {
       const Size2 size = size2(config.at("kernel_size"), where);
       bias = integer(config.at("filters"), where);
       kernel = product({size.h, size.w, channels, bias}, where);
+    } else if (class_name == "BatchNormalization") {
+      kernel = product({4, channels}, where);
+    } else if (class_name == "DepthwiseConv2D" || class_name == "SeparableConv2D") {
+      const Size2 size = size2(config.at("kernel_size"), where);
+      const std::int64_t spread = product({channels, integer(config.value("depth_multiplier", Json(1)), where)}, where);
+      kernel = product({size.h, size.w, spread}, where);
+      bias = spread;
+      if (class_name == "SeparableConv2D") {
+        bias = integer(config.at("filters"), where);
+        kernel += product({spread, bias}, where);
+      }
     }
     used_ += kernel + bias;
     KILN_CHECK(used_ <= kMaxModelValues, "{}: the model's weights exceed the {} values kiln reads",
@@ -181,6 +193,126 @@ std::string text_or(const Json& config, const char* key, const std::string& fall
   return config.contains(key) && config[key].is_string() ? config[key].get<std::string>() : fallback;
 }
 
+// ---- the layers added for Keras files (docs/LAYERS.md)
+
+double number(const Json& value, const std::string& where, const char* key) {
+  KILN_CHECK(value.is_number(), "{}: expected a number for {}, found {}", where, key, value.dump());
+  return value.get<double>();
+}
+
+double number_or(const Json& config, const char* key, double fallback, const std::string& where) {
+  if (!config.contains(key) || config[key].is_null()) return fallback;
+  return number(config[key], where, key);
+}
+
+// Keras 2 writes a built BatchNormalization's axis as a list ([3]); Keras 3 as an integer.
+int single_axis(const Json& value, const std::string& where) {
+  if (value.is_array()) {
+    KILN_CHECK(value.size() == 1, "{}: expected one axis, found {}", where, value.dump());
+    return static_cast<int>(integer(value[0], where));
+  }
+  return static_cast<int>(integer(value, where));
+}
+
+// ZeroPadding2D: n, (h, w) or ((top, bottom), (left, right)).
+Padding zero_padding_of(const Json& value, const std::string& where) {
+  if (!value.is_array()) {
+    const std::int64_t n = integer(value, where);
+    return Padding::symmetric(n, n);
+  }
+  KILN_CHECK(value.size() == 2, "{}: expected padding n, [h, w] or [[t, b], [l, r]], found {}",
+             where, value.dump());
+  if (!value[0].is_array()) return Padding::symmetric(integer(value[0], where), integer(value[1], where));
+  return Padding::explicit_amounts(integer(value[0].at(0), where), integer(value[0].at(1), where),
+                                   integer(value[1].at(0), where), integer(value[1].at(1), where));
+}
+
+Shape shape_of(const Json& value, const std::string& where) {
+  KILN_CHECK(value.is_array(), "{}: expected a list of extents, found {}", where, value.dump());
+  Shape shape;
+  for (const Json& e : value) shape.push_back(integer(e, where));
+  return shape;
+}
+
+LayerRef merge_from_config(const std::string& class_name, const std::string& name) {
+  if (class_name == "Add") return Add(name);
+  if (class_name == "Subtract") return Subtract(name);
+  if (class_name == "Multiply") return Multiply(name);
+  if (class_name == "Average") return Average(name);
+  return Maximum(name);
+}
+
+LayerRef depthwise_from_config(const std::string& class_name, const Json& config,
+                               const std::string& name, const std::string& where) {
+  expect_value(config, "dilation_rate", Json::array({1, 1}), where);
+  DepthwiseConv2DOptions o;
+  o.strides = size2(config.value("strides", Json(1)), where);
+  o.padding = padding_of(config.value("padding", Json("valid")), where);
+  o.depth_multiplier = integer(config.value("depth_multiplier", Json(1)), where);
+  o.activation = activation_of(config, where);
+  o.use_bias = config.value("use_bias", true);
+  o.name = name;
+  const Size2 kernel = size2(config.at("kernel_size"), where);
+  if (class_name == "DepthwiseConv2D") return DepthwiseConv2D(kernel, o);
+  return SeparableConv2D(integer(config.at("filters"), where), kernel, o);
+}
+
+LayerRef more_layer_from_config(const std::string& class_name, const Json& config,
+                                const std::string& name, const std::string& where) {
+  if (class_name == "BatchNormalization") {
+    expect_value(config, "renorm", false, where);
+    expect_value(config, "virtual_batch_size", nullptr, where);
+    expect_value(config, "synchronized", false, where);
+    BatchNormalizationOptions o;
+    o.axis = single_axis(config.value("axis", Json(-1)), where);
+    o.momentum = number_or(config, "momentum", 0.99, where);
+    o.epsilon = number_or(config, "epsilon", 1e-3, where);
+    o.center = config.value("center", true);
+    o.scale = config.value("scale", true);
+    o.name = name;
+    return BatchNormalization(o);
+  }
+  if (class_name == "ReLU") {
+    ReluOptions o;
+    if (config.contains("max_value") && !config["max_value"].is_null()) {
+      o.max_value = number(config["max_value"], where, "max_value");
+    }
+    o.negative_slope = number_or(config, "negative_slope", 0.0, where);
+    o.threshold = number_or(config, "threshold", 0.0, where);
+    return ReLU(o, name);
+  }
+  if (class_name == "LeakyReLU") {
+    const char* key = config.contains("negative_slope") ? "negative_slope" : "alpha";
+    return LeakyReLU(number_or(config, key, 0.3, where), name);
+  }
+  if (class_name == "Softmax") return Softmax(single_axis(config.value("axis", Json(-1)), where), name);
+  if (class_name == "Rescaling") {
+    return Rescaling(number(config.at("scale"), where, "scale"), number_or(config, "offset", 0.0, where), name);
+  }
+  if (class_name == "Reshape") return Reshape(shape_of(config.at("target_shape"), where), name);
+  if (class_name == "ZeroPadding2D") {
+    return ZeroPadding2D(zero_padding_of(config.value("padding", Json(1)), where), name);
+  }
+  if (class_name == "GlobalAveragePooling2D") return GlobalAveragePooling2D(config.value("keepdims", false), name);
+  if (class_name == "GlobalMaxPooling2D") return GlobalMaxPooling2D(config.value("keepdims", false), name);
+  if (class_name == "UpSampling2D") {
+    return UpSampling2D(size2(config.value("size", Json(2)), where), text_or(config, "interpolation", "nearest"), name);
+  }
+  if (class_name == "DepthwiseConv2D" || class_name == "SeparableConv2D") {
+    return depthwise_from_config(class_name, config, name, where);
+  }
+  if (class_name == "Add" || class_name == "Subtract" || class_name == "Multiply" ||
+      class_name == "Average" || class_name == "Maximum") {
+    return merge_from_config(class_name, name);
+  }
+  fail("{}: unsupported layer class '{}'; kiln reads InputLayer, Conv2D, MaxPooling2D, "
+       "AveragePooling2D, MinPooling2D, Dense, Flatten, Dropout, Activation, Concatenate, "
+       "BatchNormalization, ReLU, LeakyReLU, Softmax, Rescaling, Reshape, ZeroPadding2D, "
+       "GlobalAveragePooling2D, GlobalMaxPooling2D, UpSampling2D, Add, Subtract, Multiply, "
+       "Average, Maximum, DepthwiseConv2D, SeparableConv2D",
+       where, class_name);
+}
+
 LayerRef layer_from_config(const std::string& class_name, const Json& config) {
   const std::string name = text_or(config, "name", "");
   const std::string where = "model_config: layer '" + name + "' (" + class_name + ")";
@@ -221,9 +353,7 @@ LayerRef layer_from_config(const std::string& class_name, const Json& config) {
     const Json axis = config.value("axis", Json(-1));
     return Concatenate(static_cast<int>(integer(axis, where)), name);
   }
-  fail("{}: unsupported layer class '{}'; kiln reads InputLayer, Conv2D, MaxPooling2D, "
-       "AveragePooling2D, MinPooling2D, Dense, Flatten, Dropout, Activation, Concatenate",
-       where, class_name);
+  return more_layer_from_config(class_name, config, name, where);
 }
 
 // Names of the layers feeding one layer: Keras 2 [[["a", 0, 0, {}], ...]] or Keras 3

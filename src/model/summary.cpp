@@ -44,6 +44,15 @@ void print_row(std::vector<std::string> fields, const std::vector<int>& position
   }
 }
 
+// The weight values no optimizer updates (BatchNormalization's moving statistics).
+std::int64_t non_trainable_params(const std::vector<LayerPtr>& layers) {
+  std::int64_t count = 0;
+  for (const LayerPtr& layer : layers) {
+    for (const auto& w : layer->weights()) count += w->trainable() ? 0 : w->value().numel();
+  }
+  return count;
+}
+
 std::string with_commas(std::int64_t n) {
   const std::string digits = std::to_string(n);
   std::string out;
@@ -104,8 +113,9 @@ std::string render_summary(const std::string& model_name, const std::vector<Laye
   }
   out += std::string(static_cast<std::size_t>(t.line_length), '=') + "\n";
   out += "Total params: " + with_commas(total_params) + "\n";
-  out += "Trainable params: " + with_commas(total_params) + "\n";
-  out += "Non-trainable params: 0\n";
+  const std::int64_t frozen = non_trainable_params(layers);
+  out += "Trainable params: " + with_commas(total_params - frozen) + "\n";
+  out += "Non-trainable params: " + with_commas(frozen) + "\n";
   out += std::string(static_cast<std::size_t>(t.line_length), '_') + "\n";
   return out;
 }

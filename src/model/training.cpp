@@ -275,7 +275,7 @@ void Model::prepare_gradients(const std::vector<std::shared_ptr<Variable>>& vari
 StepLogs Model::train_step(const TensorMap& x, const TensorMap& y) {
   KILN_CHECK(compiled_, "Model '{}': not compiled; call compile() before training", name_);
   const std::int64_t rows = samples_in(x, "train_step (x)");
-  const auto variables = weights();
+  const auto variables = trainable_weights();
   StepLogs logs;
   {
     GradientTape tape;

@@ -20,21 +20,31 @@ backend::Conv2dGeometry conv_geometry(const Tensor& x, const Tensor& kernel, Siz
   KILN_CHECK(kernel.dim(2) == x.dim(3),
              "conv2d: input {} has {} channels but kernel {} expects {} (kernel is (kh, kw, in, out))",
              shape_str(x.shape()), x.dim(3), shape_str(kernel.shape()), kernel.dim(2));
-  const WindowAxis rows = window_axis(x.dim(1), kernel.dim(0), strides.h, padding, true);
-  const WindowAxis cols = window_axis(x.dim(2), kernel.dim(1), strides.w, padding, false);
+  return ops::window_geometry(op, x, Size2(kernel.dim(0), kernel.dim(1)), kernel.dim(3), strides,
+                             padding);
+}
+
+}  // namespace
+
+namespace ops {
+
+backend::Conv2dGeometry window_geometry(const char* op, const Tensor& x, Size2 kernel,
+                                        std::int64_t outputs, Size2 strides, const Padding& padding) {
+  const WindowAxis rows = window_axis(x.dim(1), kernel.h, strides.h, padding, true);
+  const WindowAxis cols = window_axis(x.dim(2), kernel.w, strides.w, padding, false);
   KILN_CHECK(rows.output > 0 && cols.output > 0,
-             "conv2d: kernel {}x{} is larger than the padded input: input {}, padding {}",
-             kernel.dim(0), kernel.dim(1), shape_str(x.shape()), padding.str());
+             "{}: kernel {}x{} is larger than the padded input: input {}, padding {}", op,
+             kernel.h, kernel.w, shape_str(x.shape()), padding.str());
   backend::Conv2dGeometry g;
   g.n = x.dim(0), g.h = x.dim(1), g.w = x.dim(2), g.c = x.dim(3);
-  g.kh = kernel.dim(0), g.kw = kernel.dim(1), g.o = kernel.dim(3);
+  g.kh = kernel.h, g.kw = kernel.w, g.o = outputs;
   g.oh = rows.output, g.ow = cols.output;
   g.stride_h = strides.h, g.stride_w = strides.w;
   g.pad_top = rows.pad_before, g.pad_left = cols.pad_before;
   return g;
 }
 
-}  // namespace
+}  // namespace ops
 
 Tensor conv2d(const Tensor& x, const Tensor& kernel, const Tensor& bias, Size2 strides,
               const Padding& padding) {

@@ -11,7 +11,7 @@ namespace {
 
 std::vector<OpCase> all_cases() {
   std::vector<OpCase> cases = memory_and_elementwise_cases();
-  for (auto part : {loss_reduction_and_data_cases(), matrix_conv_and_pool_cases()}) {
+  for (auto part : {loss_reduction_and_data_cases(), matrix_conv_and_pool_cases(), layer_cases()}) {
     cases.insert(cases.end(), part.begin(), part.end());
   }
   return cases;
@@ -70,7 +70,12 @@ TEST(OpTable, CoversEveryBackendMethod) {
                            "softmax_cross_entropy_backward", "sigmoid_cross_entropy_forward",
                            "sigmoid_cross_entropy_backward", "sum", "argmax", "accuracy_count",
                            "dropout_mask",
-                           "adam_update", "sgd_update", "gather_rows", "one_hot"};
+                           "adam_update", "sgd_update", "gather_rows", "one_hot",
+                           "general_relu_forward", "general_relu_backward", "maximum",
+                           "maximum_backward", "channel_affine", "inverse_sqrt",
+                           "resize_bilinear_forward", "resize_bilinear_backward",
+                           "depthwise_conv2d_forward", "depthwise_conv2d_backward_data",
+                           "depthwise_conv2d_backward_filter"};
   for (const char* method : methods) {
     bool found = false;
     for (const std::string& name : names) found = found || name.rfind(method, 0) == 0;

@@ -91,6 +91,19 @@ TEST(HostWaits, SteadyFitStepsOfTheCnnWaitForNothing) {
   expect_steady_steps_wait_for_nothing(count_waits(*model, x, y, batch, 2), 59, 2);
 }
 
+// BatchNormalization moves its statistics inside the step, on the device: still no host wait.
+TEST(HostWaits, SteadyFitStepsWithBatchNormalizationWaitForNothing) {
+  clear_session();
+  Sequential model({InputLayer({8, 8, 1}), ZeroPadding2D(), DepthwiseConv2D(3, {.depth_multiplier = 2}),
+                    BatchNormalization(), ReLU({.max_value = 6.0}), Conv2D(4, 1),
+                    GlobalAveragePooling2D(), Dense(10, {.activation = "softmax"})});
+  model.compile(std::make_shared<Adam>(), "sparse_categorical_crossentropy", {"accuracy"});
+  const std::int64_t n = 236, batch = 4;
+  const TensorMap x{{model.input_names()[0], Tensor::uniform({n, 8, 8, 1}, 0.0, 1.0, 5)}};
+  const TensorMap y{{model.output_names()[0], digits(n, 6)}};
+  expect_steady_steps_wait_for_nothing(count_waits(model, x, y, batch, 1), 59, 1);
+}
+
 TEST(HostWaits, SteadyFitStepsOfATwoHeadedModelWaitForNothing) {
   auto model = small_two_headed();
   const std::int64_t n = 59 * 3;

@@ -24,6 +24,17 @@ class CpuBackend final : public Backend {
   void pointwise_backward(Pointwise f, const Tensor& y, const Tensor& dy, Tensor& dx) override;
   void softmax_forward(const Tensor& x, Tensor& y) override;
   void softmax_backward(const Tensor& y, const Tensor& dy, Tensor& dx) override;
+  void general_relu_forward(const GeneralRelu& f, const Tensor& x, Tensor& y) override;
+  void general_relu_backward(const GeneralRelu& f, const Tensor& x, const Tensor& dy, Tensor& dx) override;
+  void maximum(const Tensor& a, const Tensor& b, Tensor& out) override;
+  void maximum_backward(const Tensor& a, const Tensor& b, const Tensor& dy, Tensor& da, Tensor& db) override;
+  void channel_affine(const Tensor& x, const Tensor& scale, const Tensor& shift, Tensor& y) override;
+  void inverse_sqrt(const Tensor& x, double epsilon, Tensor& y) override;
+  void resize_bilinear_forward(const Tensor& x, Tensor& y) override;
+  void resize_bilinear_backward(const Tensor& dy, Tensor& dx) override;
+  void depthwise_conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, Tensor& y) override;
+  void depthwise_conv2d_backward_data(const Conv2dGeometry& g, const Tensor& dy, const Tensor& w, Tensor& dx) override;
+  void depthwise_conv2d_backward_filter(const Conv2dGeometry& g, const Tensor& x, const Tensor& dy, Tensor& dw) override;
   void gemm(bool transpose_a, bool transpose_b, double alpha, const Tensor& a, const Tensor& b, double beta, Tensor& c) override;
   void add_bias(Tensor& y, const Tensor& bias) override;
   void bias_backward(const Tensor& dy, Tensor& dbias) override;
