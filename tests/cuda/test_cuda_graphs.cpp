@@ -115,6 +115,21 @@ TEST(CudaGraphs, CapturedStepsGiveTheEagerRunsWeights) {
   expect_same_weights(*captured, *eager, kCapturedTolerance);
 }
 
+// BatchNormalization moves its statistics inside the step: the replays move them as the eager
+// steps do (weights() includes the moving mean and variance).
+TEST(CudaGraphs, ReplaysMoveBatchNormalizationsStatistics) {
+  KILN_SKIP_WITHOUT_GPU();
+  Tf32Scope exact(false);
+  const Data data = digits(6 * 8, 7);
+  auto captured = small_cnn({BatchNormalization()});
+  auto eager = small_cnn({BatchNormalization()});
+  compile_adam(*captured);
+  compile_adam(*eager);
+  EXPECT_EQ(fit(*captured, data, 8, true).replays, 5u);
+  fit(*eager, data, 8, false);
+  expect_same_weights(*captured, *eager, kCapturedTolerance);
+}
+
 // The sync counter on CUDA: after the first step (which may benchmark the convolution), no step
 // waits for the device, captured or not — the partial batch included (its algorithms are adopted,
 // Note [Choosing algorithms]). The one wait of the epoch is the read of its metrics.
