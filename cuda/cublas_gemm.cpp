@@ -22,18 +22,18 @@
 
 namespace kiln::cuda {
 
-namespace {
-
-std::size_t workspace_bytes(int device) {
+std::size_t cublas_workspace_bytes(int device) {
   int major = 0;
   CHECK_CUDA(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
   return major >= 9 ? std::size_t{32} << 20 : std::size_t{4} << 20;
 }
 
+namespace {
+
 class CublasHandle {
  public:
   CublasHandle(int device, Allocator& allocator)
-      : workspace_(allocator, workspace_bytes(device)) {
+      : workspace_(allocator, cublas_workspace_bytes(device)) {
     CHECK_CUBLAS(cublasCreate(&handle_));
   }
   ~CublasHandle() {

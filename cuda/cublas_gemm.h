@@ -8,11 +8,16 @@
 
 #include <cuda_runtime_api.h>
 
+#include <cstddef>
 #include <cstdint>
 
 #include "kiln/allocator.h"
 
 namespace kiln::cuda {
+
+// The workspace a cuBLAS / cuBLASLt handle on GPU `device` gets: 32 MiB on compute capability
+// 9.x, 4 MiB before, as the cuBLAS documentation recommends.
+std::size_t cublas_workspace_bytes(int device);
 
 void gemm_f32(int device, Allocator& allocator, cudaStream_t stream, bool transpose_a,
               bool transpose_b, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,

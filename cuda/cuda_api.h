@@ -27,5 +27,14 @@ KILN_API std::int64_t cudnn_element_limit();
 // A caching allocator of GPU `index` with a pool of its own (for tests that need an empty pool);
 // its blocks are for the GPU's backend stream.
 KILN_API std::unique_ptr<Allocator> make_device_allocator(int index = 0);
+// What kiln asked of cuBLASLt since the process started (all GPUs and threads), so tests can see
+// that a fused Dense path ran (cublaslt_dense.cpp): cublasLtMatmul calls, those of them whose
+// algorithm used a workspace, and cublasLtMatmulAlgoGetHeuristic queries (one per new plan).
+struct CublasLtStats {
+  std::uint64_t matmuls = 0;
+  std::uint64_t matmuls_with_workspace = 0;
+  std::uint64_t heuristic_queries = 0;
+};
+KILN_API CublasLtStats cublaslt_stats();
 
 }  // namespace kiln::cuda

@@ -1,5 +1,5 @@
-// CudaBackend: the Backend of one GPU. Kernels are kiln's own (cuda/kernels/), cuBLAS for GEMM
-// and cuDNN for convolution and (where it matches kiln's semantics) pooling; memory comes from
+// CudaBackend: the Backend of one GPU. Kernels are kiln's own (cuda/kernels/), cuBLAS for GEMM,
+// cuBLASLt for Dense layers (bias, ReLU and bias gradient in the GEMM's epilogue) and cuDNN for convolution and (where it matches kiln's semantics) pooling; memory comes from
 // the device's caching pool. Everything is queued on one non-blocking stream per device, in call
 // order, so the pool can reuse freed blocks at once (Note [Stream-ordered reuse] in
 // block_pool.cpp); only copy_to_host, synchronize and copies from pinned memory wait for the GPU
@@ -13,6 +13,7 @@
 
 #include "backend/backend.h"
 #include "caching_allocator.h"
+#include "cublaslt_dense.h"
 #include "cudnn_conv.h"
 
 namespace kiln::cuda {
@@ -77,6 +78,11 @@ class CudaBackend final : public backend::Backend {
   void gemm(bool transpose_a, bool transpose_b, double alpha, const Tensor& a, const Tensor& b,
             double beta, Tensor& c) override;
   void add_bias(Tensor& y, const Tensor& bias) override;
+  void dense_forward_fused(const Tensor& x, const Tensor& kernel, const Tensor& bias,
+                           std::optional<backend::Pointwise> f, Tensor& y) override;
+  void dense_backward_fused(const Tensor& x, const Tensor& kernel, const Tensor& y,
+                            const Tensor& dy, std::optional<backend::Pointwise> f, Tensor& dx,
+                            Tensor& dkernel, Tensor& dbias) override;
   void bias_backward(const Tensor& dy, Tensor& dbias) override;
   void conv2d_forward(const backend::Conv2dGeometry& g, const Tensor& x, const Tensor& w,
                       Tensor& y) override;
@@ -109,6 +115,8 @@ class CudaBackend final : public backend::Backend {
   void one_hot(const Tensor& labels, Tensor& out) override;
 
  private:
+  LtTarget lt_target();  // cuBLASLt on this GPU's stream and pool, TF32 as set now
+
   int device_index_;
   Stream stream_;
   CachingAllocator allocator_;

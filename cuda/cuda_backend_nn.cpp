@@ -1,8 +1,10 @@
-// CudaBackend, part 2: GEMM (cuBLAS), bias, convolution (cuDNN), pooling (forward through cuDNN
-// or kiln's kernels, backward on kiln's), fused losses and the multi-tensor optimizers.
+// CudaBackend, part 2: GEMM (cuBLAS), bias, Dense with fused epilogues (cuBLASLt), convolution
+// (cuDNN), pooling (forward through cuDNN or kiln's kernels, backward on kiln's), fused losses and
+// the multi-tensor optimizers.
 // Gradients are assigned (=) except where backend.h says "+=" (add_bias).
 #include <cmath>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "core/check.h"
@@ -101,6 +103,62 @@ void CudaBackend::bias_backward(const Tensor& dy, Tensor& dbias) {
   DeviceGuard guard(device_index_);
   DeviceBuffer partials(allocator_, kernels::bias_backward_workspace_bytes(rows, k));
   kernels::bias_backward(dy.data<float>(), dbias.data<float>(), rows, k, partials.get(), stream());
+}
+
+// ---- Dense (Note [Dense through cuBLASLt] in cublaslt_dense.cpp): the bias and the ReLU in the
+// forward GEMM's epilogue, the bias gradient in the kernel-gradient GEMM's; other activations,
+// and problems cuBLASLt offers no algorithm for, take the composed default.
+
+LtTarget CudaBackend::lt_target() {
+  return {device_index_, &allocator_, stream(), tf32_enabled()};
+}
+
+void CudaBackend::dense_forward_fused(const Tensor& x, const Tensor& kernel, const Tensor& bias,
+                                      std::optional<backend::Pointwise> f, Tensor& y) {
+  require_f32(x, "dense");
+  require_f32(kernel, "dense");
+  require_f32(y, "dense");
+  if (bias.defined()) require_f32(bias, "dense");
+  const bool relu = f == backend::Pointwise::relu;
+  if (!f || relu) {
+    DeviceGuard guard(device_index_);
+    if (dense_forward_lt(lt_target(), x.dim(0), x.dim(1), kernel.dim(1), x.data<float>(),
+                         kernel.data<float>(), bias.defined() ? bias.data<float>() : nullptr, relu,
+                         y.data<float>())) {
+      return;
+    }
+  }
+  Backend::dense_forward_fused(x, kernel, bias, f, y);
+}
+
+void CudaBackend::dense_backward_fused(const Tensor& x, const Tensor& kernel, const Tensor& y,
+                                       const Tensor& dy, std::optional<backend::Pointwise> f,
+                                       Tensor& dx, Tensor& dkernel, Tensor& dbias) {
+  if (f && *f != backend::Pointwise::relu) {
+    Backend::dense_backward_fused(x, kernel, y, dy, f, dx, dkernel, dbias);
+    return;
+  }
+  require_f32(dy, "dense backward");
+  Tensor dz = dy;  // d loss / d (x kernel + bias)
+  if (f) {
+    dz = Tensor::empty(dy.shape(), dy.dtype(), dy.device());
+    Tensor no_bias_gradient;
+    bias_activation_backward(*f, y, dy, dz, no_bias_gradient);
+  }
+  if (dx.defined()) gemm(false, true, 1.0, dz, kernel, 0.0, dx);
+  bool bias_done = false;
+  if (dkernel.defined()) {
+    require_f32(dkernel, "dense backward");
+    DeviceGuard guard(device_index_);
+    float* bias_gradient = dbias.defined() ? dbias.data<float>() : nullptr;
+    if (dense_kernel_gradient_lt(lt_target(), x.dim(0), x.dim(1), kernel.dim(1), x.data<float>(),
+                                 dz.data<float>(), dkernel.data<float>(), bias_gradient)) {
+      bias_done = true;
+    } else {
+      gemm(true, false, 1.0, x, dz, 0.0, dkernel);
+    }
+  }
+  if (dbias.defined() && !bias_done) bias_backward(dz, dbias);
 }
 
 // ---- convolution

@@ -1,5 +1,5 @@
 // The Backend methods with a default: compositions of other kernels that a backend may replace
-// with one fused kernel (the CPU does; CUDA uses these).
+// with fused ones (the CPU does for conv2d, CUDA for dense; each uses the others' defaults).
 #include "backend/backend.h"
 
 #include "core/check.h"
@@ -63,6 +63,20 @@ void Backend::conv2d_backward_fused(const Conv2dGeometry& g, const Tensor& x, co
   const Tensor dz = epilogue_backward(f, y, dy, dbias);
   if (dx.defined()) conv2d_backward_data(g, dz, w, dx);
   if (dw.defined()) conv2d_backward_filter(g, x, dz, dw);
+}
+
+void Backend::dense_forward_fused(const Tensor& x, const Tensor& kernel, const Tensor& bias,
+                                  std::optional<Pointwise> f, Tensor& y) {
+  gemm(false, false, 1.0, x, kernel, 0.0, y);
+  epilogue_forward(y, bias, f);
+}
+
+void Backend::dense_backward_fused(const Tensor& x, const Tensor& kernel, const Tensor& y,
+                                   const Tensor& dy, std::optional<Pointwise> f, Tensor& dx,
+                                   Tensor& dkernel, Tensor& dbias) {
+  const Tensor dz = epilogue_backward(f, y, dy, dbias);
+  if (dx.defined()) gemm(false, true, 1.0, dz, kernel, 0.0, dx);
+  if (dkernel.defined()) gemm(true, false, 1.0, x, dz, 0.0, dkernel);
 }
 
 }  // namespace kiln::backend

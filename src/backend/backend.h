@@ -227,6 +227,17 @@ class KILN_API Backend {
                                      const Tensor& y, const Tensor& dy, std::optional<Pointwise> f,
                                      Tensor& dx, Tensor& dw, Tensor& dbias);
 
+  // ---- a whole Dense layer, fused: y = f(x kernel + bias) with x (n, in), kernel (in, out),
+  // bias (out) or undefined for none, f empty for the identity. Backward from dy and that y (y
+  // may be undefined when f is empty): dx, dkernel and dbias are each computed when defined. The
+  // defaults compose gemm with the epilogue kernels above (the CPU keeps them); CUDA runs the
+  // bias, the ReLU and the bias gradient in cuBLASLt's GEMM epilogues.
+  virtual void dense_forward_fused(const Tensor& x, const Tensor& kernel, const Tensor& bias,
+                                   std::optional<Pointwise> f, Tensor& y);
+  virtual void dense_backward_fused(const Tensor& x, const Tensor& kernel, const Tensor& y,
+                                    const Tensor& dy, std::optional<Pointwise> f, Tensor& dx,
+                                    Tensor& dkernel, Tensor& dbias);
+
   // ---- convolution (no bias; the op adds it with add_bias or bias_activation_forward)
   virtual void conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
                               Tensor& y) = 0;

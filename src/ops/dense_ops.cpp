@@ -1,4 +1,5 @@
-// dense and matmul: x (n, in) @ kernel (in, out) [+ bias]; backward via two GEMMs.
+// dense and matmul: x (n, in) @ kernel (in, out) [+ bias], then the activation, as one backend
+// call each way (Backend::dense_forward_fused / dense_backward_fused).
 #include "autograd/record.h"
 #include "kiln/ops.h"
 #include "ops/fused_ops.h"
@@ -26,28 +27,21 @@ Tensor linear(const char* op, const Tensor& x, const Tensor& kernel, const Tenso
   }
   backend::Backend& be = ops::backend_of(x);
   Tensor y = ops::empty_as(x, {x.dim(0), kernel.dim(1)});
-  be.gemm(false, false, 1.0, x, kernel, 0.0, y);
-  be.epilogue_forward(y, bias, f);
+  be.dense_forward_fused(x, kernel, bias, f, y);
 
   std::vector<Tensor> inputs{x, kernel};
   if (has_bias) inputs.push_back(bias);
   const Tensor output = f ? y : Tensor();  // held only for the activation's slope
   autograd::record(ops::fused_op_name(op, f), std::move(inputs), y,
                    [x, kernel, f, output](const Tensor& dy, const std::vector<bool>& needed) {
-                     backend::Backend& b = ops::backend_of(dy);
                      std::vector<Tensor> grads(needed.size());
+                     if (needed[0]) grads[0] = ops::empty_like(x);
+                     if (needed[1]) grads[1] = ops::empty_like(kernel);
                      if (needed.size() == 3 && needed[2]) grads[2] = ops::empty_as(dy, {kernel.dim(1)});
                      Tensor none;
-                     const Tensor dz =
-                         b.epilogue_backward(f, output, dy, grads.size() == 3 ? grads[2] : none);
-                     if (needed[0]) {
-                       grads[0] = ops::empty_like(x);
-                       b.gemm(false, true, 1.0, dz, kernel, 0.0, grads[0]);
-                     }
-                     if (needed[1]) {
-                       grads[1] = ops::empty_like(kernel);
-                       b.gemm(true, false, 1.0, x, dz, 0.0, grads[1]);
-                     }
+                     ops::backend_of(dy).dense_backward_fused(x, kernel, output, dy, f, grads[0],
+                                                              grads[1],
+                                                              grads.size() == 3 ? grads[2] : none);
                      return grads;
                    });
   return y;

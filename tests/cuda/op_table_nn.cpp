@@ -1,7 +1,8 @@
-// Rows of the op table (op_table.h): GEMM, bias and the fused epilogues, convolution in all
-// directions (plain, fused, chunked batches, TF32) and pooling. Geometries cover the paths of
-// cuda/cudnn_conv.cpp and cuda/cudnn_pool.h: symmetric padding, Keras 'same' with more padding at
-// the bottom / right, strides, 1x1 kernels, zero-size batches and inputs full of ties and NaN.
+// Rows of the op table (op_table.h): GEMM, bias and the fused epilogues, whole Dense layers,
+// convolution in all directions (plain, fused, chunked batches, TF32) and pooling. Geometries
+// cover the paths of cuda/cudnn_conv.cpp and cuda/cudnn_pool.h: symmetric padding, Keras 'same'
+// with more padding at the bottom / right, strides, 1x1 kernels, zero-size batches and inputs
+// full of ties and NaN.
 #include <algorithm>
 #include <cmath>
 #include <optional>
@@ -101,6 +102,68 @@ void add_epilogue_cases(std::vector<OpCase>& cases) {
                          return with_bias ? Outputs{dz, dbias} : Outputs{dz};
                        }});
     }
+  }
+}
+
+// ---- Dense, whole layers (Backend::dense_*_fused; on CUDA cuBLASLt's epilogues: Note [Dense
+// through cuBLASLt] in cuda/cublaslt_dense.cpp). x sits at an odd offset for odd batches, so the
+// emulated cuBLASLt picks its 4-byte-aligned algorithm there and its 16-byte one elsewhere; ReLU
+// and none are fused, sigmoid takes the composed path; n == 0 has nothing to compute.
+
+struct DenseCase {
+  std::int64_t n, in, out;
+};
+
+struct DenseGradients {
+  bool dx = true, dkernel = true;
+};
+
+Outputs run_dense(Backend& be, Device d, const DenseCase& s, std::optional<Pointwise> f,
+                  bool with_bias, DenseGradients wanted) {
+  const Tensor x = offset_copy(uniform_on(Device::cpu(), {s.n, s.in}, 88), d, s.n % 2);
+  const Tensor kernel = uniform_on(d, {s.in, s.out}, 89);
+  const Tensor bias = with_bias ? uniform_on(d, {s.out}, 90) : Tensor();
+  Tensor y = output_on(d, {s.n, s.out});
+  be.dense_forward_fused(x, kernel, bias, f, y);
+  Tensor dx = wanted.dx ? output_on(d, {s.n, s.in}) : Tensor();
+  Tensor dkernel = wanted.dkernel ? output_on(d, {s.in, s.out}) : Tensor();
+  Tensor dbias = with_bias ? output_on(d, {s.out}) : Tensor();
+  be.dense_backward_fused(x, kernel, f ? y : Tensor(), uniform_on(d, {s.n, s.out}, 91), f, dx,
+                          dkernel, dbias);
+  Outputs outputs{y};
+  for (const Tensor& t : {dx, dkernel, dbias}) {
+    if (t.defined()) outputs.push_back(t);
+  }
+  return outputs;
+}
+
+void add_dense_cases(std::vector<OpCase>& cases) {
+  const std::optional<Pointwise> activations[] = {std::nullopt, Pointwise::relu,
+                                                  Pointwise::sigmoid};
+  for (const DenseCase s : {DenseCase{1, 1, 1}, DenseCase{1, 7, 5}, DenseCase{5, 3, 1},
+                            DenseCase{33, 67, 45}, DenseCase{64, 128, 10}, DenseCase{17, 13, 129},
+                            DenseCase{0, 5, 3}}) {
+    for (const std::optional<Pointwise> f : activations) {
+      for (bool with_bias : {false, true}) {
+        for (bool tf32 : {false, true}) {
+          const std::string name =
+              fmt::format("dense_fused_{}x{}x{}_{}_{}{}", s.n, s.in, s.out,
+                          f ? pointwise_name(*f) : "linear", with_bias ? "bias" : "nobias",
+                          tf32 ? "_tf32" : "");
+          cases.push_back({name, tf32 ? kTf32 : kStrict, false, tf32, [=](Backend& be, Device d) {
+                             return run_dense(be, d, s, f, with_bias, {});
+                           }});
+        }
+      }
+    }
+  }
+  // Some gradients only: the first layer (no dx), a frozen kernel (dbias without dkernel).
+  for (const DenseGradients wanted : {DenseGradients{false, true}, DenseGradients{true, false}}) {
+    const std::string name = fmt::format("dense_fused_9x10x6_relu_bias_{}",
+                                         wanted.dx ? "no_dkernel" : "no_dx");
+    cases.push_back({name, kStrict, false, false, [=](Backend& be, Device d) {
+                       return run_dense(be, d, {9, 10, 6}, Pointwise::relu, true, wanted);
+                     }});
   }
 }
 
@@ -301,6 +364,7 @@ std::vector<OpCase> matrix_conv_and_pool_cases() {
   add_gemm_cases(cases);
   add_bias_cases(cases);
   add_epilogue_cases(cases);
+  add_dense_cases(cases);
   add_conv_cases(cases);
   add_pool_cases(cases);
   return cases;

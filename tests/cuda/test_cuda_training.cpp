@@ -1,5 +1,6 @@
 // Whole training runs on cuda:0 against the CPU, through the public Model API: Model::fit of a
-// small Conv/Dense model, five Adam steps of the seed model, and the two-headed odd/even model
+// small Conv/Dense model and of a Dense-only one (cuBLASLt's fused path), five Adam steps of the
+// seed model, and the two-headed odd/even model
 // (fit, evaluate, predict). The same weights go into both, TF32 is off, and after the steps the
 // gradients of the last step must agree to 1e-5 relative (DESIGN.md's fp32 tolerance), the
 // weights to kAdamWeightTolerance (Note [Adam amplifies rounding]), and the logged losses and
@@ -116,6 +117,39 @@ TEST(CudaTraining, FitOfATinyConvDenseModelMatchesTheCpu) {
   const auto cuda_eval = on_cuda->evaluate(x, y, 32);
   EXPECT_NEAR(cuda_eval.at("loss"), cpu_eval.at("loss"), 1e-5 * cpu_eval.at("loss"));
   EXPECT_EQ(cuda_eval.at("accuracy"), cpu_eval.at("accuracy"));
+  EXPECT_CLOSE(on_cuda->predict(x, 32), on_cpu->predict(x, 32), kGradientTolerance);
+}
+
+// Dense layers with ReLU, none (with and without a bias) and tanh: on cuda:0 the first three run
+// through cuBLASLt's epilogues (Note [Dense through cuBLASLt] in cuda/cublaslt_dense.cpp), tanh
+// and the softmax head's GEMM take the composed path — and training agrees with the CPU.
+std::unique_ptr<Sequential> dense_model() {
+  return std::make_unique<Sequential>(std::vector<LayerRef>{
+      InputLayer({13}), Dense(24, {.activation = "relu"}), Dense(17, {.use_bias = false}),
+      Dense(9, {.activation = "relu", .use_bias = false}), Dense(11),
+      Dense(6, {.activation = "tanh"}), Dense(5, {.activation = "softmax"})});
+}
+
+TEST(CudaTraining, FitOfADenseModelThroughCublasLtMatchesTheCpu) {
+  KILN_SKIP_WITHOUT_GPU();
+  const Tf32Scope strict(false);
+  auto [on_cpu, on_cuda] = twins(dense_model);
+  for (Model* model : {static_cast<Model*>(on_cpu.get()), static_cast<Model*>(on_cuda.get())}) {
+    model->compile(std::make_shared<Adam>(), "sparse_categorical_crossentropy", {"accuracy"});
+  }
+  const Tensor x = random({75, 13}, 93);
+  const Tensor y = labels(75, 5, 94);
+  FitOptions options;
+  options.batch_size = 16;  // four full steps and a partial one of 11
+  options.epochs = 2;
+  options.verbose = 0;
+  options.seed = 5;
+  const cuda::CublasLtStats before = cuda::cublaslt_stats();
+  const History cpu_history = on_cpu->fit(x, y, options);
+  const History cuda_history = on_cuda->fit(x, y, options);
+  EXPECT_GT(cuda::cublaslt_stats().matmuls, before.matmuls);
+  expect_same_history(cuda_history, cpu_history);
+  expect_same_weights(*on_cuda, *on_cpu);
   EXPECT_CLOSE(on_cuda->predict(x, 32), on_cpu->predict(x, 32), kGradientTolerance);
 }
 
