@@ -15,7 +15,10 @@
 #   KILN_LD_LIBRARY_PATH  LD_LIBRARY_PATH for kiln's runs only (a bundle's CUDA/cuDNN folders),
 #                  so that PyTorch keeps loading its own libraries
 #   KEEP_DIR       keep each run's output there (default: a temp folder, removed)
-# Figures: train_step_ms, inference_10k_ms, images_per_s, peak_rss_mb and, on a GPU,
+#   EPOCH          samples of a timed steady fit epoch (default 0: none on the CPU; on a GPU
+#                  59392 = 58 full batches of 1024, so torch.compile recompiles for no tail)
+# Figures: train_step_ms, epoch_ms (with EPOCH), first_step_s, inference_10k_ms, images_per_s,
+# peak_rss_mb and, on a GPU,
 # peak_allocated_mb (device memory: kiln's pool, torch.cuda.max_memory_allocated). No bc needed.
 set -euo pipefail
 build=${1:-build}
@@ -28,6 +31,7 @@ compile_rounds=${COMPILE_ROUNDS:-$rounds}
 kiln_env=()
 [ -n "${KILN_LD_LIBRARY_PATH:-}" ] && kiln_env=(LD_LIBRARY_PATH="$KILN_LD_LIBRARY_PATH")
 if [ "$device" = cpu ]; then steps=${STEPS:-3}; else steps=${STEPS:-30}; fi
+if [ "$device" = cpu ]; then epoch=${EPOCH:-0}; else epoch=${EPOCH:-59392}; fi
 here=$(dirname "$0")
 
 kiln_bench=$build/benchmarks/kiln_bench_seed_step
@@ -55,12 +59,12 @@ run() {
 
 for r in $(seq "$rounds"); do
   # Each program reports its own peak resident memory (getrusage's ru_maxrss).
-  run "kiln_$r" env "${kiln_env[@]}" OMP_NUM_THREADS="$threads" "$kiln_bench" --device "$device" --steps "$steps"
+  run "kiln_$r" env "${kiln_env[@]}" OMP_NUM_THREADS="$threads" "$kiln_bench" --device "$device" --steps "$steps" --epoch "$epoch"
   run "torch_$r" "$python" "$here/pytorch_seed_step.py" --device "$device" --steps "$steps" \
-    --threads "$threads"
+    --threads "$threads" --epoch "$epoch"
   if [ -n "$compile_mode" ] && [ "$r" -le "$compile_rounds" ]; then
     run "compiled_$r" "$python" "$here/pytorch_seed_step.py" --device "$device" --steps "$steps" \
-      --threads "$threads" --compile "$compile_mode"
+      --threads "$threads" --compile "$compile_mode" --epoch "$epoch"
   fi
 done
 
@@ -80,7 +84,7 @@ if [ -n "$compile_mode" ]; then
 else
   printf "%-18s %12s %12s %8s\n" figure kiln pytorch ratio
 fi
-for key in train_step_ms inference_10k_ms images_per_s peak_rss_mb peak_allocated_mb; do
+for key in train_step_ms epoch_ms first_step_s inference_10k_ms images_per_s peak_rss_mb peak_allocated_mb; do
   k=$(median kiln "$key")
   t=$(median torch "$key")
   [ "$k" = - ] && [ "$t" = - ] && continue

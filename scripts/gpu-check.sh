@@ -406,6 +406,10 @@ step_compare() {
   [ -n "$TORCH_COMPILE_MODE" ] &&
     compiled=", torch.compile($TORCH_COMPILE_MODE) $(figure train_step_ms 5) ms (kiln/compiled $(figure train_step_ms 6))"
   record PASS "train step, batch 1024: kiln $(figure train_step_ms 2) ms, PyTorch eager $(figure train_step_ms 3) ms (kiln/eager $(figure train_step_ms 4))$compiled; $BENCH_ROUNDS interleaved rounds, medians"
+  begin "steady epoch"
+  [ -n "$TORCH_COMPILE_MODE" ] &&
+    compiled=", compiled $(figure epoch_ms 5) ms"
+  record PASS "fit epoch of 59392 (58 batches of 1024): kiln $(figure epoch_ms 2) ms, PyTorch eager $(figure epoch_ms 3) ms (ratio $(figure epoch_ms 4))$compiled; first finished step after process start: kiln $(figure first_step_s 2) s, eager $(figure first_step_s 3) s"
   begin "inference+memory"
   [ -n "$TORCH_COMPILE_MODE" ] &&
     compiled=", compiled $(figure inference_10k_ms 5) ms"
