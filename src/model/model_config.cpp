@@ -396,11 +396,14 @@ std::string layer_where(const LayerRef& layer, const std::string& class_name) {
   return "model_config: layer '" + layer->name() + "' (" + class_name + ")";
 }
 
+// Keras up to 2.2.x writes a Sequential's config as the list of its layers (and no name); later
+// versions write {"name": ..., "layers": [...]}. Both are read.
 std::unique_ptr<Model> sequential_from(const Json& config) {
-  auto model = std::make_unique<Sequential>(text_or(config, "name", ""));
+  const bool bare_list = config.is_array();
+  auto model = std::make_unique<Sequential>(bare_list ? "" : text_or(config, "name", ""));
   WeightBudget budget;
   std::optional<Shape> shape;  // the output of the layers so far, once the model has an input
-  const Json& layers = config.at("layers");
+  const Json& layers = bare_list ? config : config.at("layers");
   for (std::size_t i = 0; i < layers.size(); ++i) {
     const Json& entry = layers[i];
     const std::string class_name = entry.at("class_name").get<std::string>();

@@ -107,6 +107,26 @@ TEST_F(ModelIo, ReadsKeras3Config) {
   EXPECT_EQ(model->call(Tensor::zeros({2, 4, 4, 1})).shape(), (Shape{2, 3}));
 }
 
+// Keras <= 2.2.x: a Sequential's "config" is the list of its layers itself (as in the model_config
+// of h5 files Keras 2.1 and 2.2 wrote), the first layer carrying batch_input_shape.
+TEST_F(ModelIo, Keras22SequentialConfigsAreTheListOfLayers) {
+  const std::string layers = R"([
+    {"class_name": "Conv2D", "config": {"name": "conv2d_1", "trainable": true,
+      "batch_input_shape": [null, 6, 6, 1], "dtype": "float32", "filters": 2,
+      "kernel_size": [3, 3], "strides": [1, 1], "padding": "valid", "data_format": "channels_last",
+      "dilation_rate": [1, 1], "activation": "relu", "use_bias": true}},
+    {"class_name": "Flatten", "config": {"name": "flatten_1", "trainable": true}},
+    {"class_name": "Dense", "config": {"name": "dense_1", "trainable": true, "units": 3,
+      "activation": "softmax", "use_bias": true}}])";
+  auto old_style = model_from_json(R"({"class_name": "Sequential", "config": )" + layers + "}");
+  auto new_style = model_from_json(R"({"class_name": "Sequential", "config": {"name": "s", "layers": )" +
+                                   layers + "}}");
+  EXPECT_EQ(old_style->count_params(), 2 * 9 + 2 + 32 * 3 + 3);
+  EXPECT_EQ(old_style->count_params(), new_style->count_params());
+  EXPECT_EQ(old_style->output_names(), (std::vector<std::string>{"dense_1"}));
+  EXPECT_EQ(old_style->call(Tensor::zeros({2, 6, 6, 1})).shape(), (Shape{2, 3}));
+}
+
 TEST_F(ModelIo, UnsupportedLayersAreNamed) {
   const std::string config = R"({"class_name": "Sequential", "config": {"name": "s", "layers": [
     {"class_name": "InputLayer", "config": {"batch_input_shape": [null, 8], "name": "in"}},
