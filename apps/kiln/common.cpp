@@ -1,6 +1,8 @@
 // Helpers shared by the kiln subcommands.
 #include "common.h"
 
+#include <fmt/ranges.h>
+
 #include <cstdio>
 #include <cstring>
 
@@ -21,6 +23,22 @@ std::string canonical_dataset(const std::string& name) {
 
 std::string dataset_title(const std::string& name) {
   return canonical_dataset(name) == "mnist" ? "MNIST" : "Fashion-MNIST";
+}
+
+Tensor as_model_input(const Model& model, const Tensor& images) {
+  if (model.input_names().size() != 1 || images.rank() < 1) return images;
+  const Shape input = model.layer_output_shape(model.input_names()[0]);
+  const Shape sample(images.shape().begin() + 1, images.shape().end());
+  std::int64_t wanted = 1;
+  for (std::int64_t d : input) wanted *= d;
+  const std::int64_t n = images.dim(0);
+  if (input == sample || input.empty() || n == 0 || wanted != images.numel() / n) return images;
+  Shape shape{n};
+  shape.insert(shape.end(), input.begin(), input.end());
+  std::printf("note: the model's input is (None, %s); each %s image is reshaped to it\n",
+              fmt::format("{}", fmt::join(input, ", ")).c_str(),
+              fmt::format("{}", fmt::join(sample, "x")).c_str());
+  return images.view(shape);
 }
 
 Tensor first_samples(const Tensor& x, std::int64_t n) {

@@ -30,6 +30,10 @@ std::string dataset_title(const std::string& name);
 
 // The first `n` samples of a CPU tensor (all of them when n is 0 or covers them), as a copy.
 Tensor first_samples(const Tensor& x, std::int64_t n);
+// `images` (n, h, w, c) shaped as `model`'s one input when that differs but holds as many values
+// per sample (an MLP on (None, 784) given 28x28x1 images), saying so once on stdout; otherwise
+// `images` itself, so that the model names any mismatch.
+Tensor as_model_input(const Model& model, const Tensor& images);
 
 // "auto" → the default device, printed as the header line "device: cpu (no usable GPU: …)" on
 // stdout (call it once the inputs are checked, right before computing); else parse_device.

@@ -95,6 +95,7 @@ int run_evaluate(const EvaluateOptions& o) {
   data.x_test = first_samples(data.x_test, o.limit);
   data.y_test = first_samples(data.y_test, o.limit);
   std::unique_ptr<Model> model = load_on(o.model, o.device);
+  data.x_test = as_model_input(*model, data.x_test);
   const int classes = static_cast<int>(data.class_names.size());
   const std::vector<Head> heads = infer_heads(*model, data.x_test, classes);
   model->compile(
@@ -118,9 +119,10 @@ int run_predict(const PredictOptions& o) {
           ? dataset_input(o)
           : PredictInput{read_png_gray(o.image, kImageSide, kImageSide), o.image, {}, -1};
   std::unique_ptr<Model> model = load_on(o.model, o.device);
+  const Tensor image = as_model_input(*model, input.image);
   const std::vector<Head> heads =
-      infer_heads(*model, input.image, static_cast<int>(input.class_names.size()));
-  const TensorMap outputs = predictions(*model, input.image, 1);
+      infer_heads(*model, image, static_cast<int>(input.class_names.size()));
+  const TensorMap outputs = predictions(*model, image, 1);
   std::printf("Input: %s", input.description.c_str());
   if (input.truth >= 0)
     std::printf(" (true class %s)", class_label(input.truth, input.class_names).c_str());
