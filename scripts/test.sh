@@ -22,6 +22,7 @@ cmake --build build-asan -j"$jobs" --target kiln_unit_tests
 # allocation too large for the machine returns null, as without ASan, so the out-of-memory tests
 # (tests/unit/test_out_of_memory.cpp) see kiln raise OutOfMemoryError rather than ASan abort.
 KILN_CPU_NO_CACHE=1 ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
+  LSAN_OPTIONS=suppressions="$PWD/tests/sanitizers/lsan.supp" \
   UBSAN_OPTIONS=print_stacktrace=1 build-asan/tests/kiln_unit_tests --gtest_brief=1
 
 # The CUDA backend on the CPU emulation of CUDA (docs/CUDA_EMULATION.md): every kernel and every
@@ -44,10 +45,11 @@ KILN_CUDA_EMULATION_ORDER=reverse KILN_CUDA_NO_CACHE=1 build-emu/tests/kiln_cuda
 cmake -S . -B build-emu-asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" \
   -DKILN_CUDA_EMULATION=ON -DKILN_SANITIZE=ON -DKILN_BUILD_BENCHMARKS=OFF -DKILN_WERROR=ON
 cmake --build build-emu-asan -j"$jobs" --target kiln_emulation_tests kiln_cuda_tests
-export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1
+export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  LSAN_OPTIONS=suppressions="$PWD/tests/sanitizers/lsan.supp"
 build-emu-asan/tests/kiln_emulation_tests --gtest_brief=1
 KILN_CUDA_EMULATION_ORDER=reverse KILN_CUDA_NO_CACHE=1 build-emu-asan/tests/kiln_cuda_tests --gtest_brief=1
-unset ASAN_OPTIONS UBSAN_OPTIONS
+unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
 
 # Fuzz smoke run: every libFuzzer target of tests/fuzz for 20 s under ASan + UBSan, so that they
 # cannot rot (clang build of libkiln and the targets only, at -O0 to keep the build short; the long
