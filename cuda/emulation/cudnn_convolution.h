@@ -85,6 +85,10 @@ struct ConvolutionRun {
 void run_forward(const ConvolutionRun& run);
 void run_backward_data(const ConvolutionRun& run);
 void run_backward_filter(const ConvolutionRun& run);
+// The forward sum of output (n, k, oy, ox) in double: x's window times filter k, TF32-rounded
+// inputs when `tf32` (the graph API's engines, cudnn_backend_execute.cpp, share it).
+double forward_output_sum(const ConvolutionProblem& p, const float* x, const float* w, int n,
+                          int oy, int ox, int k, bool tf32);
 
 // BAD_PARAM when `algo` is no enumerant of the direction, NOT_SUPPORTED when it is not emulated.
 void require_emulated_algorithm(Direction direction, int algo);

@@ -268,6 +268,16 @@ double backward_filter_column_sum(const ConvolutionRun& run, int k, std::int64_t
 
 }  // namespace
 
+double forward_output_sum(const ConvolutionProblem& p, const float* x, const float* w, int n,
+                          int oy, int ox, int k, bool tf32) {
+  ConvolutionRun run;
+  run.problem = &p;
+  run.a = x;
+  run.b = w;
+  run.tf32 = tf32;
+  return forward_window_sum(run, n, oy, ox, k);
+}
+
 void run_forward(const ConvolutionRun& run) {
   switch (run.algo) {
     case CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM: return forward_implicit_gemm(run);
