@@ -1,5 +1,5 @@
-// The exported extras of cuda_api.h: the TF32 switch (read from KILN_TF32 once, then owned by
-// set_tf32_enabled) and direct access to a GPU's backend.
+// The exported extras of cuda_api.h: the TF32 and cuDNN graph switches (read from KILN_TF32 /
+// KILN_CUDNN_GRAPH once, then owned by their setters) and direct access to a GPU's backend.
 #include "cuda_api.h"
 
 #include <atomic>
@@ -14,15 +14,21 @@ namespace kiln::cuda {
 
 namespace {
 
-bool tf32_from_environment() {
-  const char* value = std::getenv("KILN_TF32");
+// An on / off switch read from the environment: on unless set to 0, false or off.
+bool switch_from_environment(const char* name) {
+  const char* value = std::getenv(name);
   if (value == nullptr) return true;
   const std::string_view text(value);
   return !(text == "0" || text == "false" || text == "off");
 }
 
 std::atomic<bool>& tf32_flag() {
-  static std::atomic<bool> flag(tf32_from_environment());
+  static std::atomic<bool> flag(switch_from_environment("KILN_TF32"));
+  return flag;
+}
+
+std::atomic<bool>& cudnn_graph_flag() {
+  static std::atomic<bool> flag(switch_from_environment("KILN_CUDNN_GRAPH"));
   return flag;
 }
 
@@ -31,6 +37,12 @@ std::atomic<bool>& tf32_flag() {
 bool tf32_enabled() { return tf32_flag().load(std::memory_order_relaxed); }
 
 void set_tf32_enabled(bool enabled) { tf32_flag().store(enabled, std::memory_order_relaxed); }
+
+bool cudnn_graph_enabled() { return cudnn_graph_flag().load(std::memory_order_relaxed); }
+
+void set_cudnn_graph_enabled(bool enabled) {
+  cudnn_graph_flag().store(enabled, std::memory_order_relaxed);
+}
 
 backend::Backend& gpu_backend(int index) { return cuda_bridge::backend(index); }
 

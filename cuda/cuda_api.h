@@ -4,6 +4,7 @@
 //   products, f32 accumulation) — on by default, as PyTorch does for convolutions; the
 //   environment variable KILN_TF32=0 turns it off at start, set_tf32_enabled() at any time
 //   (algorithm choices are cached per setting, so switching back and forth is cheap).
+//   KILN_CUDNN_GRAPH=0 likewise turns off the cuDNN graph API path of Conv2D (below).
 //   gpu_backend(i): the Backend of GPU i, as backend_for(Device::cuda(i)) returns it; throws
 //   kiln::Error when GPU i is not usable.
 #pragma once
@@ -36,5 +37,19 @@ struct CublasLtStats {
   std::uint64_t heuristic_queries = 0;
 };
 KILN_API CublasLtStats cublaslt_stats();
+// Conv2D forward with its bias and ReLU fused through cuDNN's graph API (cudnn_graph_conv.cpp):
+// on by default; KILN_CUDNN_GRAPH=0 turns it off at start, set_cudnn_graph_enabled() at any time
+// (the legacy cudnnConvolutionForward with separate bias / ReLU kernels then runs, as it does
+// for a geometry cuDNN offers no fused plan for).
+KILN_API bool cudnn_graph_enabled();
+KILN_API void set_cudnn_graph_enabled(bool enabled);
+// What kiln asked of the graph API since the process started: cudnnBackendExecute calls, plans
+// built, and problems cuDNN offered no plan for (each tried once, then left to the legacy path).
+struct CudnnGraphStats {
+  std::uint64_t executions = 0;
+  std::uint64_t plans_built = 0;
+  std::uint64_t plans_refused = 0;
+};
+KILN_API CudnnGraphStats cudnn_graph_stats();
 
 }  // namespace kiln::cuda

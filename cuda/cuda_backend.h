@@ -1,5 +1,5 @@
 // CudaBackend: the Backend of one GPU. Kernels are kiln's own (cuda/kernels/), cuBLAS for GEMM,
-// cuBLASLt for Dense layers (bias, ReLU and bias gradient in the GEMM's epilogue) and cuDNN for convolution and (where it matches kiln's semantics) pooling; memory comes from
+// cuBLASLt for Dense layers (bias, ReLU and bias gradient in the GEMM's epilogue), cuDNN for convolution (Conv2D's bias and ReLU fused through the graph API) and (where it matches kiln's semantics) pooling; memory comes from
 // the device's caching pool. Everything is queued on one non-blocking stream per device, in call
 // order, so the pool can reuse freed blocks at once (Note [Stream-ordered reuse] in
 // block_pool.cpp); only copy_to_host, synchronize and copies from pinned memory wait for the GPU
@@ -86,6 +86,9 @@ class CudaBackend final : public backend::Backend {
   void bias_backward(const Tensor& dy, Tensor& dbias) override;
   void conv2d_forward(const backend::Conv2dGeometry& g, const Tensor& x, const Tensor& w,
                       Tensor& y) override;
+  void conv2d_forward_fused(const backend::Conv2dGeometry& g, const Tensor& x, const Tensor& w,
+                            const Tensor& bias, std::optional<backend::Pointwise> f,
+                            Tensor& y) override;
   void conv2d_backward_data(const backend::Conv2dGeometry& g, const Tensor& dy, const Tensor& w,
                             Tensor& dx) override;
   void conv2d_backward_filter(const backend::Conv2dGeometry& g, const Tensor& x, const Tensor& dy,

@@ -1,6 +1,6 @@
 // CudaBackend, part 2: GEMM (cuBLAS), bias, Dense with fused epilogues (cuBLASLt), convolution
-// (cuDNN), pooling (forward through cuDNN or kiln's kernels, backward on kiln's), fused losses and
-// the multi-tensor optimizers.
+// (cuDNN; Conv2D's bias and ReLU fused through its graph API), pooling (forward through cuDNN or
+// kiln's kernels, backward on kiln's), fused losses and the multi-tensor optimizers.
 // Gradients are assigned (=) except where backend.h says "+=" (add_bias).
 #include <cmath>
 #include <cstdint>
@@ -169,6 +169,28 @@ void CudaBackend::conv2d_forward(const backend::Conv2dGeometry& g, const Tensor&
   require_f32(w, "conv2d_forward");
   require_f32(y, "conv2d_forward");
   convolutions_.forward(g, x.data<float>(), w.data<float>(), y.data<float>());
+}
+
+// Conv2D with activation ReLU or none: the bias and the ReLU fused with the convolution through
+// cuDNN's graph API (Note [Fused convolution plans] in cudnn_graph_conv.cpp); other activations,
+// and problems cuDNN offers no plan for, take the composed default. The backward pass is the
+// default's: the ReLU's gradient from the fused output (y > 0), then the legacy data / filter
+// gradients.
+void CudaBackend::conv2d_forward_fused(const backend::Conv2dGeometry& g, const Tensor& x,
+                                       const Tensor& w, const Tensor& bias,
+                                       std::optional<backend::Pointwise> f, Tensor& y) {
+  require_f32(x, "conv2d");
+  require_f32(w, "conv2d");
+  require_f32(y, "conv2d");
+  if (bias.defined()) require_f32(bias, "conv2d");
+  const bool relu = f == backend::Pointwise::relu;
+  if ((!f || relu) &&
+      convolutions_.forward_fused(g, x.data<float>(), w.data<float>(),
+                                  bias.defined() ? bias.data<float>() : nullptr, relu,
+                                  y.data<float>())) {
+    return;
+  }
+  Backend::conv2d_forward_fused(g, x, w, bias, f, y);
 }
 
 void CudaBackend::conv2d_backward_data(const backend::Conv2dGeometry& g, const Tensor& dy,

@@ -18,7 +18,9 @@
 // buffer of ((oh-1)*stride_h + kh, (ow-1)*stride_w + kw) pixels, offset by (pad_top, pad_left),
 // and cuDNN runs unpadded on it; backward-data computes the padded gradient and crops it back,
 // backward-filter reads the padded copy. (The padded extent may be smaller than h + pads when the
-// last rows are never read; the copy handles either case.)
+// last rows are never read; the copy handles either case.) The forward pass of a Conv2D layer
+// (forward_fused) needs no copy: cuDNN's graph API takes pre- and post-paddings (Note [Fused
+// convolution plans] in cudnn_graph_conv.cpp).
 //
 // Note [Large batches]
 // ~~~~~~~~~~~~~~~~~~~~
@@ -31,7 +33,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <limits>
+#include <string>
 #include <optional>
 
 #include "core/check.h"
@@ -242,6 +246,69 @@ void Convolutions::forward_chunk(const backend::Conv2dGeometry& g, const float* 
                                       choice.conv.get(),
                                       static_cast<cudnnConvolutionFwdAlgo_t>(choice.algo),
                                       workspace.get(), workspace.bytes(), &kZero, d.y.get(), y));
+}
+
+// ---- forward through the graph API, bias and ReLU fused (Note [Fused convolution plans] in
+// cudnn_graph_conv.cpp)
+
+namespace {
+
+std::array<std::int64_t, 20> fused_key(const FusedConvSpec& s) {
+  const std::array<std::int64_t, 14> base = key_of(s.g, s.tf32, true);
+  std::array<std::int64_t, 20> key{};
+  std::copy(base.begin(), base.end(), key.begin());
+  key[14] = s.bias ? 1 : 0;
+  key[15] = s.relu ? 1 : 0;
+  key[16] = s.x_alignment;
+  key[17] = s.w_alignment;
+  key[18] = s.y_alignment;
+  key[19] = s.bias_alignment;
+  return key;
+}
+
+}  // namespace
+
+const FusedConvPlan* Convolutions::fused_plan_for(const FusedConvSpec& spec,
+                                                  cudnnHandle_t handle) {
+  std::lock_guard lock(mutex_);
+  const auto key = fused_key(spec);
+  const auto found = fused_plans_.find(key);
+  if (found != fused_plans_.end()) return found->second.get();
+  std::string why;
+  std::unique_ptr<FusedConvPlan> plan = FusedConvPlan::build(handle, spec, why);
+  if (plan == nullptr) {  // said once per problem; the legacy path runs from now on
+    std::fprintf(stderr,
+                 "kiln: cuDNN's graph API offers no fused conv2d plan for %s (%s); using "
+                 "cudnnConvolutionForward and separate bias / ReLU kernels\n",
+                 describe(spec.g).c_str(), why.c_str());
+  }
+  return fused_plans_.emplace(key, std::move(plan)).first->second.get();
+}
+
+bool Convolutions::forward_fused(const backend::Conv2dGeometry& g, const float* x,
+                                 const float* w, const float* bias, bool relu, float* y) {
+  // A batch too large for one call keeps the legacy path's chunking (Note [Large batches]).
+  if (!cudnn_graph_enabled() || degenerate(g) || images_per_call(g) < g.n) return false;
+  DeviceGuard guard(device_);
+  FusedConvSpec spec;
+  spec.g = g;
+  spec.bias = bias != nullptr;
+  spec.relu = relu;
+  spec.tf32 = tf32_enabled();
+  spec.x_alignment = pointer_alignment(x);
+  spec.w_alignment = 16;  // the OHWI copy is a block of the pool
+  spec.y_alignment = pointer_alignment(y);
+  spec.bias_alignment = pointer_alignment(bias);
+  const cudnnHandle_t handle = cudnn_handle(device_, stream_);
+  const FusedConvPlan* plan = fused_plan_for(spec, handle);
+  if (plan == nullptr) return false;
+  const DeviceBuffer filter = ohwi_filter(g, w);
+  KILN_CHECK(pointer_alignment(filter.get()) == spec.w_alignment,
+             "conv2d on CUDA: the pool gave the filter copy a {}-byte-aligned block",
+             pointer_alignment(filter.get()));
+  const DeviceBuffer workspace(allocator_, plan->workspace_bytes());
+  plan->execute(handle, x, filter.as<float>(), bias, y, workspace.get());
+  return true;
 }
 
 // ---- backward data

@@ -23,6 +23,7 @@
 
 #include "backend/backend.h"
 #include "cudnn_conv_algorithms.h"
+#include "cudnn_graph_conv.h"
 #include "device_buffer.h"
 
 namespace kiln::cuda {
@@ -37,6 +38,11 @@ class Convolutions {
   Convolutions& operator=(const Convolutions&) = delete;
 
   void forward(const backend::Conv2dGeometry& g, const float* x, const float* w, float* y);
+  // y = relu?(conv(x, w) + bias?) in one cuDNN graph API call, bias (o) or nullptr; false, having
+  // queued nothing, when the graph path is switched off or cuDNN offers no plan for the problem
+  // (Note [Fused convolution plans] in cudnn_graph_conv.cpp): the caller then composes.
+  bool forward_fused(const backend::Conv2dGeometry& g, const float* x, const float* w,
+                     const float* bias, bool relu, float* y);
   void backward_data(const backend::Conv2dGeometry& g, const float* dy, const float* w, float* dx);
   void backward_filter(const backend::Conv2dGeometry& g, const float* x, const float* dy,
                        float* dw);
@@ -53,6 +59,8 @@ class Convolutions {
   };
 
   Plan& plan_for(const backend::Conv2dGeometry& g, bool tf32);
+  // The cached graph API plan of `spec`, built on first use; nullptr when cuDNN refused it.
+  const FusedConvPlan* fused_plan_for(const FusedConvSpec& spec, cudnnHandle_t handle);
   // The conv prologue every direction shares: the chunk's plan, handle and padded buffer.
   Call prepare(const backend::Conv2dGeometry& g);
   // x, or its zero-padded copy when the call's plan pads (Note [Asymmetric padding]).
@@ -77,6 +85,7 @@ class Convolutions {
   std::mutex mutex_;  // guards plans_, found_ and each plan's algorithm choices
   std::map<std::array<std::int64_t, 14>, std::unique_ptr<Plan>> plans_;
   std::array<std::map<std::array<std::int64_t, 14>, Found>, 3> found_;  // by ConvDirection
+  std::map<std::array<std::int64_t, 20>, std::unique_ptr<FusedConvPlan>> fused_plans_;
 };
 
 }  // namespace kiln::cuda

@@ -1,7 +1,8 @@
 // RAII for cuDNN: descriptors that destroy themselves, NHWC / OHWI descriptor setters with
 // range checks, and one cuDNN handle per (device, thread), bound to the caller's stream.
 // cuDNN 9 marks this legacy API deprecated; it warns only when CUDNN_WARN_DEPRECATED is defined,
-// which kiln does not do (the graph API would replace it; see cudnn_conv.cpp).
+// which kiln does not do (the graph API replaces it for Conv2D's forward pass:
+// cudnn_graph_conv.cpp).
 #pragma once
 
 #include <cuda_runtime_api.h>

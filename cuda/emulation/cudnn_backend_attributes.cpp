@@ -118,19 +118,32 @@ const AttributeRule* rule_for(cudnnBackendDescriptorType_t type, cudnnBackendAtt
 
 std::size_t element_size(cudnnBackendAttributeType_t type) {
   switch (type) {
-    case CUDNN_TYPE_HANDLE: return sizeof(cudnnHandle_t);
-    case CUDNN_TYPE_DATA_TYPE: return sizeof(cudnnDataType_t);
-    case CUDNN_TYPE_BOOLEAN: return sizeof(bool);
-    case CUDNN_TYPE_INT64: return sizeof(std::int64_t);
-    case CUDNN_TYPE_FLOAT: return sizeof(float);
-    case CUDNN_TYPE_DOUBLE: return sizeof(double);
-    case CUDNN_TYPE_VOID_PTR: return sizeof(void*);
-    case CUDNN_TYPE_CONVOLUTION_MODE: return sizeof(cudnnConvolutionMode_t);
-    case CUDNN_TYPE_HEUR_MODE: return sizeof(cudnnBackendHeurMode_t);
-    case CUDNN_TYPE_POINTWISE_MODE: return sizeof(cudnnPointwiseMode_t);
-    case CUDNN_TYPE_BACKEND_DESCRIPTOR: return sizeof(cudnnBackendDescriptor_t);
-    case CUDNN_TYPE_NUMERICAL_NOTE: return sizeof(cudnnBackendNumericalNote_t);
-    default: return 0;
+    case CUDNN_TYPE_HANDLE:
+      return sizeof(cudnnHandle_t);
+    case CUDNN_TYPE_DATA_TYPE:
+      return sizeof(cudnnDataType_t);
+    case CUDNN_TYPE_BOOLEAN:
+      return sizeof(bool);
+    case CUDNN_TYPE_INT64:
+      return sizeof(std::int64_t);
+    case CUDNN_TYPE_FLOAT:
+      return sizeof(float);
+    case CUDNN_TYPE_DOUBLE:
+      return sizeof(double);
+    case CUDNN_TYPE_VOID_PTR:
+      return sizeof(void*);
+    case CUDNN_TYPE_CONVOLUTION_MODE:
+      return sizeof(cudnnConvolutionMode_t);
+    case CUDNN_TYPE_HEUR_MODE:
+      return sizeof(cudnnBackendHeurMode_t);
+    case CUDNN_TYPE_POINTWISE_MODE:
+      return sizeof(cudnnPointwiseMode_t);
+    case CUDNN_TYPE_BACKEND_DESCRIPTOR:
+      return sizeof(cudnnBackendDescriptor_t);
+    case CUDNN_TYPE_NUMERICAL_NOTE:
+      return sizeof(cudnnBackendNumericalNote_t);
+    default:
+      return 0;
   }
 }
 
@@ -231,7 +244,8 @@ void get_attribute(const BackendDescriptor& d, cudnnBackendAttributeName_t name,
     require_get_type(r, CUDNN_TYPE_BACKEND_DESCRIPTOR);
     if (r.requested > 0) fill_created(out[0], CUDNN_BACKEND_ENGINE_DESCRIPTOR, d, d.engine);
     *r.count = 1;
-  } else if (d.type == CUDNN_BACKEND_ENGINE_DESCRIPTOR && name == CUDNN_ATTR_ENGINE_NUMERICAL_NOTE) {
+  } else if (d.type == CUDNN_BACKEND_ENGINE_DESCRIPTOR &&
+             name == CUDNN_ATTR_ENGINE_NUMERICAL_NOTE) {
     require_get_type(r, CUDNN_TYPE_NUMERICAL_NOTE);
     const std::int64_t notes = engine_is_tensor_core(d.engine) ? 1 : 0;
     if (r.requested > 0 && notes > 0) {
@@ -263,8 +277,10 @@ bool creatable(cudnnBackendDescriptorType_t type) {
     case CUDNN_BACKEND_ENGINECFG_DESCRIPTOR:
     case CUDNN_BACKEND_ENGINE_DESCRIPTOR:
     case CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR:
-    case CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR: return true;
-    default: return false;
+    case CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR:
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -301,8 +317,9 @@ cudnnStatus_t cudnnBackendCreateDescriptor(cudnnBackendDescriptorType_t descript
 cudnnStatus_t cudnnBackendDestroyDescriptor(cudnnBackendDescriptor_t descriptor) {
   return run_cudnn("cudnnBackendDestroyDescriptor", [&] {
     require_param(descriptor != nullptr, "descriptor is NULL");
-    require_param(registry<BackendDescriptor>().destroy(static_cast<BackendDescriptor*>(descriptor)),
-                  "descriptor is not a live descriptor (destroyed twice, or never created)");
+    require_param(
+        registry<BackendDescriptor>().destroy(static_cast<BackendDescriptor*>(descriptor)),
+        "descriptor is not a live descriptor (destroyed twice, or never created)");
   });
 }
 

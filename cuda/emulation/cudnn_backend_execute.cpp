@@ -148,10 +148,11 @@ cudnnStatus_t cudnnBackendExecute(cudnnHandle_t handle, cudnnBackendDescriptor_t
     require_stream(context);
     std::vector<CheckedRange> ranges;
     for (std::size_t i = 0; i < pointers.size(); ++i) {
-      ranges.push_back(checked_range("a variant pack pointer", pointers[i],
-                                     graph->boundary()[i]->bytes()));
+      ranges.push_back(
+          checked_range("a variant pack pointer", pointers[i], graph->boundary()[i]->bytes()));
     }
-    if (workspace != nullptr) ranges.push_back(checked_range("workspace", workspace, plan.workspace));
+    if (workspace != nullptr)
+      ranges.push_back(checked_range("workspace", workspace, plan.workspace));
     const int engine = plan.engine;
     const auto* bias = graph->has_bias ? static_cast<const float*>(pointers[3]) : nullptr;
     queue_or_fail(CUDNN_STATUS_EXECUTION_FAILED, context.stream, call, [=] {

@@ -84,7 +84,8 @@ void finalize_tensor(BackendDescriptor& d) {
     require_param(t.dims[i] > 0 && t.strides[i] > 0, "dimensions and strides must be positive");
   }
   t.uid = element<std::int64_t>(required(d, CUDNN_ATTR_TENSOR_UNIQUE_ID, "UNIQUE_ID"));
-  t.alignment = element<std::int64_t>(required(d, CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, "BYTE_ALIGNMENT"));
+  t.alignment =
+      element<std::int64_t>(required(d, CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, "BYTE_ALIGNMENT"));
   require_param(power_of_two(t.alignment) && t.alignment >= 4,
                 "BYTE_ALIGNMENT " + std::to_string(t.alignment) +
                     " is not a power of two at least the element size (4)");
@@ -125,9 +126,9 @@ void finalize_convolution(BackendDescriptor& d) {
 void finalize_pointwise(BackendDescriptor& d) {
   d.pointwise_mode =
       element<cudnnPointwiseMode_t>(required(d, CUDNN_ATTR_POINTWISE_MODE, "POINTWISE_MODE"));
-  require_supported(d.pointwise_mode == CUDNN_POINTWISE_ADD ||
-                        d.pointwise_mode == CUDNN_POINTWISE_RELU_FWD,
-                    "only CUDNN_POINTWISE_ADD and CUDNN_POINTWISE_RELU_FWD are emulated");
+  require_supported(
+      d.pointwise_mode == CUDNN_POINTWISE_ADD || d.pointwise_mode == CUDNN_POINTWISE_RELU_FWD,
+      "only CUDNN_POINTWISE_ADD and CUDNN_POINTWISE_RELU_FWD are emulated");
   const auto precision =
       element<cudnnDataType_t>(required(d, CUDNN_ATTR_POINTWISE_MATH_PREC, "POINTWISE_MATH_PREC"));
   require(precision == CUDNN_DATA_FLOAT, CUDNN_STATUS_NOT_SUPPORTED_DATA_TYPE,
@@ -177,8 +178,8 @@ struct PointwiseOp {
 
 PointwiseOp pointwise_op(const BackendDescriptor& d) {
   PointwiseOp op{};
-  op.mode = referenced(d, CUDNN_ATTR_OPERATION_POINTWISE_PW_DESCRIPTOR, "PW_DESCRIPTOR")
-                .pointwise_mode;
+  op.mode =
+      referenced(d, CUDNN_ATTR_OPERATION_POINTWISE_PW_DESCRIPTOR, "PW_DESCRIPTOR").pointwise_mode;
   op.x = &*referenced(d, CUDNN_ATTR_OPERATION_POINTWISE_XDESC, "XDESC").tensor;
   op.y = &*referenced(d, CUDNN_ATTR_OPERATION_POINTWISE_YDESC, "YDESC").tensor;
   const bool binary = op.mode == CUDNN_POINTWISE_ADD;
@@ -203,7 +204,9 @@ void require_pattern(bool condition, const std::string& message) {
           message + " (the stand-in emulates conv [-> add bias] [-> relu] only)");
 }
 
-Strides strides_of(const GraphTensor& t) { return {t.strides[0], t.strides[1], t.strides[2], t.strides[3]}; }
+Strides strides_of(const GraphTensor& t) {
+  return {t.strides[0], t.strides[1], t.strides[2], t.strides[3]};
+}
 
 ConvolutionProblem problem_of(const ConvolutionOp& op) {
   ConvolutionProblem p;
@@ -231,13 +234,13 @@ ConvolutionProblem problem_of(const ConvolutionOp& op) {
 }
 
 // Follows the dataflow from the convolution's output through the pointwise operations.
-void chain_pointwise(FusedGraph& g, const std::vector<PointwiseOp>& ops, const GraphTensor& conv_y) {
+void chain_pointwise(FusedGraph& g, const std::vector<PointwiseOp>& ops,
+                     const GraphTensor& conv_y) {
   const GraphTensor* current = &conv_y;
   std::size_t used = 0;
   for (;;) {
-    const auto next = std::find_if(ops.begin(), ops.end(), [&](const PointwiseOp& op) {
-      return op.x->uid == current->uid;
-    });
+    const auto next = std::find_if(
+        ops.begin(), ops.end(), [&](const PointwiseOp& op) { return op.x->uid == current->uid; });
     if (next == ops.end()) break;
     require_pattern(current->is_virtual, "the tensor between two operations is not virtual");
     if (next->mode == CUDNN_POINTWISE_ADD) {
@@ -283,9 +286,8 @@ void finalize_operation_graph(BackendDescriptor& d) {
       pointwise.push_back(pointwise_op(*op));
     }
   }
-  require_pattern(convolutions.size() == 1, "the graph has " +
-                                                std::to_string(convolutions.size()) +
-                                                " convolutions");
+  require_pattern(convolutions.size() == 1,
+                  "the graph has " + std::to_string(convolutions.size()) + " convolutions");
   require_supported(graph->beta == 0.0, "a convolution beta other than 0 is not emulated");
   const ConvolutionOp& conv = convolutions.front();
   graph->conv = problem_of(conv);
@@ -299,7 +301,8 @@ void finalize_operation_graph(BackendDescriptor& d) {
 void finalize_heuristics(BackendDescriptor& d) {
   const BackendDescriptor& graph =
       referenced(d, CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, "ENGINEHEUR_OPERATION_GRAPH");
-  const auto mode = element<cudnnBackendHeurMode_t>(required(d, CUDNN_ATTR_ENGINEHEUR_MODE, "ENGINEHEUR_MODE"));
+  const auto mode =
+      element<cudnnBackendHeurMode_t>(required(d, CUDNN_ATTR_ENGINEHEUR_MODE, "ENGINEHEUR_MODE"));
   require_param(mode >= CUDNN_HEUR_MODE_INSTANT && mode < CUDNN_HEUR_MODES_COUNT,
                 "ENGINEHEUR_MODE " + std::to_string(static_cast<int>(mode)) +
                     " is no cudnnBackendHeurMode_t");
@@ -322,7 +325,8 @@ void finalize_variant_pack(BackendDescriptor& d) {
   require_param(pointers.count == static_cast<std::int64_t>(d.uids.size()),
                 "VARIANT_PACK_UNIQUE_IDS has " + std::to_string(d.uids.size()) +
                     " elements but VARIANT_PACK_DATA_POINTERS " + std::to_string(pointers.count));
-  for (std::int64_t i = 0; i < pointers.count; ++i) d.pointers.push_back(element<void*>(pointers, i));
+  for (std::int64_t i = 0; i < pointers.count; ++i)
+    d.pointers.push_back(element<void*>(pointers, i));
   const std::set<std::int64_t> distinct(d.uids.begin(), d.uids.end());
   require(distinct.size() == d.uids.size(), CUDNN_STATUS_BAD_PARAM_DUPLICATED_ENTRIES,
           "VARIANT_PACK_UNIQUE_IDS lists a unique id twice");
@@ -346,15 +350,26 @@ std::vector<const GraphTensor*> FusedGraph::boundary() const {
 
 void finalize_descriptor(BackendDescriptor& d) {
   switch (d.type) {
-    case CUDNN_BACKEND_TENSOR_DESCRIPTOR: return finalize_tensor(d);
-    case CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR: return finalize_convolution(d);
-    case CUDNN_BACKEND_POINTWISE_DESCRIPTOR: return finalize_pointwise(d);
-    case CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR: (void)convolution_op(d); return;
-    case CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR: (void)pointwise_op(d); return;
-    case CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR: return finalize_operation_graph(d);
-    case CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR: return finalize_heuristics(d);
-    case CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR: return finalize_plan(d);
-    case CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR: return finalize_variant_pack(d);
+    case CUDNN_BACKEND_TENSOR_DESCRIPTOR:
+      return finalize_tensor(d);
+    case CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR:
+      return finalize_convolution(d);
+    case CUDNN_BACKEND_POINTWISE_DESCRIPTOR:
+      return finalize_pointwise(d);
+    case CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR:
+      (void)convolution_op(d);
+      return;
+    case CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR:
+      (void)pointwise_op(d);
+      return;
+    case CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR:
+      return finalize_operation_graph(d);
+    case CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR:
+      return finalize_heuristics(d);
+    case CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR:
+      return finalize_plan(d);
+    case CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR:
+      return finalize_variant_pack(d);
     default:
       require_supported(false, "finalizing descriptor type " +
                                    std::to_string(static_cast<int>(d.type)) +

@@ -53,19 +53,24 @@ inline std::int64_t gpu_or_emulated(std::int64_t on_gpu, std::int64_t emulated) 
   return cuda_emulated() ? emulated : on_gpu;
 }
 
-// Sets the TF32 switch for a scope.
-class Tf32Scope {
+// Sets one of cuda_api.h's switches for a scope.
+template <bool (*Get)(), void (*Set)(bool)>
+class SwitchScope {
  public:
-  explicit Tf32Scope(bool enabled) : previous_(cuda::tf32_enabled()) {
-    cuda::set_tf32_enabled(enabled);
-  }
-  ~Tf32Scope() { cuda::set_tf32_enabled(previous_); }
-  Tf32Scope(const Tf32Scope&) = delete;
-  Tf32Scope& operator=(const Tf32Scope&) = delete;
+  explicit SwitchScope(bool enabled) : previous_(Get()) { Set(enabled); }
+  ~SwitchScope() { Set(previous_); }
+  SwitchScope(const SwitchScope&) = delete;
+  SwitchScope& operator=(const SwitchScope&) = delete;
 
  private:
   bool previous_;
 };
+
+// TF32 for cuDNN and cuBLAS.
+using Tf32Scope = SwitchScope<cuda::tf32_enabled, cuda::set_tf32_enabled>;
+// The cuDNN graph API path of Conv2D: false forces the legacy cudnnConvolutionForward path, as
+// KILN_CUDNN_GRAPH=0 does.
+using CudnnGraphScope = SwitchScope<cuda::cudnn_graph_enabled, cuda::set_cudnn_graph_enabled>;
 
 // Uniform f32 in [low, high) on the CPU; the same seed gives the same values everywhere.
 inline Tensor random(const Shape& shape, std::uint64_t seed, double low = -1.0, double high = 1.0) {

@@ -248,16 +248,51 @@ Outputs run_conv_directions(Backend& be, Device d, const backend::Conv2dGeometry
   return {y, dx, dw, dw_again};
 }
 
-Outputs run_conv_fused(Backend& be, Device d, const backend::Conv2dGeometry& g) {
+// A whole Conv2D layer (Backend::conv2d_*_fused). On CUDA the forward pass with ReLU or none runs
+// through cuDNN's graph API (Note [Fused convolution plans] in cuda/cudnn_graph_conv.cpp) unless
+// `graph` is false, which forces the legacy cudnnConvolutionForward with separate bias / ReLU
+// kernels (KILN_CUDNN_GRAPH=0).
+struct FusedConv {
+  std::optional<Pointwise> f = Pointwise::relu;
+  bool bias = true;
+  bool graph = true;
+};
+
+Outputs run_conv_fused(Backend& be, Device d, const backend::Conv2dGeometry& g, FusedConv how) {
+  const CudnnGraphScope graph(how.graph);
   const ConvInputs in = conv_inputs(g, d);
-  const Tensor bias = uniform_on(d, {g.o}, 83);
+  const Tensor bias = how.bias ? uniform_on(d, {g.o}, 83) : Tensor();
   Tensor y = output_on(d, {g.n, g.oh, g.ow, g.o});
-  be.conv2d_forward_fused(g, in.x, in.w, bias, Pointwise::relu, y);
+  be.conv2d_forward_fused(g, in.x, in.w, bias, how.f, y);
   Tensor dx = output_on(d, {g.n, g.h, g.w, g.c});
   Tensor dw = output_on(d, {g.kh, g.kw, g.c, g.o});
-  Tensor dbias = output_on(d, {g.o});
-  be.conv2d_backward_fused(g, in.x, in.w, y, in.dy, Pointwise::relu, dx, dw, dbias);
-  return {y, dx, dw, dbias};
+  Tensor dbias = how.bias ? output_on(d, {g.o}) : Tensor();
+  be.conv2d_backward_fused(g, in.x, in.w, how.f ? y : Tensor(), in.dy, how.f, dx, dw, dbias);
+  return how.bias ? Outputs{y, dx, dw, dbias} : Outputs{y, dx, dw};
+}
+
+void add_conv_fused_cases(std::vector<OpCase>& cases, const std::string& name,
+                          const backend::Conv2dGeometry& g) {
+  const struct {
+    const char* tag;
+    FusedConv how;
+  } variants[] = {{"relu", {}},
+                  {"relu_nobias", {Pointwise::relu, false, true}},
+                  {"bias", {std::nullopt, true, true}},
+                  {"linear", {std::nullopt, false, true}},
+                  {"relu_legacy", {Pointwise::relu, true, false}},
+                  {"bias_legacy", {std::nullopt, true, false}}};
+  for (const auto& v : variants) {
+    const FusedConv how = v.how;
+    cases.push_back({fmt::format("conv2d_fused_{}_{}", v.tag, name), kStrict, false, false,
+                     [=](Backend& be, Device d) { return run_conv_fused(be, d, g, how); }});
+  }
+  // With TF32 only y is compared: an output near 0 may land on the other side of the ReLU than
+  // the CPU's, and then the gradients differ there by a whole dy, as they would on a GPU.
+  cases.push_back({"conv2d_fused_relu_" + name + "_tf32", kTf32, false, true,
+                   [=](Backend& be, Device d) {
+                     return Outputs{run_conv_fused(be, d, g, {})[0]};
+                   }});
 }
 
 void add_conv_cases(std::vector<OpCase>& cases) {
@@ -267,8 +302,7 @@ void add_conv_cases(std::vector<OpCase>& cases) {
                      [=](Backend& be, Device d) { return run_conv_directions(be, d, g, 0); }});
     cases.push_back({"conv2d_" + c.name + "_tf32", kTf32, false, true,
                      [=](Backend& be, Device d) { return run_conv_directions(be, d, g, 0); }});
-    cases.push_back({"conv2d_fused_relu_" + c.name, kStrict, false, false,
-                     [=](Backend& be, Device d) { return run_conv_fused(be, d, g); }});
+    add_conv_fused_cases(cases, c.name, g);
   }
   // Batches split into chunks of whole images (2 per call, the last chunk smaller).
   for (const char* name : {"same3x3_stride2_asymmetric", "valid3x3"}) {

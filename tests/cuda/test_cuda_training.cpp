@@ -1,5 +1,6 @@
 // Whole training runs on cuda:0 against the CPU, through the public Model API: Model::fit of a
-// small Conv/Dense model and of a Dense-only one (cuBLASLt's fused path), five Adam steps of the
+// small Conv/Dense model, of a Dense-only one (cuBLASLt's fused path) and of a Conv-only one
+// (cuDNN's graph API path), five Adam steps of the
 // seed model, and the two-headed odd/even model
 // (fit, evaluate, predict). The same weights go into both, TF32 is off, and after the steps the
 // gradients of the last step must agree to 1e-5 relative (DESIGN.md's fp32 tolerance), the
@@ -78,6 +79,21 @@ void expect_same_history(const History& on_cuda, const History& on_cpu) {
   }
 }
 
+// Compiles both twins for sparse classification, fits them on (x, y) and expects the CUDA run's
+// history, weights, gradients and predictions to agree with the CPU's.
+template <class M>
+void fit_both_and_compare(const Twins<M>& t, const Tensor& x, const Tensor& y,
+                          const FitOptions& options) {
+  for (Model* model : {static_cast<Model*>(t.cpu.get()), static_cast<Model*>(t.cuda.get())}) {
+    model->compile(std::make_shared<Adam>(), "sparse_categorical_crossentropy", {"accuracy"});
+  }
+  const History cpu_history = t.cpu->fit(x, y, options);
+  const History cuda_history = t.cuda->fit(x, y, options);
+  expect_same_history(cuda_history, cpu_history);
+  expect_same_weights(*t.cuda, *t.cpu);
+  EXPECT_CLOSE(t.cuda->predict(x, 32), t.cpu->predict(x, 32), kGradientTolerance);
+}
+
 std::unique_ptr<Sequential> tiny_conv_model() {
   auto model = std::make_unique<Sequential>(std::vector<LayerRef>{
       InputLayer({10, 10, 1}), Conv2D(6, 3, {.activation = "relu"}), MaxPooling2D(2), Flatten(),
@@ -133,24 +149,47 @@ std::unique_ptr<Sequential> dense_model() {
 TEST(CudaTraining, FitOfADenseModelThroughCublasLtMatchesTheCpu) {
   KILN_SKIP_WITHOUT_GPU();
   const Tf32Scope strict(false);
-  auto [on_cpu, on_cuda] = twins(dense_model);
-  for (Model* model : {static_cast<Model*>(on_cpu.get()), static_cast<Model*>(on_cuda.get())}) {
-    model->compile(std::make_shared<Adam>(), "sparse_categorical_crossentropy", {"accuracy"});
-  }
-  const Tensor x = random({75, 13}, 93);
-  const Tensor y = labels(75, 5, 94);
   FitOptions options;
   options.batch_size = 16;  // four full steps and a partial one of 11
   options.epochs = 2;
   options.verbose = 0;
   options.seed = 5;
   const cuda::CublasLtStats before = cuda::cublaslt_stats();
-  const History cpu_history = on_cpu->fit(x, y, options);
-  const History cuda_history = on_cuda->fit(x, y, options);
+  fit_both_and_compare(twins(dense_model), random({75, 13}, 93), labels(75, 5, 94), options);
   EXPECT_GT(cuda::cublaslt_stats().matmuls, before.matmuls);
-  expect_same_history(cuda_history, cpu_history);
-  expect_same_weights(*on_cuda, *on_cpu);
-  EXPECT_CLOSE(on_cuda->predict(x, 32), on_cpu->predict(x, 32), kGradientTolerance);
+}
+
+// Conv2D layers with ReLU and none, with and without a bias, Keras 'same' padding that is
+// asymmetric (even kernels, stride 2) and tanh: on cuda:0 all but tanh run the convolution with
+// its bias and ReLU in one cuDNN graph API call (Note [Fused convolution plans] in
+// cuda/cudnn_graph_conv.cpp), with no padded copy of the input — and training, with a partial
+// last batch, agrees with the CPU.
+std::unique_ptr<Sequential> fused_conv_model() {
+  return std::make_unique<Sequential>(std::vector<LayerRef>{
+      InputLayer({9, 9, 2}),
+      Conv2D(5, 2, {.strides = 2, .padding = Padding::same(), .activation = "relu"}),
+      Conv2D(4, 3, {.padding = Padding::same(), .use_bias = false}),
+      Conv2D(6, 2, {.padding = Padding::same(), .activation = "relu", .use_bias = false}),
+      Conv2D(3, 3, {.strides = 2, .padding = Padding::same()}),
+      Conv2D(4, 1, {.activation = "tanh"}), Flatten(), Dense(4, {.activation = "softmax"})});
+}
+
+TEST(CudaTraining, FitOfAConvModelThroughTheCudnnGraphApiMatchesTheCpu) {
+  KILN_SKIP_WITHOUT_GPU();
+  const Tf32Scope strict(false);
+  FitOptions options;
+  options.batch_size = 8;  // three full steps and a partial one of 3
+  options.epochs = 2;
+  options.verbose = 0;
+  options.seed = 3;
+  const cuda::CudnnGraphStats before = cuda::cudnn_graph_stats();
+  fit_both_and_compare(twins(fused_conv_model), random({27, 9, 9, 2}, 95), labels(27, 4, 96),
+                       options);
+  const cuda::CudnnGraphStats after = cuda::cudnn_graph_stats();
+  // Four fused layers; the steady steps replay a captured CUDA graph (Note [Captured steps] in
+  // src/model/step_graph.cpp), which the counter sees once, at the capture.
+  EXPECT_GE(after.executions, before.executions + 4 * 3);
+  EXPECT_EQ(after.plans_refused, before.plans_refused);
 }
 
 TEST(CudaTraining, SeedModelFiveAdamStepsMatchTheCpu) {

@@ -153,7 +153,8 @@ struct GraphBench {
     op.one(CUDNN_ATTR_OPERATION_POINTWISE_PW_DESCRIPTOR, CUDNN_TYPE_BACKEND_DESCRIPTOR,
            keep(std::move(pw)));
     op.one(CUDNN_ATTR_OPERATION_POINTWISE_XDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, x);
-    if (b != nullptr) op.one(CUDNN_ATTR_OPERATION_POINTWISE_BDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, b);
+    if (b != nullptr)
+      op.one(CUDNN_ATTR_OPERATION_POINTWISE_BDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, b);
     op.one(CUDNN_ATTR_OPERATION_POINTWISE_YDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, y);
     EXPECT_EQ(op.finalize(), CUDNN_STATUS_SUCCESS);
     return keep(std::move(op));
@@ -165,8 +166,7 @@ struct GraphBench {
     Descriptor forward(CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR);
     const auto t = CUDNN_TYPE_BACKEND_DESCRIPTOR;
     forward.one(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC, t, convolution());
-    forward.one(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X, t,
-                keep(tensor(kX, x_dims, x_strides)));
+    forward.one(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X, t, keep(tensor(kX, x_dims, x_strides)));
     forward.one(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W, t,
                 keep(tensor(kW, w_dims, nhwc_strides(w_dims))));
     forward.one(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y, t, conv_out);
@@ -204,10 +204,10 @@ struct GraphBench {
     for (std::int64_t i = 0; i < count; ++i) {
       configs.push_back(keep(Descriptor(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR)));
     }
-    EXPECT_EQ(cudnnBackendGetAttribute(heuristics.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS,
-                                       CUDNN_TYPE_BACKEND_DESCRIPTOR, count, &count,
-                                       configs.data()),
-              CUDNN_STATUS_SUCCESS);
+    EXPECT_EQ(
+        cudnnBackendGetAttribute(heuristics.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS,
+                                 CUDNN_TYPE_BACKEND_DESCRIPTOR, count, &count, configs.data()),
+        CUDNN_STATUS_SUCCESS);
     Descriptor plan(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR);
     plan.one(CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, handle.get());
     plan.one(CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, CUDNN_TYPE_BACKEND_DESCRIPTOR,
@@ -263,7 +263,8 @@ TEST_F(CudnnBackendGraph, ConvBiasReluWithAsymmetricPaddingMatchesTheDefinition)
     std::int64_t workspace_bytes = -1;
     const auto plan = b.plan(engine, &workspace_bytes);
     EXPECT_EQ(workspace_bytes, engine == 1 ? b.g.k * 8 : 0) << "Note [Emulated engines]";
-    DeviceFloats workspace(static_cast<std::size_t>(std::max<std::int64_t>(workspace_bytes / 4, 1)));
+    DeviceFloats workspace(
+        static_cast<std::size_t>(std::max<std::int64_t>(workspace_bytes / 4, 1)));
     ASSERT_EQ(execute(b, plan, {kX, kW, kBias, kY},
                       {d.dx.get(), d.dw.get(), d.dbias.get(), d.dy.get()}, workspace.get()),
               CUDNN_STATUS_SUCCESS)
@@ -296,10 +297,10 @@ TEST_F(CudnnBackendGraph, OnlyTheTensorCoreEngineCarriesItsNote) {
                                        CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &count, &out),
               CUDNN_STATUS_SUCCESS);
     std::array<cudnnBackendNumericalNote_t, CUDNN_NUMERICAL_NOTE_TYPE_COUNT> notes{};
-    ASSERT_EQ(cudnnBackendGetAttribute(engine.get(), CUDNN_ATTR_ENGINE_NUMERICAL_NOTE,
-                                       CUDNN_TYPE_NUMERICAL_NOTE, notes.size(), &count,
-                                       notes.data()),
-              CUDNN_STATUS_SUCCESS);
+    ASSERT_EQ(
+        cudnnBackendGetAttribute(engine.get(), CUDNN_ATTR_ENGINE_NUMERICAL_NOTE,
+                                 CUDNN_TYPE_NUMERICAL_NOTE, notes.size(), &count, notes.data()),
+        CUDNN_STATUS_SUCCESS);
     EXPECT_EQ(count, i == 0 ? 1 : 0);
     if (i == 0) {
       EXPECT_EQ(notes[0], CUDNN_NUMERICAL_NOTE_TENSOR_CORE);
@@ -387,8 +388,8 @@ TEST_F(CudnnBackendGraph, ExecuteChecksTheVariantPack) {
   const auto plan = b.plan(1, &workspace_bytes);
   DeviceFloats workspace(static_cast<std::size_t>(workspace_bytes / 4));
 
-  EXPECT_TRUE(bad_param(execute(b, plan, {kX, kW, kY}, {d.dx.get(), d.dw.get(), d.dy.get()},
-                                workspace.get())))
+  EXPECT_TRUE(bad_param(
+      execute(b, plan, {kX, kW, kY}, {d.dx.get(), d.dw.get(), d.dy.get()}, workspace.get())))
       << "no pointer for the bias";
   EXPECT_NE(last_cudnn_error().find("non-virtual"), std::string::npos) << last_cudnn_error();
 
@@ -398,14 +399,14 @@ TEST_F(CudnnBackendGraph, ExecuteChecksTheVariantPack) {
             CUDNN_STATUS_BAD_PARAM_MISALIGNED_POINTER)
       << "x is promised 16-byte alignment";
 
-  EXPECT_EQ(execute(b, plan, {kX, kW, kBias, kY}, {d.dx.get(), d.dw.get(), d.dbias.get(), d.dy.get()},
-                    nullptr),
+  EXPECT_EQ(execute(b, plan, {kX, kW, kBias, kY},
+                    {d.dx.get(), d.dw.get(), d.dbias.get(), d.dy.get()}, nullptr),
             CUDNN_STATUS_BAD_PARAM)
       << "engine 1 needs its workspace";
   EXPECT_NE(take_cuda_error(), cudaSuccess) << "a NULL workspace is a fault too";
 
-  EXPECT_EQ(execute(b, plan, {kX, kW, kBias, kY}, {d.dx.get(), d.dw.get(), d.dbias.get(), d.dx.get()},
-                    workspace.get()),
+  EXPECT_EQ(execute(b, plan, {kX, kW, kBias, kY},
+                    {d.dx.get(), d.dw.get(), d.dbias.get(), d.dx.get()}, workspace.get()),
             CUDNN_STATUS_BAD_PARAM)
       << "y over x";
   EXPECT_TRUE(all_bytes_ff(d.dy.download())) << "nothing ran";
