@@ -75,7 +75,6 @@ class GraphDescriptor {
   GraphDescriptor& operator=(const GraphDescriptor&) = delete;
 
   cudnnBackendDescriptor_t get() const { return d_; }
-  cudnnBackendDescriptor_t release() { return std::exchange(d_, nullptr); }
 
   void set(cudnnBackendAttributeName_t name, cudnnBackendAttributeType_t type, std::int64_t count,
            const void* values) {

@@ -79,6 +79,16 @@ void expect_same_history(const History& on_cuda, const History& on_cpu) {
   }
 }
 
+// Two quiet epochs of `batch_size`, shuffled with `seed`.
+FitOptions two_epochs(std::int64_t batch_size, std::uint64_t seed) {
+  FitOptions options;
+  options.batch_size = batch_size;
+  options.epochs = 2;
+  options.verbose = 0;
+  options.seed = seed;
+  return options;
+}
+
 // Compiles both twins for sparse classification, fits them on (x, y) and expects the CUDA run's
 // history, weights, gradients and predictions to agree with the CPU's.
 template <class M>
@@ -149,13 +159,10 @@ std::unique_ptr<Sequential> dense_model() {
 TEST(CudaTraining, FitOfADenseModelThroughCublasLtMatchesTheCpu) {
   KILN_SKIP_WITHOUT_GPU();
   const Tf32Scope strict(false);
-  FitOptions options;
-  options.batch_size = 16;  // four full steps and a partial one of 11
-  options.epochs = 2;
-  options.verbose = 0;
-  options.seed = 5;
   const cuda::CublasLtStats before = cuda::cublaslt_stats();
-  fit_both_and_compare(twins(dense_model), random({75, 13}, 93), labels(75, 5, 94), options);
+  // Four full steps and a partial one of 11 per epoch.
+  fit_both_and_compare(twins(dense_model), random({75, 13}, 93), labels(75, 5, 94),
+                       two_epochs(16, 5));
   EXPECT_GT(cuda::cublaslt_stats().matmuls, before.matmuls);
 }
 
@@ -177,14 +184,10 @@ std::unique_ptr<Sequential> fused_conv_model() {
 TEST(CudaTraining, FitOfAConvModelThroughTheCudnnGraphApiMatchesTheCpu) {
   KILN_SKIP_WITHOUT_GPU();
   const Tf32Scope strict(false);
-  FitOptions options;
-  options.batch_size = 8;  // three full steps and a partial one of 3
-  options.epochs = 2;
-  options.verbose = 0;
-  options.seed = 3;
   const cuda::CudnnGraphStats before = cuda::cudnn_graph_stats();
+  // Three full steps and a partial one of 3 per epoch.
   fit_both_and_compare(twins(fused_conv_model), random({27, 9, 9, 2}, 95), labels(27, 4, 96),
-                       options);
+                       two_epochs(8, 3));
   const cuda::CudnnGraphStats after = cuda::cudnn_graph_stats();
   // Four fused layers; the steady steps replay a captured CUDA graph (Note [Captured steps] in
   // src/model/step_graph.cpp), which the counter sees once, at the capture.
