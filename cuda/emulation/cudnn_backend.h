@@ -55,8 +55,10 @@ struct FusedGraph {
   std::vector<const GraphTensor*> boundary() const;
 };
 
-// Engines the heuristics return (Note [Emulated engines]).
-constexpr int kEngineCount = 2;
+// Engines the heuristics return (Note [Emulated engines]): 2, or 0 while the environment sets
+// KILN_CUDA_EMULATION_GRAPH_ENGINES=0 (a GPU or cuDNN with no engine for the graph; read at
+// each query, so a test can switch it).
+int engines_offered();
 bool engine_is_tensor_core(int engine);
 std::size_t engine_workspace(int engine, const FusedGraph& graph);
 

@@ -235,11 +235,12 @@ void get_attribute(const BackendDescriptor& d, cudnnBackendAttributeName_t name,
   auto* out = static_cast<cudnnBackendDescriptor_t*>(r.elements);
   if (d.type == CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR && name == CUDNN_ATTR_ENGINEHEUR_RESULTS) {
     require_get_type(r, CUDNN_TYPE_BACKEND_DESCRIPTOR);
-    const std::int64_t filled = std::min<std::int64_t>(r.requested, kEngineCount);
+    const std::int64_t offered = engines_offered();
+    const std::int64_t filled = std::min<std::int64_t>(r.requested, offered);
     for (std::int64_t i = 0; i < filled; ++i) {
       fill_created(out[i], CUDNN_BACKEND_ENGINECFG_DESCRIPTOR, d, static_cast<int>(i));
     }
-    *r.count = r.requested == 0 ? kEngineCount : filled;
+    *r.count = r.requested == 0 ? offered : filled;
   } else if (d.type == CUDNN_BACKEND_ENGINECFG_DESCRIPTOR && name == CUDNN_ATTR_ENGINECFG_ENGINE) {
     require_get_type(r, CUDNN_TYPE_BACKEND_DESCRIPTOR);
     if (r.requested > 0) fill_created(out[0], CUDNN_BACKEND_ENGINE_DESCRIPTOR, d, d.engine);

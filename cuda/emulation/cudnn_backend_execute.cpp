@@ -16,9 +16,12 @@
 // workspace plumbing really run. Both accumulate in double, add the bias in double and apply
 // RELU_FWD as max(v, 0) with NaN passed through (cuDNN's documentation does not say; kiln's
 // CPU ReLU propagates NaN too), then round once to f32. Real cuDNN offers many engines, some
-// needing runtime compilation; which it picks, and their numerics, stay GPU-only.
+// needing runtime compilation; which it picks, and their numerics, stay GPU-only. With
+// KILN_CUDA_EMULATION_GRAPH_ENGINES=0 the heuristics return none, as for a graph a GPU has no
+// engine for, so a caller's fallback runs.
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -96,6 +99,11 @@ std::vector<void*> boundary_pointers(const FusedGraph& g, const BackendDescripto
 }  // namespace
 
 Strides GraphTensor::as_strides() const { return {strides[0], strides[1], strides[2], strides[3]}; }
+
+int engines_offered() {
+  const char* value = std::getenv("KILN_CUDA_EMULATION_GRAPH_ENGINES");
+  return value != nullptr && std::string(value) == "0" ? 0 : 2;
+}
 
 bool engine_is_tensor_core(int engine) { return engine == 0; }
 

@@ -4,7 +4,9 @@
 // through cuda::cudnn_graph_stats(), with both paths against the CPU and each other, plans cached
 // per problem, the TF32 setting honoured, and the fused call recorded into a CUDA graph and
 // replayed. The op table (op_table_nn.cpp) has the geometries.
+#include <cstdlib>
 #include <optional>
+#include <string>
 
 #include "cuda_test_util.h"
 
@@ -118,6 +120,36 @@ TEST(CudaConvFused, TheTf32SettingIsHonoured) {
   if (cuda_emulated()) {
     EXPECT_FALSE(close(tf32, strict, 1e-6)) << "the tensor-core engine ran with TF32 on";
   }
+}
+
+// Note [Fused convolution plans]: a problem cuDNN offers no plan for is said once, remembered,
+// and left to the legacy path. The emulation's heuristics offer no engine while
+// KILN_CUDA_EMULATION_GRAPH_ENGINES=0 (Note [Emulated engines]).
+TEST(CudaConvFused, AProblemWithoutAPlanFallsBackOnceAndForAll) {
+  KILN_SKIP_WITHOUT_GPU();
+  if (!cuda_emulated()) GTEST_SKIP() << "which graphs a GPU's engines support is its own";
+  const Tf32Scope strict(false);
+  const CudnnGraphScope on(true);
+  const backend::Conv2dGeometry g = asymmetric_same(5);  // a problem no other test builds
+  const Inputs in = inputs_on(cuda0(), g);
+  const Tensor reference = forward(cpu(), g, inputs_on(Device::cpu(), g), Pointwise::relu);
+  const cuda::CudnnGraphStats before = cuda::cudnn_graph_stats();
+  ASSERT_EQ(setenv("KILN_CUDA_EMULATION_GRAPH_ENGINES", "0", 1), 0);
+  ::testing::internal::CaptureStderr();
+  const Tensor first = forward(gpu(), g, in, Pointwise::relu);
+  const Tensor second = forward(gpu(), g, in, Pointwise::relu);
+  const std::string said = ::testing::internal::GetCapturedStderr();
+  ASSERT_EQ(unsetenv("KILN_CUDA_EMULATION_GRAPH_ENGINES"), 0);
+  EXPECT_CLOSE(first, reference, kStrict);
+  EXPECT_CLOSE(second, reference, kStrict);
+  const std::string message = "offers no fused conv2d plan";
+  const std::size_t at = said.find(message);
+  EXPECT_NE(at, std::string::npos) << said;
+  EXPECT_EQ(said.find(message, at + 1), std::string::npos) << "said once: " << said;
+  EXPECT_EQ(cuda::cudnn_graph_stats().plans_refused, before.plans_refused + 1);
+  // Remembered: with engines offered again the problem stays on the legacy path.
+  EXPECT_CLOSE(forward(gpu(), g, in, Pointwise::relu), reference, kStrict);
+  EXPECT_EQ(cuda::cudnn_graph_stats().executions, before.executions);
 }
 
 TEST(CudaConvFused, TheFusedCallIsCapturedAndReplayed) {

@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cstdint>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -306,6 +307,23 @@ TEST_F(CudnnBackendGraph, OnlyTheTensorCoreEngineCarriesItsNote) {
       EXPECT_EQ(notes[0], CUDNN_NUMERICAL_NOTE_TENSOR_CORE);
     }
   }
+}
+
+TEST_F(CudnnBackendGraph, TheHeuristicsCanBeToldToOfferNoEngine) {
+  GraphBench b;
+  cudnnStatus_t status = CUDNN_STATUS_SUCCESS;
+  const auto op_graph = b.graph(&status);
+  Descriptor heuristics(CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR);
+  heuristics.one(CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, CUDNN_TYPE_BACKEND_DESCRIPTOR, op_graph);
+  heuristics.one(CUDNN_ATTR_ENGINEHEUR_MODE, CUDNN_TYPE_HEUR_MODE, CUDNN_HEUR_MODE_A);
+  ASSERT_EQ(heuristics.finalize(), CUDNN_STATUS_SUCCESS);
+  ASSERT_EQ(setenv("KILN_CUDA_EMULATION_GRAPH_ENGINES", "0", 1), 0);
+  std::int64_t count = -1;
+  EXPECT_EQ(cudnnBackendGetAttribute(heuristics.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS,
+                                     CUDNN_TYPE_BACKEND_DESCRIPTOR, 0, &count, nullptr),
+            CUDNN_STATUS_SUCCESS);
+  ASSERT_EQ(unsetenv("KILN_CUDA_EMULATION_GRAPH_ENGINES"), 0);
+  EXPECT_EQ(count, 0);
 }
 
 TEST_F(CudnnBackendGraph, AttributesAreStoredStrictly) {
