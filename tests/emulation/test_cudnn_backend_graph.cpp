@@ -188,14 +188,20 @@ struct GraphBench {
   }
 
   // The plan of heuristic result `engine`, finalized.
-  cudnnBackendDescriptor_t plan(int engine, std::int64_t* workspace) {
+  // Finalized engine heuristics (mode A) of the graph.
+  Descriptor heuristics() {
     cudnnStatus_t status = CUDNN_STATUS_SUCCESS;
     const auto op_graph = graph(&status);
     EXPECT_EQ(status, CUDNN_STATUS_SUCCESS) << last_cudnn_error();
-    Descriptor heuristics(CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR);
-    heuristics.one(CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, CUDNN_TYPE_BACKEND_DESCRIPTOR, op_graph);
-    heuristics.one(CUDNN_ATTR_ENGINEHEUR_MODE, CUDNN_TYPE_HEUR_MODE, CUDNN_HEUR_MODE_A);
-    EXPECT_EQ(heuristics.finalize(), CUDNN_STATUS_SUCCESS);
+    Descriptor heur(CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR);
+    heur.one(CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, CUDNN_TYPE_BACKEND_DESCRIPTOR, op_graph);
+    heur.one(CUDNN_ATTR_ENGINEHEUR_MODE, CUDNN_TYPE_HEUR_MODE, CUDNN_HEUR_MODE_A);
+    EXPECT_EQ(heur.finalize(), CUDNN_STATUS_SUCCESS);
+    return heur;
+  }
+
+  cudnnBackendDescriptor_t plan(int engine, std::int64_t* workspace) {
+    const Descriptor heuristics = this->heuristics();
     std::int64_t count = 0;
     EXPECT_EQ(cudnnBackendGetAttribute(heuristics.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS,
                                        CUDNN_TYPE_BACKEND_DESCRIPTOR, 0, &count, nullptr),
@@ -278,12 +284,7 @@ TEST_F(CudnnBackendGraph, ConvBiasReluWithAsymmetricPaddingMatchesTheDefinition)
 
 TEST_F(CudnnBackendGraph, OnlyTheTensorCoreEngineCarriesItsNote) {
   GraphBench b;
-  cudnnStatus_t status = CUDNN_STATUS_SUCCESS;
-  const auto op_graph = b.graph(&status);
-  Descriptor heuristics(CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR);
-  heuristics.one(CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, CUDNN_TYPE_BACKEND_DESCRIPTOR, op_graph);
-  heuristics.one(CUDNN_ATTR_ENGINEHEUR_MODE, CUDNN_TYPE_HEUR_MODE, CUDNN_HEUR_MODE_A);
-  ASSERT_EQ(heuristics.finalize(), CUDNN_STATUS_SUCCESS);
+  const Descriptor heuristics = b.heuristics();
   std::array<Descriptor, 2> configs{Descriptor(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR),
                                     Descriptor(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR)};
   std::array<cudnnBackendDescriptor_t, 2> raw{configs[0].get(), configs[1].get()};
@@ -311,12 +312,7 @@ TEST_F(CudnnBackendGraph, OnlyTheTensorCoreEngineCarriesItsNote) {
 
 TEST_F(CudnnBackendGraph, TheHeuristicsCanBeToldToOfferNoEngine) {
   GraphBench b;
-  cudnnStatus_t status = CUDNN_STATUS_SUCCESS;
-  const auto op_graph = b.graph(&status);
-  Descriptor heuristics(CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR);
-  heuristics.one(CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, CUDNN_TYPE_BACKEND_DESCRIPTOR, op_graph);
-  heuristics.one(CUDNN_ATTR_ENGINEHEUR_MODE, CUDNN_TYPE_HEUR_MODE, CUDNN_HEUR_MODE_A);
-  ASSERT_EQ(heuristics.finalize(), CUDNN_STATUS_SUCCESS);
+  const Descriptor heuristics = b.heuristics();
   ASSERT_EQ(setenv("KILN_CUDA_EMULATION_GRAPH_ENGINES", "0", 1), 0);
   std::int64_t count = -1;
   EXPECT_EQ(cudnnBackendGetAttribute(heuristics.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS,
