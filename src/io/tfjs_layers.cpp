@@ -94,13 +94,47 @@ const Json& keras_topology(const Json& root, const std::string& path) {
   return topology;
 }
 
+// "categoricalCrossentropy" -> "categorical_crossentropy"; snake_case names stay as they are.
+std::string snake_case(const std::string& name) {
+  std::string out;
+  for (char c : name) {
+    if (c >= 'A' && c <= 'Z') {
+      out += '_';
+      c = static_cast<char>(c - 'A' + 'a');
+    }
+    out += c;
+  }
+  return out;
+}
+
+// TF.js writes a training config in its own spelling: loss names in camelCase and the optimizer's
+// learningRate, beta1, beta2 (tfjs-layers LayersModel.getTrainingConfig); Keras writes
+// categorical_crossentropy, learning_rate, beta_1, beta_2. Returns it in Keras's.
+Json keras_spelling(Json config) {
+  if (config.contains("loss") && config["loss"].is_string()) {
+    config["loss"] = snake_case(config["loss"].get<std::string>());
+  } else if (config.contains("loss") && config["loss"].is_object() && !config["loss"].contains("class_name")) {
+    for (Json& loss : config["loss"]) {
+      if (loss.is_string()) loss = snake_case(loss.get<std::string>());
+    }
+  }
+  if (config.contains("optimizer_config") && config["optimizer_config"].is_object() &&
+      config["optimizer_config"].contains("config") && config["optimizer_config"]["config"].is_object()) {
+    Json& options = config["optimizer_config"]["config"];
+    for (const auto& [tfjs, keras] : {std::pair{"learningRate", "learning_rate"}, {"beta1", "beta_1"}, {"beta2", "beta_2"}}) {
+      if (options.contains(tfjs) && !options.contains(keras)) options[keras] = options[tfjs];
+    }
+  }
+  return config;
+}
+
 std::string training_config_of(const Json& root) {
   if (root.contains("trainingConfig") && root["trainingConfig"].is_object()) {
-    return root["trainingConfig"].dump();
+    return keras_spelling(root["trainingConfig"]).dump();
   }
   const Json& topology = root["modelTopology"];
   if (topology.contains("training_config") && topology["training_config"].is_object()) {
-    return topology["training_config"].dump();
+    return keras_spelling(topology["training_config"]).dump();
   }
   return "";
 }

@@ -41,7 +41,7 @@ std::vector<Tensor> weights_by_name(const Model& model,
              missing.size(), model.name(), model.weights().size(), fmt::join(missing, ", "));
   std::vector<std::string> unused;
   for (const auto& [name, value] : by_name) unused.push_back(name);
-  KILN_CHECK(unused.empty(), "{}: {} weights in the file belong to no weight of model '{}': {}",
+  KILN_CHECK(unused.empty(), "{}: the file holds {} weight(s) that model '{}' does not have: {}",
              path, unused.size(), model.name(), fmt::join(unused, ", "));
   return values;
 }

@@ -14,7 +14,8 @@ half. The manifest lists the weights in alphabetical order (as tensorflowjs_conv
 the model's order, so a reader must pair them by name. float32 splits its one group over two
 shards (the cut inside a weight); uint8 puts the dense layer's weights in a second group;
 float16 and uint16 use the TF.js-native topology (modelTopology = the model config, trainingConfig
-beside it), float32 and uint8 the converter's (modelTopology.model_config, .training_config).
+beside it, in TF.js's spelling), float32 and uint8 the converter's (modelTopology.model_config,
+.training_config, in Keras 2.2's).
 """
 import json
 import os
@@ -53,8 +54,12 @@ def model_config():
                                               "output_layers": [["dense", 0, 0]]}}
 
 
-TRAINING_CONFIG = {"loss": "categorical_crossentropy", "metrics": ["accuracy"],
-                   "optimizer_config": {"class_name": "SGD", "config": {"lr": 0.01, "momentum": 0.9}}}
+# Keras 2.2's spelling (the converter copies it) and TF.js's (LayersModel.getTrainingConfig).
+KERAS_TRAINING_CONFIG = {"loss": "categorical_crossentropy", "metrics": ["accuracy"],
+                         "optimizer_config": {"class_name": "SGD", "config": {"lr": 0.01, "momentum": 0.9}}}
+TFJS_TRAINING_CONFIG = {"loss": "categoricalCrossentropy", "metrics": ["accuracy"],
+                        "optimizer_config": {"class_name": "Adam", "config": {"learningRate": 0.005, "beta1": 0.8,
+                                                                              "beta2": 0.99, "epsilon": 1e-6}}}
 
 
 def random_weights(rng):
@@ -109,11 +114,11 @@ def write_model(out, encoding, weights):
     if encoding in ("float32", "uint8"):
         root = {"format": "layers-model", "generatedBy": "keras v2.2.4", "convertedBy": "TensorFlow.js Converter",
                 "modelTopology": {"keras_version": "2.2.4", "backend": "tensorflow",
-                                  "model_config": model_config(), "training_config": TRAINING_CONFIG},
+                                  "model_config": model_config(), "training_config": KERAS_TRAINING_CONFIG},
                 "weightsManifest": manifest}
     else:
         root = {"format": "layers-model", "generatedBy": "TensorFlow.js tfjs-layers v4.22.0", "convertedBy": None,
-                "modelTopology": model_config(), "trainingConfig": TRAINING_CONFIG, "weightsManifest": manifest}
+                "modelTopology": model_config(), "trainingConfig": TFJS_TRAINING_CONFIG, "weightsManifest": manifest}
     with open(os.path.join(out, "model.json"), "w") as f:
         json.dump(root, f)
     return decoded

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <limits>
 
 #include <nlohmann/json.hpp>
@@ -56,6 +57,13 @@ class TfjsLayers : public testing::TempDirTest {
     std::ofstream(path(name)) << json.dump();
   }
 
+  // Rewrites every entry of the first manifest group of `name` with `edit`.
+  void edit_weights(const std::string& name, const std::function<void(Json&)>& edit) const {
+    Json json = read_json(name);
+    for (Json& entry : json["weightsManifest"][0]["weights"]) edit(entry);
+    write_json(name, json);
+  }
+
   // The message of the Error load_model(path(name)) throws; "" when it loads.
   std::string load_error(const std::string& name) const {
     try {
@@ -90,15 +98,26 @@ TEST_F(TfjsLayers, QuantisedModelsDifferFromFloat32AsTheirReferencesDo) {
   EXPECT_GT(max_difference(predict("float16"), float32), 1.5e-5);
 }
 
-TEST_F(TfjsLayers, ReadsTheTrainingConfigAndTheMovingStatistics) {
-  for (const char* encoding : {"uint8", "float16"}) {  // modelTopology.training_config, trainingConfig
-    auto model = load_model(path(std::string(encoding) + "/model.json"));
-    ASSERT_TRUE(model->compiled()) << encoding;
-    const auto* sgd = dynamic_cast<const SGD*>(&model->optimizer());
-    ASSERT_NE(sgd, nullptr) << encoding;
-    EXPECT_DOUBLE_EQ(sgd->learning_rate(), 0.01) << encoding;  // Keras 2.2's "lr"
-    EXPECT_NE(model->summary().find("Non-trainable params: 16\n"), std::string::npos) << model->summary();
-  }
+TEST_F(TfjsLayers, ReadsKerasTrainingConfigs) {  // modelTopology.training_config, Keras 2.2's "lr"
+  auto model = load_model(path("uint8/model.json"));
+  ASSERT_TRUE(model->compiled());
+  EXPECT_EQ(model->compile_options().loss.at(""), "categorical_crossentropy");
+  const auto* sgd = dynamic_cast<const SGD*>(&model->optimizer());
+  ASSERT_NE(sgd, nullptr);
+  EXPECT_DOUBLE_EQ(sgd->learning_rate(), 0.01);
+  EXPECT_NE(model->summary().find("Non-trainable params: 16\n"), std::string::npos) << model->summary();
+}
+
+TEST_F(TfjsLayers, ReadsTfjsTrainingConfigs) {  // trainingConfig: categoricalCrossentropy, learningRate
+  auto model = load_model(path("float16/model.json"));
+  ASSERT_TRUE(model->compiled());
+  EXPECT_EQ(model->compile_options().loss.at(""), "categorical_crossentropy");
+  const auto* adam = dynamic_cast<const Adam*>(&model->optimizer());
+  ASSERT_NE(adam, nullptr);
+  EXPECT_DOUBLE_EQ(adam->options().learning_rate, 0.005);
+  EXPECT_DOUBLE_EQ(adam->options().beta_1, 0.8);
+  EXPECT_DOUBLE_EQ(adam->options().beta_2, 0.99);
+  EXPECT_DOUBLE_EQ(adam->options().epsilon, 1e-6);
 }
 
 TEST_F(TfjsLayers, AShortShardNamesTheFileAndTheByteCounts) {
@@ -118,46 +137,42 @@ TEST_F(TfjsLayers, AMissingShardIsNamed) {
 }
 
 TEST_F(TfjsLayers, AWeightOfAnotherShapeIsAnError) {
-  Json json = read_json("float32/model.json");
-  for (Json& entry : json["weightsManifest"][0]["weights"]) {
+  edit_weights("float32/model.json", [](Json& entry) {
     if (entry["name"] == "dense/kernel") entry["shape"] = {3, 4};
-  }
-  write_json("float32/model.json", json);
+  });
   const std::string message = load_error("float32/model.json");
   EXPECT_NE(message.find("weight 'dense/kernel' has shape (3, 4), model 'tiny_mobilenet' expects (4, 3)"),
             std::string::npos) << message;
 }
 
 TEST_F(TfjsLayers, MissingAndLeftOverWeightsAreListed) {
-  Json json = read_json("float16/model.json");
-  for (Json& entry : json["weightsManifest"][0]["weights"]) {
+  edit_weights("float16/model.json", [](Json& entry) {
     if (entry["name"] == "bn2/gamma") entry["name"] = "bn3/gamma";
-  }
-  write_json("float16/model.json", json);
+  });
   const std::string message = load_error("float16/model.json");
   EXPECT_NE(message.find("1 of model 'tiny_mobilenet''s 13 weights are not in the file: bn2/gamma"),
             std::string::npos) << message;
-  json = read_json("float16/model.json");
-  json["weightsManifest"][0]["weights"].push_back({{"name", "extra/bias"}, {"shape", {0}}, {"dtype", "float32"}});
-  for (Json& entry : json["weightsManifest"][0]["weights"]) {
+  edit_weights("float16/model.json", [](Json& entry) {
     if (entry["name"] == "bn3/gamma") entry["name"] = "bn2/gamma";
-  }
+  });
+  Json json = read_json("float16/model.json");
+  json["weightsManifest"][0]["weights"].push_back({{"name", "extra/bias"}, {"shape", {0}}, {"dtype", "float32"}});
   write_json("float16/model.json", json);
   const std::string leftover = load_error("float16/model.json");
-  EXPECT_NE(leftover.find("1 weights in the file belong to no weight of model 'tiny_mobilenet': extra/bias"),
+  EXPECT_NE(leftover.find("the file holds 1 weight(s) that model 'tiny_mobilenet' does not have: extra/bias"),
             std::string::npos) << leftover;
 }
 
 TEST_F(TfjsLayers, UnsupportedEntriesAreRefusedByName) {
-  Json json = read_json("uint8/model.json");
-  json["weightsManifest"][0]["weights"][0]["quantization"]["dtype"] = "int4";
-  write_json("bad_quantization.json", json);
-  const std::string quantization = load_error("bad_quantization.json");
+  edit_weights("uint8/model.json", [](Json& entry) {
+    if (entry["name"] == "bn1/beta") entry["quantization"]["dtype"] = "int4";
+  });
+  const std::string quantization = load_error("uint8/model.json");
   EXPECT_NE(quantization.find("weight 'bn1/beta': quantization dtype 'int4' is not supported (uint8, uint16, float16)"),
             std::string::npos) << quantization;
-  json = read_json("float32/model.json");
-  json["weightsManifest"][0]["weights"][0]["dtype"] = "int32";
-  write_json("float32/model.json", json);
+  edit_weights("float32/model.json", [](Json& entry) {
+    if (entry["name"] == "bn1/beta") entry["dtype"] = "int32";
+  });
   const std::string dtype = load_error("float32/model.json");
   EXPECT_NE(dtype.find("weight 'bn1/beta': dtype 'int32' is not supported"), std::string::npos) << dtype;
 }
