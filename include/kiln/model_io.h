@@ -2,8 +2,10 @@
 //   save_model / load_model      — like model.save("x.h5") / keras.models.load_model("x.h5"):
 //                                  architecture (model_config, Keras 2 JSON) + weights.
 //   save_weights / load_weights  — like model.save_weights("x.h5") / model.load_weights("x.h5").
-// load_model also reads files written by Keras 2.x and Keras 3's legacy HDF5 format, for the
-// layers kiln has. Loading validates every layer name, weight name and shape before any weight
+// load_model also reads files written by Keras 2.x and Keras 3's legacy HDF5 format, and TF.js
+// layers models (a model.json with a Keras modelTopology and a weightsManifest of float32,
+// float16 or uint8/uint16-quantised shards beside it; src/io/tfjs_layers.h), for the layers kiln
+// has. Loading validates every layer name, weight name and shape before any weight
 // is replaced: on error the model in memory is unchanged. Files are written atomically.
 #pragma once
 

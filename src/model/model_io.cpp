@@ -8,6 +8,8 @@
 #include "core/check.h"
 #include "model/summary.h"
 #include "io/keras_h5.h"
+#include "io/tfjs_layers.h"
+#include "model/weights_by_name.h"
 
 namespace kiln {
 
@@ -97,7 +99,9 @@ void compile_from(Model& model, const std::string& text) {
   }
   const Json opt = t.value("optimizer_config", Json::object());
   const Json oc = opt.value("config", Json::object());
-  const double lr = oc.contains("learning_rate") && oc["learning_rate"].is_number() ? oc["learning_rate"].get<double>() : 1e-3;
+  // Keras <= 2.2 spells the learning rate "lr".
+  const char* lr_key = oc.contains("learning_rate") ? "learning_rate" : "lr";
+  const double lr = oc.contains(lr_key) && oc[lr_key].is_number() ? oc[lr_key].get<double>() : 1e-3;
   if (opt.value("class_name", std::string("Adam")) == "SGD") {
     options.optimizer = std::make_shared<SGD>(SGDOptions{lr, oc.value("momentum", 0.0), oc.value("nesterov", false)});
   } else {
@@ -147,6 +151,32 @@ void assign(Model& model, const std::vector<Tensor>& values) {
   for (const auto& v : model.weights()) v->value() = values.at(i++);
 }
 
+std::unique_ptr<Model> model_from_file(const std::string& model_config, const std::string& path) {
+  try {
+    return model_from_json(model_config);
+  } catch (const Error& e) {
+    fail("{}: {}", path, e.what());
+  }
+}
+
+void compile_from_file(Model& model, const std::string& training_config, const std::string& path) {
+  if (training_config.empty()) return;
+  try {
+    compile_from(model, training_config);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "kiln: %s: model loaded uncompiled (training_config: %s)\n", path.c_str(), e.what());
+  }
+}
+
+// A TF.js layers model.json (io/tfjs_layers.h): the same config reader, weights paired by name.
+std::unique_ptr<Model> load_tfjs_layers_model(const std::string& path) {
+  const TfjsLayersModel contents = read_tfjs_layers_model(path);
+  std::unique_ptr<Model> model = model_from_file(contents.model_config, path);
+  assign(*model, weights_by_name(*model, contents.weights, path));
+  compile_from_file(*model, contents.training_config, path);
+  return model;
+}
+
 }  // namespace
 
 void save_model(const Model& model, const std::string& path) {
@@ -154,21 +184,11 @@ void save_model(const Model& model, const std::string& path) {
 }
 
 std::unique_ptr<Model> load_model(const std::string& path) {
+  if (is_json_object_file(path)) return load_tfjs_layers_model(path);
   const ModelFileContents contents = read_model_h5(path);
-  std::unique_ptr<Model> model;
-  try {
-    model = model_from_json(contents.model_config);
-  } catch (const Error& e) {
-    fail("{}: {}", path, e.what());
-  }
+  std::unique_ptr<Model> model = model_from_file(contents.model_config, path);
   assign(*model, matched_values(*model, contents.weights, path));
-  if (!contents.training_config.empty()) {
-    try {
-      compile_from(*model, contents.training_config);
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "kiln: %s: model loaded uncompiled (training_config: %s)\n", path.c_str(), e.what());
-    }
-  }
+  compile_from_file(*model, contents.training_config, path);
   return model;
 }
 
