@@ -73,6 +73,24 @@ Json compile_config_from(const Json& training) {
           {"jit_compile", false}};
 }
 
+// Keras 3 writes a layer's dtype as a DTypePolicy object and its initializers with their module.
+void keras3_objects(Json& config) {
+  if (config.contains("dtype") && config["dtype"].is_string()) {
+    config["dtype"] = {{"module", "keras"},
+                       {"class_name", "DTypePolicy"},
+                       {"config", {{"name", config["dtype"]}}},
+                       {"registered_name", nullptr}};
+  }
+  for (auto& [key, value] : config.items()) {
+    if (key.ends_with("_initializer") && value.is_object() && value.contains("class_name")) {
+      value = {{"module", "keras.initializers"},
+               {"class_name", value["class_name"]},
+               {"config", value.value("config", Json::object())},
+               {"registered_name", nullptr}};
+    }
+  }
+}
+
 Json keras_tensor(const Model& model, const std::string& layer_name) {
   return {{"class_name", "__keras_tensor__"},
           {"config",
@@ -92,6 +110,9 @@ Json keras3_layer(const Model& model, Json entry, bool functional) {
     config["batch_shape"] = config.contains("batch_input_shape") ? config["batch_input_shape"]
                                                                  : Json();
     config.erase("batch_input_shape");
+    config.erase("ragged");  // Keras 3's InputLayer takes no `ragged`
+  } else {
+    keras3_objects(config);
   }
   layer["config"] = config;
   layer["registered_name"] = nullptr;
@@ -123,8 +144,8 @@ KerasArchitecture read_keras_architecture(const std::string& json_text, const st
   }
   KILN_CHECK(root.is_object() && root.contains("class_name") && root.contains("config"),
              "{}: expected a Keras model config ({{\"class_name\": ..., \"config\": ...}}), found "
-             "{}",
-             where, root.is_object() ? "an object with keys " + Json(root.items().begin().key()).dump() + "..." : root.type_name());
+             "{:.100}",
+             where, root.dump());
   KerasArchitecture architecture;
   add_missing_input(root);
   if (root.contains("compile_config") && root["compile_config"].is_object()) {

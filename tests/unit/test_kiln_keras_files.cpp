@@ -66,6 +66,21 @@ TEST_F(KilnKerasFiles, KerasArchiveRoundTripPredictsTheSame) {
   EXPECT_DOUBLE_EQ(loaded->optimizer().learning_rate(), 2e-3);
 }
 
+// Two branches into a merge: Keras 3 call nodes ({"args": [[tensor, tensor]]}) written and read.
+TEST_F(KilnKerasFiles, FunctionalArchiveRoundTripPredictsTheSame) {
+  SymbolicTensor in = Input({6, 6, 2}, "pixels");
+  SymbolicTensor wide = Conv2D(3, 3, {.padding = Padding::parse("same"), .name = "wide"})(in);
+  SymbolicTensor narrow = Conv2D(3, 1, {.name = "narrow"})(in);
+  SymbolicTensor sum = Add("sum")({wide, narrow});
+  SymbolicTensor out = Dense(4, {.activation = "softmax", .name = "out"})(GlobalAveragePooling2D(false, "gap")(sum));
+  Model model({in}, {out}, "branches");
+  const Tensor x = Tensor::uniform({2, 6, 6, 2}, -1, 1, 4);
+  save_model(model, path("branches.keras"));
+  auto loaded = load_model(path("branches.keras"), {.verify = true});
+  EXPECT_EQ(loaded->summary(), model.summary());
+  EXPECT_EQ(loaded->predict(x).to_vector<float>(), model.predict(x).to_vector<float>());
+}
+
 TEST_F(KilnKerasFiles, ArchiveAndH5HaveTheLayoutKerasReads) {
   auto model = trained_cnn();
   save_model(*model, path("cnn.keras"));
@@ -84,6 +99,9 @@ TEST_F(KilnKerasFiles, ArchiveAndH5HaveTheLayoutKerasReads) {
   EXPECT_EQ(config["config"]["layers"][0]["class_name"], "InputLayer");
   EXPECT_EQ(config["config"]["layers"][0]["config"]["batch_shape"], Json::parse("[null, 8, 8, 1]"));
   EXPECT_EQ(config["config"]["layers"][1]["module"], "keras.layers");
+  EXPECT_FALSE(config["config"]["layers"][0]["config"].contains("ragged"));
+  EXPECT_EQ(config["config"]["layers"][1]["config"]["dtype"]["class_name"], "DTypePolicy");
+  EXPECT_EQ(config["config"]["layers"][1]["config"]["kernel_initializer"]["module"], "keras.initializers");
   EXPECT_EQ(config["config"]["layers"][4]["build_config"]["input_shape"], Json::parse("[null, 36]"));
   EXPECT_EQ(config["compile_config"]["optimizer"]["class_name"], "Adam");
   EXPECT_EQ(config["compile_config"]["loss"], "categorical_crossentropy");
