@@ -64,13 +64,7 @@ bool read_optimizer_weights(hid_t file, Model& model, const std::string& where) 
   h5::Handle group = h5::open_group(file, kGroup);
   const std::vector<std::string> names = h5::read_string_list_attribute(group.id(), "weight_names");
   Optimizer& optimizer = model.optimizer();
-  const std::vector<std::string> expected = weight_names(model, optimizer);
-  if (names.empty() || names[0] != expected[0] || expected.size() == 1) return false;
-  KILN_CHECK(names.size() == expected.size(),
-             "{}: optimizer_weights holds {} weights, {} over model '{}' has {} (iterations and "
-             "{} slots per trainable variable)",
-             where, names.size(), optimizer.name(), model.name(), expected.size(),
-             slot_kinds(optimizer).size());
+  if (names != weight_names(model, optimizer)) return false;
   std::int32_t iterations = 0;
   h5::read_dataset(h5::open_dataset(group.id(), names[0]).id(), DType::i32, &iterations);
   const auto variables = model.trainable_weights();

@@ -20,10 +20,10 @@ namespace kiln {
 // Writes the group when the model is compiled and its optimizer has state (after a step).
 void write_optimizer_weights(hid_t file, const Model& model);
 
-// When `file` has optimizer_weights and the model is compiled with the optimizer they belong to,
-// restores its state; slots whose count or shapes do not fit the model are an Error naming the
-// file. A group of another optimizer is left unread (the model's optimizer starts fresh).
-// Returns whether state was restored.
+// When `file` has optimizer_weights named exactly as kiln would name its state (same optimizer,
+// same trainable variables, same slots), restores it; a slot of another shape is an Error naming
+// the file. Any other group (another optimizer, AMSGrad's vhat slots, Keras >= 2.11's naming) is
+// left unread and the optimizer starts fresh. Returns whether state was restored.
 bool read_optimizer_weights(hid_t file, Model& model, const std::string& where);
 
 }  // namespace kiln

@@ -81,6 +81,20 @@ TEST_F(Keras3Files, SequentialCnnMatchesTheNumpyModel) {
   EXPECT_EQ(model->compile_options().loss.at(""), "categorical_crossentropy");
 }
 
+// The kind of file is read from its content: a .keras archive named .h5 and a JSON architecture
+// named .keras load as what they are.
+TEST_F(Keras3Files, FileKindComesFromTheContentNotTheName) {
+  std::filesystem::copy_file(file("cnn.keras"), file("archive_named.h5"),
+                             std::filesystem::copy_options::overwrite_existing);
+  auto archive = load_model(file("archive_named.h5"));
+  expect_reference_outputs(*archive, "cnn");
+  clear_session();
+  std::filesystem::copy_file(file("cnn_arch_keras3.json"), file("json_named.keras"),
+                             std::filesystem::copy_options::overwrite_existing);
+  auto json = load_model(file("json_named.keras"), {.weights = file("cnn.weights.h5")});
+  expect_reference_outputs(*json, "cnn");
+}
+
 TEST_F(Keras3Files, Keras213ArchiveMatchesTheNumpyModel) {
   auto model = load_model(file("cnn_keras213.keras"));
   expect_reference_outputs(*model, "cnn");
