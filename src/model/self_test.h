@@ -18,8 +18,9 @@ namespace kiln {
 
 inline constexpr const char* kSelfTestGroup = "kiln_self_test";
 inline constexpr const char* kSelfTestMember = "kiln_self_test.h5";
-// A mismatch is max |got - stored| > kSelfTestTolerance * max(1, max |stored|), per output: loose
-// enough for another device or TF32 arithmetic, far below what a wrong or misplaced weight gives.
+// A mismatch is max |got - stored| > kSelfTestTolerance * max(1, max |stored|), per output. Both
+// runs are full fp32 (TF32 off), so another device or summation order differs by ~1e-6; the
+// margin is far below what a wrong or misplaced weight gives.
 inline constexpr double kSelfTestTolerance = 1e-3;
 
 // Runs the model on the fixed input and writes the group into `file`.
