@@ -23,7 +23,13 @@ void add_missing_input(Json& root) {
   Json& config = root["config"];
   if (!config.is_object() || !config.contains("layers") || !config["layers"].is_array()) return;
   Json& layers = config["layers"];
-  if (!layers.empty() && layers[0].value("class_name", "") == "InputLayer") return;
+  if (!layers.empty()) {
+    const Json first = layers[0].value("config", Json::object());
+    const bool has_input = layers[0].value("class_name", "") == "InputLayer" ||
+                           (first.is_object() && (first.contains("batch_input_shape") ||
+                                                  first.contains("batch_shape")));
+    if (has_input) return;  // model_config.cpp reads a first layer's batch_input_shape itself
+  }
   Json shape = config.value("build_input_shape", Json());
   if (shape.is_null() && root.contains("build_config") && root["build_config"].is_object()) {
     shape = root["build_config"].value("input_shape", Json());
@@ -133,19 +139,7 @@ Json keras3_layer(const Model& model, Json entry, bool functional) {
   return layer;
 }
 
-}  // namespace
-
-KerasArchitecture read_keras_architecture(const std::string& json_text, const std::string& where) {
-  Json root;
-  try {
-    root = Json::parse(json_text);
-  } catch (const nlohmann::json::exception& e) {
-    fail("{}: not valid JSON: {}", where, e.what());
-  }
-  KILN_CHECK(root.is_object() && root.contains("class_name") && root.contains("config"),
-             "{}: expected a Keras model config ({{\"class_name\": ..., \"config\": ...}}), found "
-             "{:.100}",
-             where, root.dump());
+KerasArchitecture architecture_of(Json root) {
   KerasArchitecture architecture;
   add_missing_input(root);
   if (root.contains("compile_config") && root["compile_config"].is_object()) {
@@ -163,6 +157,26 @@ KerasArchitecture read_keras_architecture(const std::string& json_text, const st
   root.erase("compile_config");
   architecture.model_config = root.dump();
   return architecture;
+}
+
+}  // namespace
+
+KerasArchitecture read_keras_architecture(const std::string& json_text, const std::string& where) {
+  Json root;
+  try {
+    root = Json::parse(json_text);
+  } catch (const nlohmann::json::exception& e) {
+    fail("{}: not valid JSON: {}", where, e.what());
+  }
+  KILN_CHECK(root.is_object() && root.contains("class_name") && root.contains("config"),
+             "{}: expected a Keras model config ({{\"class_name\": ..., \"config\": ...}}), found "
+             "{:.100}",
+             where, root.dump());
+  try {
+    return architecture_of(root);
+  } catch (const nlohmann::json::exception& e) {
+    fail("{}: unexpected structure: {}", where, e.what());
+  }
 }
 
 std::string keras3_config_json(const Model& model, const std::string& training_config) {
