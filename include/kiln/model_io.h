@@ -3,8 +3,9 @@
 //                                  keras.models.load_model(...): architecture + weights.
 //   save_weights / load_weights  — like model.save_weights("x.h5") / model.load_weights("x.h5").
 // load_model also reads files written by Keras 2.x, Keras 3 (.keras) and Keras 3's legacy HDF5
-// format, for the layers kiln has. Loading validates every layer name, weight name and shape before any weight
-// is replaced: on error the model in memory is unchanged. Files are written atomically.
+// format, for the layers kiln has. Loading validates every layer name, weight name and shape
+// before any weight is replaced: on error the model in memory is unchanged. Files are written
+// atomically.
 #pragma once
 
 #include <memory>
@@ -38,7 +39,8 @@ KILN_API void save_model(const Model& model, const std::string& path);
 // load_model tells the file's kind from its content, not its name: an HDF5 model file, a .keras
 // zip archive, or a JSON architecture (with LoadOptions::weights). The optimizer state of an .h5
 // file is restored when the model is compiled with that optimizer.
-KILN_API std::unique_ptr<Model> load_model(const std::string& path, const LoadOptions& options = {});
+KILN_API std::unique_ptr<Model> load_model(const std::string& path,
+                                           const LoadOptions& options = {});
 
 KILN_API void save_weights(const Model& model, const std::string& path);
 // Keras 2 .h5 weights pair with the model's layers by order; Keras 3 .weights.h5 and .keras by

@@ -4,6 +4,7 @@
 // ("ReLU" -> "Re_LU"), then lower-case.
 #include "io/keras3_weights.h"
 
+#include <cctype>
 #include <map>
 #include <regex>
 
@@ -76,8 +77,8 @@ std::vector<LayerWeights> read_keras3_weights(hid_t file,
     if (h5::link_exists(file, vars_path)) {
       h5::Handle vars = h5::open_group(file, vars_path);
       for (int j = 0; h5::link_exists(vars.id(), std::to_string(j)); ++j) {
-        layer.weights.emplace_back(
-            std::to_string(j), read_keras_weight(vars.id(), layer.layer_name, std::to_string(j), budget));
+        layer.weights.emplace_back(std::to_string(j), read_keras_weight(vars.id(), layer.layer_name,
+                                                                        std::to_string(j), budget));
       }
     }
     layers.push_back(std::move(layer));

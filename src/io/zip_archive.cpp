@@ -77,7 +77,8 @@ std::string ZipReader::read(const std::string& member, std::size_t max_bytes) co
   const int closed = zip_fclose(file);  // reports a CRC mismatch
   KILN_CHECK(got == static_cast<zip_int64_t>(bytes.size()) && closed == 0,
              "{}: member {} is corrupt or truncated (read {} of {} bytes{}{})", path_, member, got,
-             bytes.size(), reason.empty() ? "" : ": ", reason.empty() ? zip_error_text(closed) : reason);
+             bytes.size(), reason.empty() ? "" : ": ",
+             reason.empty() ? zip_error_text(closed) : reason);
   return bytes;
 }
 
@@ -86,7 +87,8 @@ void write_zip_atomically(const std::string& path,
   write_file_atomically(path, [&](const std::string& temp) {
     int code = 0;
     zip_t* archive = zip_open(temp.c_str(), ZIP_CREATE | ZIP_TRUNCATE, &code);
-    KILN_CHECK(archive != nullptr, "{}: cannot create a zip archive: {}", temp, zip_error_text(code));
+    KILN_CHECK(archive != nullptr, "{}: cannot create a zip archive: {}", temp,
+               zip_error_text(code));
     DiscardOnError guard{archive};
     for (const auto& [name, bytes] : members) {
       zip_source_t* source = zip_source_buffer(archive, bytes.data(), bytes.size(), 0);

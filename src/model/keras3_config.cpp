@@ -26,8 +26,8 @@ void add_missing_input(Json& root) {
   if (!layers.empty()) {
     const Json first = layers[0].value("config", Json::object());
     const bool has_input = layers[0].value("class_name", "") == "InputLayer" ||
-                           (first.is_object() && (first.contains("batch_input_shape") ||
-                                                  first.contains("batch_shape")));
+                           (first.is_object() &&
+                            (first.contains("batch_input_shape") || first.contains("batch_shape")));
     if (has_input) return;  // model_config.cpp reads a first layer's batch_input_shape itself
   }
   Json shape = config.value("build_input_shape", Json());
@@ -35,8 +35,9 @@ void add_missing_input(Json& root) {
     shape = root["build_config"].value("input_shape", Json());
   }
   if (!shape.is_array()) return;
-  layers.insert(layers.begin(), Json{{"class_name", "InputLayer"},
-                                     {"config", {{"batch_shape", shape}, {"name", "input_layer"}}}});
+  layers.insert(layers.begin(),
+                Json{{"class_name", "InputLayer"},
+                     {"config", {{"batch_shape", shape}, {"name", "input_layer"}}}});
 }
 
 std::string optimizer_class(const Json& optimizer) {
@@ -56,7 +57,8 @@ Json training_config_from(const Json& compile) {
     const Json& optimizer = compile["optimizer"];
     training["optimizer_config"] = {
         {"class_name", optimizer_class(optimizer)},
-        {"config", optimizer.is_object() ? optimizer.value("config", Json::object()) : Json::object()}};
+        {"config",
+         optimizer.is_object() ? optimizer.value("config", Json::object()) : Json::object()}};
   }
   return training;
 }
@@ -68,7 +70,9 @@ Json compile_config_from(const Json& training) {
   optimizer_config["name"] = class_name == "SGD" ? "SGD" : "adam";
   const Json weights = training.value("loss_weights", Json());
   return {{"optimizer",
-           {{"module", "keras.optimizers"}, {"class_name", class_name}, {"config", optimizer_config},
+           {{"module", "keras.optimizers"},
+            {"class_name", class_name},
+            {"config", optimizer_config},
             {"registered_name", nullptr}}},
           {"loss", training.value("loss", Json())},
           {"loss_weights", weights.empty() ? Json() : weights},
@@ -113,8 +117,8 @@ Json keras3_layer(const Model& model, Json entry, bool functional) {
   const std::string name = config.value("name", "");
   Json layer = {{"module", "keras.layers"}, {"class_name", class_name}};
   if (class_name == "InputLayer") {
-    config["batch_shape"] = config.contains("batch_input_shape") ? config["batch_input_shape"]
-                                                                 : Json();
+    config["batch_shape"] =
+        config.contains("batch_input_shape") ? config["batch_input_shape"] : Json();
     config.erase("batch_input_shape");
     config.erase("ragged");  // Keras 3's InputLayer takes no `ragged`
   } else {
@@ -151,8 +155,8 @@ KerasArchitecture architecture_of(Json root) {
   for (const Json& layer : layers) {
     const Json layer_config = layer.value("config", Json::object());
     architecture.class_names.push_back(layer.value("class_name", ""));
-    architecture.layer_names.push_back(
-        layer_config.is_object() ? layer_config.value("name", "") : std::string());
+    architecture.layer_names.push_back(layer_config.is_object() ? layer_config.value("name", "")
+                                                                : std::string());
   }
   root.erase("compile_config");
   architecture.model_config = root.dump();
@@ -193,7 +197,8 @@ std::string keras3_config_json(const Model& model, const std::string& training_c
   if (inputs.size() == 1) {
     model_json["build_config"] = {{"input_shape", shape_json(model.layer_output_shape(inputs[0]))}};
   }
-  if (!training_config.empty()) model_json["compile_config"] = compile_config_from(Json::parse(training_config));
+  if (!training_config.empty())
+    model_json["compile_config"] = compile_config_from(Json::parse(training_config));
   return model_json.dump();
 }
 

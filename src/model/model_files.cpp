@@ -88,7 +88,8 @@ ModelFile read_archive(const std::string& path) {
   const std::string image = archive.read(kWeightsMember, kMaxWeightsBytes);
   h5::Handle weights = h5::open_file_image(image, path + "/" + kWeightsMember);
   file.weights = keras3_weights(weights.id(), file.architecture);
-  if (archive.contains(kSelfTestMember)) file.self_test_image = archive.read(kSelfTestMember, kMaxWeightsBytes);
+  if (archive.contains(kSelfTestMember))
+    file.self_test_image = archive.read(kSelfTestMember, kMaxWeightsBytes);
   return file;
 }
 
@@ -155,9 +156,10 @@ void verify_model_file(const std::string& path, const ModelFile& file, Model& mo
       return;
     }
   }
-  fail("{}: --verify: the file carries no self-test (kiln stores one in the .h5 and .keras files "
-       "it writes; files from Keras have none)",
-       path);
+  fail(
+      "{}: --verify: the file carries no self-test (kiln stores one in the .h5 and .keras files "
+      "it writes; files from Keras have none)",
+      path);
 }
 
 void restore_optimizer_state(const std::string& path, Model& model) {
@@ -167,17 +169,18 @@ void restore_optimizer_state(const std::string& path, Model& model) {
 }
 
 void save_keras_archive(const Model& model, const std::string& path,
-                        const std::string& training_config, const std::vector<LayerWeights>& layers) {
+                        const std::string& training_config,
+                        const std::vector<LayerWeights>& layers) {
   std::vector<std::string> class_names;
-  for (const LayerWeights& layer : layers) class_names.push_back(model.get_layer(layer.layer_name)->type());
-  const Json metadata = {{"keras_version", kKeras3Version}, {"date_saved", date_saved()},
-                         {"kiln_version", version()}};
+  for (const LayerWeights& layer : layers)
+    class_names.push_back(model.get_layer(layer.layer_name)->type());
+  const Json metadata = {
+      {"keras_version", kKeras3Version}, {"date_saved", date_saved()}, {"kiln_version", version()}};
   const std::string weights = memory_file(path + "/" + kWeightsMember, [&](hid_t file) {
     write_keras3_weights(file, layers, keras3_layer_paths(class_names));
   });
-  const std::string self_test = memory_file(path + "/" + kSelfTestMember, [&](hid_t file) {
-    write_self_test(file, model);
-  });
+  const std::string self_test =
+      memory_file(path + "/" + kSelfTestMember, [&](hid_t file) { write_self_test(file, model); });
   write_zip_atomically(path, {{kMetadataMember, metadata.dump()},
                               {kConfigMember, keras3_config_json(model, training_config)},
                               {kWeightsMember, weights},

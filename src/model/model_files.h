@@ -44,6 +44,7 @@ void restore_optimizer_state(const std::string& path, Model& model);
 
 // Writes the model as Keras 3's .keras archive (plus kiln's self-test member), atomically.
 void save_keras_archive(const Model& model, const std::string& path,
-                        const std::string& training_config, const std::vector<LayerWeights>& layers);
+                        const std::string& training_config,
+                        const std::vector<LayerWeights>& layers);
 
 }  // namespace kiln

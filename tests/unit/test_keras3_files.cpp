@@ -25,7 +25,8 @@ class Keras3Files : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = (std::filesystem::temp_directory_path() /
-            ("kiln_Keras3Files_" + std::to_string(::getpid()))).string();
+            ("kiln_Keras3Files_" + std::to_string(::getpid())))
+               .string();
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     const std::string command = "/usr/bin/python3 " + std::string(KILN_SOURCE_DIR) +
@@ -45,21 +46,24 @@ class Keras3Files : public ::testing::Test {
   // The model's outputs on the reference input, against the numpy model's, to 1e-5.
   static void expect_reference_outputs(Model& model, const std::string& name) {
     const auto& ref = reference_.at(name);
-    const Tensor x = Tensor::from_vector(ref.at("x").get<std::vector<float>>(),
-                                         ref.at("x_shape").get<Shape>());
+    const Tensor x =
+        Tensor::from_vector(ref.at("x").get<std::vector<float>>(), ref.at("x_shape").get<Shape>());
     const std::vector<float> got = model.predict(x).to_vector<float>();
     const auto want = ref.at("y").get<std::vector<double>>();
     ASSERT_EQ(got.size(), want.size());
-    for (std::size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-5) << name << " " << i;
+    for (std::size_t i = 0; i < want.size(); ++i)
+      EXPECT_NEAR(got[i], want[i], 1e-5) << name << " " << i;
   }
 
-  static void expect_error(const std::function<void()>& load, const std::vector<std::string>& parts) {
+  static void expect_error(const std::function<void()>& load,
+                           const std::vector<std::string>& parts) {
     try {
       load();
       ADD_FAILURE() << "no error";
     } catch (const Error& e) {
       for (const std::string& part : parts) {
-        EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what() << "\n(missing: " << part << ")";
+        EXPECT_NE(std::string(e.what()).find(part), std::string::npos)
+            << e.what() << "\n(missing: " << part << ")";
       }
     }
   }
@@ -109,7 +113,11 @@ TEST_F(Keras3Files, SequentialWithoutInputLayerMatchesAndUnknownLossLeavesItUnco
   EXPECT_NE(warning.find("huber_loss_kiln_lacks"), std::string::npos) << warning;
   EXPECT_EQ(std::count(warning.begin(), warning.end(), '\n'), 1) << warning;
   const Tensor x = Tensor::zeros({1, 12}, DType::f32);
-  expect_error([&] { model->fit(x, Tensor::zeros({1, 3}, DType::f32)); }, {"not compiled", "compile()"});
+  expect_error(
+      [&] {
+        model->fit(x, Tensor::zeros({1, 3}, DType::f32));
+      },
+      {"not compiled", "compile()"});
 }
 
 TEST_F(Keras3Files, FunctionalWithMergeAndBatchNormalizationMatches) {
@@ -122,7 +130,8 @@ TEST_F(Keras3Files, WeightsOnlyFilesLoadWithAnArchitecture) {
   auto keras3 = load_model(file("cnn_arch_keras3.json"), {.weights = file("cnn.weights.h5")});
   expect_reference_outputs(*keras3, "cnn");
   clear_session();
-  auto keras2 = load_model(file("mlp_arch_keras2.json"), {.weights = file("mlp_keras2_weights.h5")});
+  auto keras2 =
+      load_model(file("mlp_arch_keras2.json"), {.weights = file("mlp_keras2_weights.h5")});
   expect_reference_outputs(*keras2, "mlp");
   clear_session();
   auto from_archive = load_model(file("cnn_arch_keras3.json"), {.weights = file("cnn.keras")});
@@ -141,9 +150,11 @@ TEST_F(Keras3Files, BadFilesAreRefusedWithWhatWasExpectedAndFound) {
   expect_error([] { load_model(file("saved_dir.keras")); }, {"is a directory", "zip"});
   expect_error([] { load_model(file("bad_shape.keras")); },
                {"shape (36, 9)", "'hidden'", "expects (36, 8)"});
-  expect_error([] { load_model(file("bad_activation.keras")); }, {"'hidden'", "sparse_plus_unknown"});
-  expect_error([] { load_model(file("cnn_arch_keras3.json"), {.weights = file("mlp_keras2_weights.h5")}); },
-               {"mlp_keras2_weights.h5", "weights for 2 layers", "model 'cnn' has 3"});
+  expect_error([] { load_model(file("bad_activation.keras")); },
+               {"'hidden'", "sparse_plus_unknown"});
+  expect_error(
+      [] { load_model(file("cnn_arch_keras3.json"), {.weights = file("mlp_keras2_weights.h5")}); },
+      {"mlp_keras2_weights.h5", "weights for 2 layers", "model 'cnn' has 3"});
   expect_error([] { load_model(file("reference.json")); }, {"class_name"});
 }
 

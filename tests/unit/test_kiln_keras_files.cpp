@@ -72,7 +72,8 @@ TEST_F(KilnKerasFiles, FunctionalArchiveRoundTripPredictsTheSame) {
   SymbolicTensor wide = Conv2D(3, 3, {.padding = Padding::parse("same"), .name = "wide"})(in);
   SymbolicTensor narrow = Conv2D(3, 1, {.name = "narrow"})(in);
   SymbolicTensor sum = Add("sum")({wide, narrow});
-  SymbolicTensor out = Dense(4, {.activation = "softmax", .name = "out"})(GlobalAveragePooling2D(false, "gap")(sum));
+  SymbolicTensor out =
+      Dense(4, {.activation = "softmax", .name = "out"})(GlobalAveragePooling2D(false, "gap")(sum));
   Model model({in}, {out}, "branches");
   const Tensor x = Tensor::uniform({2, 6, 6, 2}, -1, 1, 4);
   save_model(model, path("branches.keras"));
@@ -92,7 +93,8 @@ TEST_F(KilnKerasFiles, ArchiveAndH5HaveTheLayoutKerasReads) {
   EXPECT_EQ(report["members"][2], "model.weights.h5");
   EXPECT_TRUE(report["stored"].get<bool>());
   EXPECT_EQ(report["metadata"]["keras_version"].get<std::string>().substr(0, 2), "3.");
-  EXPECT_EQ(report["metadata"]["date_saved"].get<std::string>().size(), 19u);  // 2026-12-07@11:15:00
+  EXPECT_EQ(report["metadata"]["date_saved"].get<std::string>().size(),
+            19u);  // 2026-12-07@11:15:00
   const Json& config = report["config"];
   EXPECT_EQ(config["class_name"], "Sequential");
   EXPECT_EQ(config["module"], "keras");
@@ -101,8 +103,10 @@ TEST_F(KilnKerasFiles, ArchiveAndH5HaveTheLayoutKerasReads) {
   EXPECT_EQ(config["config"]["layers"][1]["module"], "keras.layers");
   EXPECT_FALSE(config["config"]["layers"][0]["config"].contains("ragged"));
   EXPECT_EQ(config["config"]["layers"][1]["config"]["dtype"]["class_name"], "DTypePolicy");
-  EXPECT_EQ(config["config"]["layers"][1]["config"]["kernel_initializer"]["module"], "keras.initializers");
-  EXPECT_EQ(config["config"]["layers"][4]["build_config"]["input_shape"], Json::parse("[null, 36]"));
+  EXPECT_EQ(config["config"]["layers"][1]["config"]["kernel_initializer"]["module"],
+            "keras.initializers");
+  EXPECT_EQ(config["config"]["layers"][4]["build_config"]["input_shape"],
+            Json::parse("[null, 36]"));
   EXPECT_EQ(config["compile_config"]["optimizer"]["class_name"], "Adam");
   EXPECT_EQ(config["compile_config"]["loss"], "categorical_crossentropy");
 
@@ -111,8 +115,8 @@ TEST_F(KilnKerasFiles, ArchiveAndH5HaveTheLayoutKerasReads) {
   const Json& weights = report["weights"];
   EXPECT_EQ(weights.size(), 6u);
   const std::vector<std::pair<std::string, std::string>> expected = {
-      {"layers/conv2d/vars/0", "conv2d"}, {"layers/conv2d/vars/1", "conv2d"},
-      {"layers/dense/vars/0", "dense"},   {"layers/dense/vars/1", "dense"},
+      {"layers/conv2d/vars/0", "conv2d"},   {"layers/conv2d/vars/1", "conv2d"},
+      {"layers/dense/vars/0", "dense"},     {"layers/dense/vars/1", "dense"},
       {"layers/dense_1/vars/0", "dense_1"}, {"layers/dense_1/vars/1", "dense_1"}};
   for (const auto& [stored, layer] : expected) {
     ASSERT_TRUE(weights.contains(stored)) << stored;
@@ -137,7 +141,8 @@ TEST_F(KilnKerasFiles, ArchiveAndH5HaveTheLayoutKerasReads) {
   EXPECT_EQ(slots["Adam/iter:0"]["values"], Json::parse("[1.0]"));
   const std::vector<Tensor> state = model->optimizer().state();
   for (std::size_t i = 1; i < names.size(); ++i) {
-    EXPECT_EQ(slots[names[i]]["values"].get<std::vector<double>>(), values_of(state[i - 1])) << names[i];
+    EXPECT_EQ(slots[names[i]]["values"].get<std::vector<double>>(), values_of(state[i - 1]))
+        << names[i];
   }
 }
 
@@ -150,7 +155,8 @@ TEST_F(KilnKerasFiles, H5RestoresAdamState) {
   const std::vector<Tensor> want = model->optimizer().state();
   const std::vector<Tensor> got = loaded->optimizer().state();
   ASSERT_EQ(got.size(), want.size());
-  for (std::size_t i = 0; i < want.size(); ++i) EXPECT_EQ(values_of(got[i]), values_of(want[i])) << i;
+  for (std::size_t i = 0; i < want.size(); ++i)
+    EXPECT_EQ(values_of(got[i]), values_of(want[i])) << i;
 }
 
 // Optimizer state kiln does not know (AMSGrad's vhat slots here) is left unread, not an error.
@@ -161,7 +167,8 @@ TEST_F(KilnKerasFiles, OtherOptimizerStateLoadsWithAFreshOptimizer) {
       "/usr/bin/python3 -c \"import h5py, numpy as np; f = h5py.File('" + path("cnn.h5") +
       "', 'r+'); g = f['optimizer_weights']; names = list(g.attrs['weight_names']) + "
       "[b'Adam/conv2d/kernel/vhat:0']; g.attrs['weight_names'] = names; "
-      "g.create_dataset('Adam/conv2d/kernel/vhat:0', data=np.zeros((3, 3, 1, 4), 'f4')); f.close()\"";
+      "g.create_dataset('Adam/conv2d/kernel/vhat:0', data=np.zeros((3, 3, 1, 4), 'f4')); "
+      "f.close()\"";
   ASSERT_EQ(std::system(command.c_str()), 0);
   auto loaded = load_model(path("cnn.h5"));
   ASSERT_TRUE(loaded->compiled());
@@ -199,7 +206,8 @@ TEST_F(KilnKerasFiles, VerifyWithoutAStoredSelfTestIsAnError) {
   EXPECT_EQ(loaded->predict(Tensor::uniform({1, 8, 8, 1}, 0, 1, 2)).to_vector<float>(),
             model->predict(Tensor::uniform({1, 8, 8, 1}, 0, 1, 2)).to_vector<float>());
   clear_session();
-  EXPECT_THROW(load_model(path("arch.json"), {.weights = path("weights.h5"), .verify = true}), Error);
+  EXPECT_THROW(load_model(path("arch.json"), {.weights = path("weights.h5"), .verify = true}),
+               Error);
 }
 
 }  // namespace
