@@ -17,8 +17,8 @@ import numpy as np
 
 from keras3_layouts import (batch_norm, compile_config, conv2d, conv_config, dense_config,
                             initializer, k3_input, k3_layer, keras_tensor, max_pool, policy, relu,
-                            softmax, weights_h5_bytes, write_keras, write_keras2_weights,
-                            write_vars)
+                            softmax, weights_h5_bytes, write_keras, write_keras2_layers,
+                            write_keras2_weights, write_vars)
 
 out = sys.argv[1]
 rng = np.random.default_rng(15)
@@ -176,6 +176,52 @@ write_keras(out + "/functional.keras", fn_config,
             [("input_layer", []), ("conv2d", fn["wide"]), ("conv2d_1", fn["narrow"]), ("add", []),
              ("batch_normalization", fn["norm"]), ("global_average_pooling2d", []),
              ("dense", fn["out"])])
+
+# ---- 5. A Keras 2.0-2.10 model file of a compiled softmax regression with Adam's state after 5
+# steps (optimizer_weights: Adam/iter:0, then every m, then every v), and the weights after one
+# more Adam step on a fixed batch, by numpy (mean categorical cross-entropy; Keras's Adam:
+# lr_t = lr sqrt(1 - b2^t) / (1 - b1^t), w -= lr_t m / (sqrt(v) + eps), t = iter + 1).
+kernel, bias = uniform((4, 3)), uniform((3,))
+m = [uniform((4, 3), -0.1, 0.1), uniform((3,), -0.1, 0.1)]
+v = [uniform((4, 3), 0.001, 0.01), uniform((3,), 0.001, 0.01)]
+x_adam = uniform((6, 4))
+labels = np.array([0, 1, 2, 0, 1, 2])
+y_adam = np.eye(3)[labels]
+lr, b1, b2, eps, t = 0.01, 0.9, 0.999, 1e-7, 6
+p = softmax(x_adam.astype(np.float64) @ kernel + bias)
+grads = [x_adam.T.astype(np.float64) @ (p - y_adam) / len(x_adam), (p - y_adam).mean(axis=0)]
+lr_t = lr * np.sqrt(1 - b2 ** t) / (1 - b1 ** t)
+after = []
+for w, g, m_i, v_i in zip([kernel, bias], grads, m, v):
+    m_new = b1 * m_i + (1 - b1) * g
+    v_new = b2 * v_i + (1 - b2) * g * g
+    after.append(w - lr_t * m_new / (np.sqrt(v_new) + eps))
+reference["adam_resume"] = {"x": x_adam.reshape(-1).tolist(), "x_shape": list(x_adam.shape),
+                            "y": y_adam.reshape(-1).tolist(),
+                            "kernel": after[0].reshape(-1).tolist(), "bias": after[1].tolist()}
+adam_config = {"class_name": "Sequential", "config": {"name": "softmax_regression", "layers": [
+    {"class_name": "InputLayer", "config": {"batch_input_shape": [None, 4], "dtype": "float32",
+                                            "sparse": False, "ragged": False, "name": "dense_input"}},
+    {"class_name": "Dense", "config": {"name": "dense", "trainable": True, "dtype": "float32",
+                                       "units": 3, "activation": "softmax", "use_bias": True}}]}}
+with h5py.File(out + "/adam_resume.h5", "w") as f:
+    f.attrs["keras_version"] = "2.10.0"
+    f.attrs["backend"] = "tensorflow"
+    f.attrs["model_config"] = json.dumps(adam_config).encode("utf8")
+    f.attrs["training_config"] = json.dumps({
+        "loss": "categorical_crossentropy", "metrics": ["accuracy"], "weighted_metrics": None,
+        "loss_weights": None,
+        "optimizer_config": {"class_name": "Adam", "config": {
+            "name": "Adam", "learning_rate": lr, "decay": 0.0, "beta_1": b1, "beta_2": b2,
+            "epsilon": eps, "amsgrad": False}}}).encode("utf8")
+    write_keras2_layers(f.create_group("model_weights"), ["dense"],
+                        {"dense": [("kernel", kernel), ("bias", bias)]})
+    names = ["Adam/iter:0", "Adam/dense/kernel/m:0", "Adam/dense/bias/m:0",
+             "Adam/dense/kernel/v:0", "Adam/dense/bias/v:0"]
+    group = f.create_group("optimizer_weights")
+    group.attrs["weight_names"] = [n.encode("utf8") for n in names]
+    for name, value in zip(names, [np.int64(t - 1)] + m + v):
+        group.create_dataset(name, data=value)
 
 # ---- 4. Files that must be refused: a zip without config.json, weights of the wrong shape, an
 # activation kiln lacks, and Keras 3's directory form.

@@ -126,6 +126,26 @@ TEST_F(Keras3Files, FunctionalWithMergeAndBatchNormalizationMatches) {
   EXPECT_EQ(model->get_layer("norm")->weights().size(), 4u);
 }
 
+// Adam's state saved by Keras 2 (optimizer_weights after 5 steps) is restored: kiln's next step
+// lands where numpy's Adam step from that state lands.
+TEST_F(Keras3Files, Keras2AdamStateResumes) {
+  auto model = load_model(file("adam_resume.h5"));
+  ASSERT_TRUE(model->compiled());
+  EXPECT_EQ(model->optimizer().iterations(), 5);
+  const auto& ref = reference_.at("adam_resume");
+  const Tensor x = Tensor::from_vector(ref.at("x").get<std::vector<float>>(),
+                                       ref.at("x_shape").get<Shape>());
+  const Tensor y = Tensor::from_vector(ref.at("y").get<std::vector<float>>(), {6, 3});
+  model->train_step({{model->input_names()[0], x}}, {{model->output_names()[0], y}});
+  const auto& dense = model->get_layer("dense")->weights();
+  const std::vector<float> kernel = dense[0]->value().to_vector<float>();
+  const std::vector<float> bias = dense[1]->value().to_vector<float>();
+  const auto want_kernel = ref.at("kernel").get<std::vector<double>>();
+  const auto want_bias = ref.at("bias").get<std::vector<double>>();
+  for (std::size_t i = 0; i < want_kernel.size(); ++i) EXPECT_NEAR(kernel[i], want_kernel[i], 1e-6);
+  for (std::size_t i = 0; i < want_bias.size(); ++i) EXPECT_NEAR(bias[i], want_bias[i], 1e-6);
+}
+
 TEST_F(Keras3Files, WeightsOnlyFilesLoadWithAnArchitecture) {
   auto keras3 = load_model(file("cnn_arch_keras3.json"), {.weights = file("cnn.weights.h5")});
   expect_reference_outputs(*keras3, "cnn");
