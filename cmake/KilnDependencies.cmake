@@ -62,5 +62,8 @@ find_package(nlohmann_json 3 REQUIRED)
 find_package(PNG REQUIRED)
 find_package(JPEG REQUIRED)
 
+# libzip: Keras 3's native .keras archives (a zip of config.json, metadata.json, model.weights.h5).
+pkg_check_modules(LIBZIP REQUIRED IMPORTED_TARGET libzip)
+
 # Cairo: the CLI's pictures (training curves, confusion matrix, misclassified samples).
 pkg_check_modules(CAIRO REQUIRED IMPORTED_TARGET cairo)

@@ -30,6 +30,8 @@ struct TrainOptions {
 
 struct EvaluateOptions {
   std::string model;
+  std::string weights;  // with an architecture-only --model (arch.json)
+  bool verify = false;  // run the self-test stored in the model file
   std::string dataset = "mnist";
   std::string data_dir;
   std::int64_t limit = 0;  // 0: every test image
@@ -39,6 +41,8 @@ struct EvaluateOptions {
 
 struct PredictOptions {
   std::string model;
+  std::string weights;  // with an architecture-only --model (arch.json)
+  bool verify = false;  // run the self-test stored in the model file
   std::string image;    // a 28x28 PNG, or
   std::string dataset;  // a test image of this data set, at `index`
   std::int64_t index = 0;

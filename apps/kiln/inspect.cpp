@@ -19,8 +19,10 @@ namespace {
 
 constexpr std::int64_t kImageSide = 28;
 
-std::unique_ptr<Model> load_on(const std::string& path, const std::string& device) {
-  std::unique_ptr<Model> model = load_model(path);
+template <class Options>
+std::unique_ptr<Model> load_on(const Options& o, const std::string& device) {
+  std::unique_ptr<Model> model = load_model(o.model, {.weights = o.weights, .verify = o.verify});
+  if (o.verify) std::printf("Self-test passed: %s\n", o.model.c_str());
   model->to(resolve_device(device));
   return model;
 }
@@ -94,7 +96,7 @@ int run_evaluate(const EvaluateOptions& o) {
   Dataset data = load_dataset(o.dataset, data_dir_or_default(o.data_dir));
   data.x_test = first_samples(data.x_test, o.limit);
   data.y_test = first_samples(data.y_test, o.limit);
-  std::unique_ptr<Model> model = load_on(o.model, o.device);
+  std::unique_ptr<Model> model = load_on(o, o.device);
   data.x_test = as_model_input(*model, data.x_test);
   const int classes = static_cast<int>(data.class_names.size());
   const std::vector<Head> heads = infer_heads(*model, data.x_test, classes);
@@ -118,7 +120,7 @@ int run_predict(const PredictOptions& o) {
       o.image.empty()
           ? dataset_input(o)
           : PredictInput{read_png_gray(o.image, kImageSide, kImageSide), o.image, {}, -1};
-  std::unique_ptr<Model> model = load_on(o.model, o.device);
+  std::unique_ptr<Model> model = load_on(o, o.device);
   const Tensor image = as_model_input(*model, input.image);
   const std::vector<Head> heads =
       infer_heads(*model, image, static_cast<int>(input.class_names.size()));

@@ -96,10 +96,22 @@ void add_train(CLI::App& app, TrainOptions& o, std::function<int()>& action) {
   });
 }
 
+// --model, --weights and --verify of evaluate and predict.
+void add_model_options(CLI::App& sub, std::string& model, std::string& weights, bool& verify) {
+  sub.add_option("--model", model,
+                 "A model file (model.h5, model.keras) or an architecture (arch.json, with "
+                 "--weights)")
+      ->required();
+  sub.add_option("--weights", weights,
+                 "Weights for --model: Keras save_weights .h5, Keras 3 .weights.h5 or .keras");
+  sub.add_flag("--verify", verify,
+               "Run the self-test stored in the model file; stop on a mismatch");
+}
+
 void add_evaluate(CLI::App& app, EvaluateOptions& o, std::function<int()>& action) {
   CLI::App* sub =
       app.add_subcommand("evaluate", "Test loss, accuracy and confusion matrix of a model");
-  sub->add_option("--model", o.model, "A model file (model.h5)")->required();
+  add_model_options(*sub, o.model, o.weights, o.verify);
   sub->add_option("--dataset", o.dataset, "mnist or fashion_mnist")
       ->check(CLI::IsMember({"mnist", "fashion_mnist", "fashion-mnist"}))
       ->capture_default_str();
@@ -115,7 +127,7 @@ void add_evaluate(CLI::App& app, EvaluateOptions& o, std::function<int()>& actio
 
 void add_predict(CLI::App& app, PredictOptions& o, std::function<int()>& action) {
   CLI::App* sub = app.add_subcommand("predict", "Class probabilities of one image");
-  sub->add_option("--model", o.model, "A model file (model.h5)")->required();
+  add_model_options(*sub, o.model, o.weights, o.verify);
   CLI::Option* image = sub->add_option("--image", o.image, "A 28x28 PNG (grayscale or colour)");
   CLI::Option* dataset =
       sub->add_option("--dataset", o.dataset, "Take a test image of this data set")

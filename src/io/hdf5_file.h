@@ -46,6 +46,13 @@ KILN_API std::string describe(hid_t object);
 // file exists and is HDF5.
 KILN_API Handle create_file(const std::string& path);
 KILN_API Handle open_file(const std::string& path);
+// In-memory files (HDF5's core driver, no backing store): open_file_image opens a copy of `image`
+// (a whole HDF5 file's bytes, e.g. a member of a zip archive) read-only; create_memory_file makes
+// an empty writable file and file_image returns its bytes once written. `name` is only for
+// messages. Implemented in hdf5_image.cpp.
+KILN_API Handle open_file_image(const std::string& image, const std::string& name);
+KILN_API Handle create_memory_file(const std::string& name);
+KILN_API std::string file_image(hid_t file);
 
 // Groups. `path` is relative to `parent` and may have several components; create_group makes the
 // missing intermediate groups.

@@ -11,6 +11,7 @@
 #include "core/check.h"
 #include "io/atomic_file.h"
 #include "io/hdf5_file.h"
+#include "kiln/build_info.h"
 
 namespace kiln {
 namespace {
@@ -19,10 +20,6 @@ namespace {
 // header limit for compact attributes).
 constexpr std::size_t kHeaderLimit = 64512;
 constexpr const char* kModelWeights = "model_weights";
-// The most weight values a file may hold (64 MiB of float32, as many as a model built from a
-// model_config may have), checked against the dataset shapes before anything is allocated: a
-// corrupt or hostile header cannot make kiln allocate without bound.
-constexpr std::int64_t kMaxFileWeightValues = std::int64_t{1} << 24;
 
 void check_name(const std::string& name, const char* what, const std::string& context) {
   KILN_CHECK(!name.empty() && name.find('/') == std::string::npos && name != "." && name != "..",
@@ -120,9 +117,47 @@ std::string last_component(const std::string& name) {
   return slash == std::string::npos ? name : name.substr(slash + 1);
 }
 
-// `budget`: how many more values the file may hold (kMaxFileWeightValues in all).
-Tensor read_weight(hid_t layer_group, const std::string& layer, const std::string& stored_name,
-                   std::int64_t& budget) {
+LayerWeights read_layer(hid_t parent, const std::string& layer_name, std::int64_t& budget) {
+  h5::Handle group = h5::open_group(parent, layer_name);
+  LayerWeights layer{layer_name, {}};
+  for (const std::string& stored_name : read_keras_list(group.id(), "weight_names")) {
+    layer.weights.emplace_back(last_component(stored_name),
+                               read_keras_weight(group.id(), layer_name, stored_name, budget));
+  }
+  return layer;
+}
+
+void write_model_file(const std::string& temp, const std::string& model_config_json,
+                      const std::string& training_config_json,
+                      const std::vector<LayerWeights>& layers,
+                      const std::function<void(hid_t)>& write_extra) {
+  h5::Handle file = h5::create_file(temp);
+  h5::write_string_attribute(file.id(), "keras_version", kKerasVersion,
+                             h5::StringStorage::variable_length);
+  h5::write_string_attribute(file.id(), "backend", kKerasBackend,
+                             h5::StringStorage::variable_length);
+  h5::write_string_attribute(file.id(), "kiln_version", version(),
+                             h5::StringStorage::variable_length);
+  h5::write_string_attribute(file.id(), "model_config", model_config_json);
+  if (!training_config_json.empty()) {
+    h5::write_string_attribute(file.id(), "training_config", training_config_json);
+  }
+  {
+    h5::Handle weights = h5::create_group(file.id(), kModelWeights);
+    write_keras_weights(weights.id(), layers);
+  }
+  if (write_extra) write_extra(file.id());
+  file.close();
+}
+
+std::string optional_string(hid_t object, const char* name) {
+  return h5::has_attribute(object, name) ? h5::read_string_attribute(object, name) : std::string();
+}
+
+}  // namespace
+
+Tensor read_keras_weight(hid_t layer_group, const std::string& layer,
+                         const std::string& stored_name, std::int64_t& budget) {
   h5::Handle dataset = h5::open_dataset(layer_group, stored_name);
   std::string type = h5::dataset_type_name(dataset.id());
   KILN_CHECK(type.rfind("float", 0) == 0,
@@ -152,41 +187,6 @@ Tensor read_weight(hid_t layer_group, const std::string& layer, const std::strin
   }
   return values;
 }
-
-LayerWeights read_layer(hid_t parent, const std::string& layer_name, std::int64_t& budget) {
-  h5::Handle group = h5::open_group(parent, layer_name);
-  LayerWeights layer{layer_name, {}};
-  for (const std::string& stored_name : read_keras_list(group.id(), "weight_names")) {
-    layer.weights.emplace_back(last_component(stored_name),
-                               read_weight(group.id(), layer_name, stored_name, budget));
-  }
-  return layer;
-}
-
-void write_model_file(const std::string& temp, const std::string& model_config_json,
-                      const std::string& training_config_json,
-                      const std::vector<LayerWeights>& layers) {
-  h5::Handle file = h5::create_file(temp);
-  h5::write_string_attribute(file.id(), "keras_version", kKerasVersion,
-                             h5::StringStorage::variable_length);
-  h5::write_string_attribute(file.id(), "backend", kKerasBackend,
-                             h5::StringStorage::variable_length);
-  h5::write_string_attribute(file.id(), "model_config", model_config_json);
-  if (!training_config_json.empty()) {
-    h5::write_string_attribute(file.id(), "training_config", training_config_json);
-  }
-  {
-    h5::Handle weights = h5::create_group(file.id(), kModelWeights);
-    write_keras_weights(weights.id(), layers);
-  }
-  file.close();
-}
-
-std::string optional_string(hid_t object, const char* name) {
-  return h5::has_attribute(object, name) ? h5::read_string_attribute(object, name) : std::string();
-}
-
-}  // namespace
 
 void write_keras_weights(hid_t group, const std::vector<LayerWeights>& layers) {
   check_layers(layers, h5::describe(group));
@@ -237,7 +237,8 @@ std::vector<LayerWeights> load_weights_h5(const std::string& path) {
 
 void save_model_h5(const std::string& path, const std::string& model_config_json,
                    const std::string& training_config_json,
-                   const std::vector<LayerWeights>& layers) {
+                   const std::vector<LayerWeights>& layers,
+                   const std::function<void(hid_t)>& write_extra) {
   check_layers(layers, path);
   KILN_CHECK(!model_config_json.empty(), "{}: the model_config JSON is empty", path);
   KILN_CHECK(
@@ -246,7 +247,7 @@ void save_model_h5(const std::string& path, const std::string& model_config_json
       "HDF5 attribute holds",
       path, model_config_json.size(), training_config_json.size(), kHeaderLimit);
   write_file_atomically(path, [&](const std::string& temp) {
-    write_model_file(temp, model_config_json, training_config_json, layers);
+    write_model_file(temp, model_config_json, training_config_json, layers, write_extra);
   });
 }
 
@@ -254,8 +255,9 @@ ModelFileContents read_model_h5(const std::string& path) {
   h5::Handle file = h5::open_file(path);
   KILN_CHECK(h5::has_attribute(file.id(), "model_config"),
              "HDF5 {}: not a model file: no model_config attribute (a weights-only file? it has "
-             "no architecture)",
-             path);
+             "no architecture: load it with one, load_model(\"arch.json\", {{.weights = path}}) or "
+             "kiln ... --model arch.json --weights {})",
+             path, path);
   ModelFileContents contents;
   contents.model_config = h5::read_string_attribute(file.id(), "model_config");
   contents.training_config = optional_string(file.id(), "training_config");

@@ -11,6 +11,8 @@
 
 #include <hdf5.h>
 
+#include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -22,6 +24,10 @@ namespace kiln {
 
 inline constexpr const char* kKerasVersion = "2.15.0";
 inline constexpr const char* kKerasBackend = "tensorflow";
+// The most weight values a file may hold (64 MiB of float32, as many as a model built from a
+// model_config may have), checked against the dataset shapes before anything is allocated: a
+// corrupt or hostile header cannot make kiln allocate without bound.
+inline constexpr std::int64_t kMaxFileWeightValues = std::int64_t{1} << 24;
 
 // One layer's weights in Keras order (kernel then bias). Weight names are the short Keras 2 names
 // ("kernel:0", "bias:0"); on disk they are prefixed with the layer name. Read back, a name is the
@@ -42,6 +48,11 @@ KILN_API void write_keras_weights(hid_t group, const std::vector<LayerWeights>& 
 // (Fletcher32) or a non-finite value is an Error naming the file, layer and weight. Shapes are
 // returned as stored, for the caller to check against the model.
 KILN_API std::vector<LayerWeights> read_keras_weights(hid_t group);
+// One float dataset `stored_name` below `layer_group` as a new CPU f32 tensor, checked as above;
+// `budget` is how many more values the file may hold (kMaxFileWeightValues in all) and is
+// charged with this one's.
+KILN_API Tensor read_keras_weight(hid_t layer_group, const std::string& layer,
+                                  const std::string& stored_name, std::int64_t& budget);
 
 // Like Keras model.save_weights("x.h5"): the layout at the file root, written atomically.
 KILN_API void save_weights_h5(const std::string& path, const std::vector<LayerWeights>& layers);
@@ -51,9 +62,12 @@ KILN_API std::vector<LayerWeights> load_weights_h5(const std::string& path);
 
 // Like Keras model.save("x.h5"): root attributes model_config (JSON text), keras_version, backend
 // and training_config when not empty; the weights under `model_weights`. Written atomically.
+// `write_extra`, when given, adds kiln's groups (optimizer_weights, kiln_self_test) to the open
+// file; the root also gets a kiln_version attribute.
 KILN_API void save_model_h5(const std::string& path, const std::string& model_config_json,
                             const std::string& training_config_json,
-                            const std::vector<LayerWeights>& layers);
+                            const std::vector<LayerWeights>& layers,
+                            const std::function<void(hid_t file)>& write_extra = {});
 
 struct KILN_API ModelFileContents {
   std::string model_config;     // JSON text
@@ -64,7 +78,8 @@ struct KILN_API ModelFileContents {
 };
 
 // Reads a model file written by kiln or by Keras 2 / Keras 3 (legacy HDF5) model.save("x.h5").
-// A file without model_config (such as a weights-only file) is an Error saying so.
+// A file without model_config (such as a weights-only file) is an Error saying so and how to
+// load it with an architecture.
 KILN_API ModelFileContents read_model_h5(const std::string& path);
 
 }  // namespace kiln

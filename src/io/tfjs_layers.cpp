@@ -289,13 +289,24 @@ void read_group(const Json& group, std::size_t index, const std::filesystem::pat
 
 }  // namespace
 
-bool is_json_object_file(const std::string& path) {
+namespace {
+
+bool starts_with_json_object(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   char c = 0;
   while (in.get(c)) {
     if (c != ' ' && c != '\t' && c != '\n' && c != '\r') return c == '{';
   }
   return false;
+}
+
+}  // namespace
+
+bool is_tfjs_model_file(const std::string& path) {
+  if (!starts_with_json_object(path)) return false;
+  std::ifstream in(path, std::ios::binary);
+  const Json root = Json::parse(in, nullptr, /*allow_exceptions=*/false);
+  return root.is_object() && root.contains("weightsManifest");
 }
 
 TfjsLayersModel read_tfjs_layers_model(const std::string& path) {

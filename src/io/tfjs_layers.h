@@ -35,9 +35,10 @@ struct KILN_API TfjsLayersModel {
   std::vector<std::pair<std::string, Tensor>> weights;
 };
 
-// True when the file's first non-blank byte is '{' (a JSON object, as model.json is); HDF5 and
-// zip files never start so. False for a file that cannot be opened.
-KILN_API bool is_json_object_file(const std::string& path);
+// True when the file is a JSON object with a weightsManifest: a TF.js model.json (layers or
+// graph model), not a Keras architecture from model.to_json(). False for HDF5 and zip files and
+// for a file that cannot be opened or parsed.
+KILN_API bool is_tfjs_model_file(const std::string& path);
 
 // Reads model.json and every shard it names, checking each entry (name, shape, dtype,
 // quantization) and the shards' byte counts. Any problem is an Error naming the file and what

@@ -313,9 +313,8 @@ LayerRef more_layer_from_config(const std::string& class_name, const Json& confi
        where, class_name);
 }
 
-LayerRef layer_from_config(const std::string& class_name, const Json& config) {
-  const std::string name = text_or(config, "name", "");
-  const std::string where = "model_config: layer '" + name + "' (" + class_name + ")";
+LayerRef build_layer(const std::string& class_name, const Json& config, const std::string& name,
+                     const std::string& where) {
   expect_value(config, "data_format", "channels_last", where);
   if (class_name == "InputLayer") return InputLayer(input_shape_of(config, where), name);
   if (class_name == "Conv2D") {
@@ -354,6 +353,19 @@ LayerRef layer_from_config(const std::string& class_name, const Json& config) {
     return Concatenate(static_cast<int>(integer(axis, where)), name);
   }
   return more_layer_from_config(class_name, config, name, where);
+}
+
+// A layer's own checks (an activation kiln lacks, say) do not know the layer's name; the error
+// then gets it here.
+LayerRef layer_from_config(const std::string& class_name, const Json& config) {
+  const std::string name = text_or(config, "name", "");
+  const std::string where = "model_config: layer '" + name + "' (" + class_name + ")";
+  try {
+    return build_layer(class_name, config, name, where);
+  } catch (const Error& e) {
+    if (std::string(e.what()).find(where) != std::string::npos) throw;
+    fail("{}: {}", where, e.what());
+  }
 }
 
 // Names of the layers feeding one layer: Keras 2 [[["a", 0, 0, {}], ...]] or Keras 3

@@ -9,6 +9,9 @@
 #include "model/summary.h"
 #include "io/keras_h5.h"
 #include "io/tfjs_layers.h"
+#include "model/model_files.h"
+#include "model/optimizer_weights.h"
+#include "model/self_test.h"
 #include "model/weights_by_name.h"
 
 namespace kiln {
@@ -146,6 +149,35 @@ std::vector<Tensor> matched_values(const Model& model, const std::vector<LayerWe
   return values;
 }
 
+// Weights stored by name (Keras 3) rearranged in the model's layer order for matched_values;
+// layers the file lacks come out without weights, so the count check names the mismatch.
+std::vector<LayerWeights> in_model_order(const Model& model, const StoredWeights& stored) {
+  if (!stored.by_name) return stored.layers;
+  std::vector<LayerWeights> ordered;
+  for (const LayerPtr& layer : saved_layers(model)) {
+    LayerWeights entry{layer->name(), {}};
+    for (const LayerWeights& lw : stored.layers) {
+      if (lw.layer_name == layer->name()) entry.weights = lw.weights;
+    }
+    ordered.push_back(std::move(entry));
+  }
+  return ordered;
+}
+
+// A training_config kiln cannot compile (an unknown loss or metric) leaves the model loaded for
+// inference, uncompiled, with one line on stderr; fit() then asks for compile() (docs).
+void compile_if_configured(Model& model, const std::string& training_config, const std::string& path) {
+  if (training_config.empty()) return;
+  try {
+    compile_from(model, training_config);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr,
+                 "kiln: warning: %s: loaded for inference, uncompiled: its training_config does "
+                 "not compile in kiln (%s); compile() it with a loss kiln has to train\n",
+                 path.c_str(), e.what());
+  }
+}
+
 void assign(Model& model, const std::vector<Tensor>& values) {
   std::size_t i = 0;
   for (const auto& v : model.weights()) v->value() = values.at(i++);
@@ -159,36 +191,53 @@ std::unique_ptr<Model> model_from_file(const std::string& model_config, const st
   }
 }
 
-void compile_from_file(Model& model, const std::string& training_config, const std::string& path) {
-  if (training_config.empty()) return;
-  try {
-    compile_from(model, training_config);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "kiln: %s: model loaded uncompiled (training_config: %s)\n", path.c_str(), e.what());
-  }
-}
-
 // A TF.js layers model.json (io/tfjs_layers.h): the same config reader, weights paired by name.
 std::unique_ptr<Model> load_tfjs_layers_model(const std::string& path) {
   const TfjsLayersModel contents = read_tfjs_layers_model(path);
   std::unique_ptr<Model> model = model_from_file(contents.model_config, path);
   assign(*model, weights_by_name(*model, contents.weights, path));
-  compile_from_file(*model, contents.training_config, path);
+  compile_if_configured(*model, contents.training_config, path);
   return model;
 }
 
 }  // namespace
 
 void save_model(const Model& model, const std::string& path) {
-  save_model_h5(path, model_config_json(model), training_config(model), collect_weights(model));
+  if (path.size() >= 6 && path.compare(path.size() - 6, 6, ".keras") == 0) {
+    save_keras_archive(model, path, training_config(model), collect_weights(model));
+    return;
+  }
+  save_model_h5(path, model_config_json(model), training_config(model), collect_weights(model),
+                [&model](hid_t file) {
+                  write_optimizer_weights(file, model);
+                  write_self_test(file, model);
+                });
 }
 
-std::unique_ptr<Model> load_model(const std::string& path) {
-  if (is_json_object_file(path)) return load_tfjs_layers_model(path);
-  const ModelFileContents contents = read_model_h5(path);
-  std::unique_ptr<Model> model = model_from_file(contents.model_config, path);
-  assign(*model, matched_values(*model, contents.weights, path));
-  compile_from_file(*model, contents.training_config, path);
+std::unique_ptr<Model> load_model(const std::string& path, const LoadOptions& options) {
+  if (is_tfjs_model_file(path)) {
+    KILN_CHECK(options.weights.empty(),
+               "{}: a TF.js model names its own weight shards (weightsManifest); a separate "
+               "weights file goes with a Keras architecture (model.to_json())",
+               path);
+    KILN_CHECK(!options.verify,
+               "{}: a TF.js model carries no kiln self-test; verify needs a file kiln wrote", path);
+    return load_tfjs_layers_model(path);
+  }
+  const ModelFile file = read_model_file(path);
+  KILN_CHECK(file.weights || !options.weights.empty(),
+             "{}: an architecture without weights; give its weights file (load_model(path, "
+             "{{.weights = ...}}), kiln --weights)",
+             path);
+  std::unique_ptr<Model> model = model_from_file(file.architecture.model_config, path);
+  const std::string weights_path = options.weights.empty() ? path : options.weights;
+  const StoredWeights weights = options.weights.empty()
+                                    ? *file.weights
+                                    : read_weights_file(options.weights, file.architecture);
+  assign(*model, matched_values(*model, in_model_order(*model, weights), weights_path));
+  compile_if_configured(*model, file.architecture.training_config, path);
+  if (model->compiled() && options.weights.empty()) restore_optimizer_state(path, *model);
+  if (options.verify) verify_model_file(path, file, *model);
   return model;
 }
 
@@ -197,7 +246,12 @@ void save_weights(const Model& model, const std::string& path) {
 }
 
 void load_weights(Model& model, const std::string& path) {
-  assign(model, matched_values(model, load_weights_h5(path), path));
+  KerasArchitecture architecture;
+  for (const LayerPtr& layer : saved_layers(model)) {
+    architecture.layer_names.push_back(layer->name());
+    architecture.class_names.push_back(layer->type());
+  }
+  assign(model, matched_values(model, in_model_order(model, read_weights_file(path, architecture)), path));
 }
 
 }  // namespace kiln

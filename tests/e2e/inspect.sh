@@ -22,6 +22,11 @@ expect_in "$OUT/evaluate.txt" "Test loss: "
 expect_in "$OUT/evaluate.txt" "true \\ predicted"
 expect_confusion_matrix "$OUT/evaluate.txt"
 
+# The self-test kiln stored in model.h5 when it was written.
+"$KILN" predict --model "$RUN/model.h5" --dataset mnist --index 0 --device cpu --verify >"$OUT/verify.txt" ||
+  fail "kiln predict --verify failed: $(cat "$OUT/verify.txt")"
+expect_in "$OUT/verify.txt" "Self-test passed: $RUN/model.h5"
+
 "$KILN" predict --model "$RUN/model.h5" --dataset mnist --index 0 --device cpu >"$OUT/predict-index.txt" ||
   fail "kiln predict --dataset failed"
 expect_in "$OUT/predict-index.txt" "MNIST test image 0 (true class 7)"

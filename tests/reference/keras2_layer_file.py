@@ -11,6 +11,8 @@ import sys
 import h5py
 import numpy as np
 
+from keras3_layouts import write_keras2_layers
+
 out = sys.argv[1]
 rng = np.random.default_rng(7)
 
@@ -101,17 +103,8 @@ with h5py.File(out + "/model.h5", "w") as f:
     f.attrs["keras_version"] = "2.15.0"
     f.attrs["backend"] = "tensorflow"
     f.attrs["model_config"] = json.dumps(config).encode("utf8")
-    group = f.create_group("model_weights")
     names = [entry["config"]["name"] for entry in layers]
-    group.attrs["layer_names"] = [n.encode("utf8") for n in names]
-    group.attrs["backend"] = b"tensorflow"
-    group.attrs["keras_version"] = b"2.15.0"
-    for name in names:
-        g = group.create_group(name)
-        stored = [f"{name}/{short}:0" for short, _ in weights.get(name, [])]
-        g.attrs["weight_names"] = [s.encode("utf8") for s in stored] if stored else np.zeros((0,), "float64")
-        for stored_name, (_, values) in zip(stored, weights.get(name, [])):
-            g.create_dataset(stored_name, data=values)
+    write_keras2_layers(f.create_group("model_weights"), names, weights)
 
 x.tofile(out + "/x.bin")
 with open(out + "/ref.json", "w") as f:
