@@ -53,7 +53,7 @@ std::int64_t product(const Shape& shape) {
 }  // namespace
 
 Json base_config(const Layer& layer) {
-  return {{"name", layer.name()}, {"trainable", true}, {"dtype", "float32"}};
+  return {{"name", layer.name()}, {"trainable", layer.trainable()}, {"dtype", "float32"}};
 }
 
 Json size2_json(Size2 s) { return Json::array({s.h, s.w}); }
