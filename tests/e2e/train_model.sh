@@ -16,20 +16,15 @@ TRAIN=2000
 TEST=500
 
 "$PYTHON" - "$DATA/mnist" "$OUT" "$TRAIN" "$TEST" <<'PY'
-import gzip, json, os, sys
+import json, sys
 import h5py
 import numpy as np
+import mnist_idx
 
 data, out, n_train, n_test = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 
 def idx(name):
-    path = os.path.join(data, name)
-    opener = open if os.path.exists(path) else gzip.open
-    with opener(path if os.path.exists(path) else path + ".gz", "rb") as f:
-        raw = f.read()
-    dims = raw[3]
-    shape = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(dims)]
-    return np.frombuffer(raw, np.uint8, offset=4 + 4 * dims).reshape(shape)
+    return mnist_idx.idx(data, name)
 
 def unit(images):
     return images.reshape(len(images), -1).astype(np.float32) / np.float32(255)
