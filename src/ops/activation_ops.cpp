@@ -1,7 +1,14 @@
-// relu / sigmoid / tanh / softmax. softmax and sigmoid remember their logits on the output so the
-// cross-entropy losses can work from them (numerically stable, as Keras does).
+// relu / sigmoid / tanh / softmax, and the activations built from them (relu6, leaky_relu,
+// swish / silu, hard_sigmoid, hard_swish / hard_silu). softmax and sigmoid remember their logits
+// on the output so the cross-entropy losses can work from them (numerically stable, as Keras does).
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+
 #include "autograd/record.h"
 #include "kiln/ops.h"
+#include "ops/activations.h"
 #include "ops/op_helpers.h"
 
 namespace kiln {
@@ -52,13 +59,54 @@ Tensor softmax(const Tensor& x) {
   return y;
 }
 
+namespace {
+
+// x * factor + offset elementwise, through a one-channel view (one channel_affine pass).
+Tensor affine(const Tensor& x, double factor, double offset) {
+  const Tensor f = Tensor::full({1}, factor, x.dtype(), x.device());
+  const Tensor o = Tensor::full({1}, offset, x.dtype(), x.device());
+  return reshape(channel_affine(reshape(x, {x.numel(), 1}), f, o), x.shape());
+}
+
+// Keras 3's hard_sigmoid, relu6(x + 3) / 6, computed as min(max(x / 6 + 1/2, 0), 1).
+Tensor hard_sigmoid(const Tensor& x) {
+  return relu(affine(x, 1.0 / 6.0, 0.5), ReluOptions{0.0, 1.0, 0.0});
+}
+
+}  // namespace
+
+namespace ops {
+
+const std::vector<std::string>& activation_names() {
+  static const std::vector<std::string> names{"linear",  "relu",         "sigmoid",    "tanh",
+                                              "softmax", "relu6",        "leaky_relu", "swish",
+                                              "silu",    "hard_sigmoid", "hard_swish", "hard_silu"};
+  return names;
+}
+
+std::string activation_name_list() {
+  return fmt::format("{}", fmt::join(activation_names(), ", "));
+}
+
+bool is_activation(const std::string& name) {
+  const auto& names = activation_names();
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+}  // namespace ops
+
 Tensor activation(const Tensor& x, const std::string& name) {
   if (name == "linear" || name.empty()) return x;
   if (name == "relu") return relu(x);
   if (name == "sigmoid") return sigmoid(x);
   if (name == "tanh") return tanh(x);
   if (name == "softmax") return softmax(x);
-  fail("activation: expected one of linear, relu, sigmoid, tanh, softmax; found '{}'", name);
+  if (name == "relu6") return relu(x, ReluOptions{0.0, 6.0, 0.0});
+  if (name == "leaky_relu") return relu(x, ReluOptions{0.2, std::nullopt, 0.0});  // Keras's 0.2
+  if (name == "swish" || name == "silu") return multiply(x, sigmoid(x));
+  if (name == "hard_sigmoid") return hard_sigmoid(x);
+  if (name == "hard_swish" || name == "hard_silu") return multiply(x, hard_sigmoid(x));
+  fail("activation: expected one of {}; found '{}'", ops::activation_name_list(), name);
 }
 
 }  // namespace kiln

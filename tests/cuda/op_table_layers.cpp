@@ -208,8 +208,18 @@ void add_layer_cases(std::vector<OpCase>& cases) {
       {"depthwise_conv2d", [] { return DepthwiseConv2D(3, {.strides = 2, .padding = Padding::same(),
                                                            .depth_multiplier = 2}); }, {image}},
       {"separable_conv2d", [] { return SeparableConv2D(7, Size2(2, 3), {.activation = "relu"}); }, {image}},
+      {"batch_normalization_frozen", [] {
+         LayerRef frozen = BatchNormalization();
+         frozen->set_trainable(false);  // inference mode, also in training
+         return frozen;
+       }, {image}, true},
   };
-  for (const LayerRow& row : rows) {
+  std::vector<LayerRow> all = rows;
+  for (const char* name :
+       {"relu6", "leaky_relu", "swish", "silu", "hard_sigmoid", "hard_swish", "hard_silu"}) {
+    all.push_back({std::string("activation_") + name, [name] { return Activation(name); }, {image}});
+  }
+  for (const LayerRow& row : all) {
     cases.push_back({"layer_" + row.name, kStrict, false, false,
                      [row](Backend&, Device d) { return run_layer(row.make(), row.shapes, row.training, d); }});
   }
