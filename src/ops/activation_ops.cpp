@@ -1,10 +1,13 @@
-// relu / sigmoid / tanh / softmax, and the activations built from them (relu6, leaky_relu,
-// swish / silu, hard_sigmoid, hard_swish / hard_silu). softmax and sigmoid remember their logits
-// on the output so the cross-entropy losses can work from them (numerically stable, as Keras does).
+// relu / sigmoid / tanh / softmax, the activations built from them (relu6, leaky_relu, swish /
+// silu, hard_sigmoid, hard_swish / hard_silu) and those with kernels of their own (elu, selu,
+// softplus, softsign, gelu, exponential, mish: backend::SmoothActivation). softmax and sigmoid
+// remember their logits on the output so the cross-entropy losses can work from them (numerically
+// stable, as Keras does).
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <map>
 
 #include "autograd/record.h"
 #include "kiln/ops.h"
@@ -61,6 +64,30 @@ Tensor softmax(const Tensor& x) {
 
 namespace {
 
+// The kernels of backend::SmoothActivation by Keras's names.
+const std::map<std::string, backend::SmoothActivation>& smooth_activations() {
+  using backend::SmoothActivation;
+  static const std::map<std::string, SmoothActivation> kinds{
+      {"elu", SmoothActivation::elu},           {"selu", SmoothActivation::selu},
+      {"softplus", SmoothActivation::softplus}, {"softsign", SmoothActivation::softsign},
+      {"gelu", SmoothActivation::gelu},         {"exponential", SmoothActivation::exponential},
+      {"mish", SmoothActivation::mish}};
+  return kinds;
+}
+
+// y = f(x), its gradient from the input x. `name` outlives the tape (a key of the static map).
+Tensor smooth_activation(const std::string& name, backend::SmoothActivation f, const Tensor& x) {
+  ops::check_floating(name.c_str(), x, "input");
+  Tensor y = ops::empty_like(x);
+  ops::backend_of(x).smooth_activation_forward(f, x, y);
+  autograd::record(name.c_str(), {x}, y, [f, x](const Tensor& dy, const std::vector<bool>&) {
+    Tensor dx = ops::empty_like(dy);
+    ops::backend_of(dy).smooth_activation_backward(f, x, dy, dx);
+    return std::vector<Tensor>{dx};
+  });
+  return y;
+}
+
 // x * factor + offset elementwise, through a one-channel view (one channel_affine pass).
 Tensor affine(const Tensor& x, double factor, double offset) {
   const Tensor f = Tensor::full({1}, factor, x.dtype(), x.device());
@@ -78,9 +105,10 @@ Tensor hard_sigmoid(const Tensor& x) {
 namespace ops {
 
 const std::vector<std::string>& activation_names() {
-  static const std::vector<std::string> names{"linear",  "relu",         "sigmoid",    "tanh",
-                                              "softmax", "relu6",        "leaky_relu", "swish",
-                                              "silu",    "hard_sigmoid", "hard_swish", "hard_silu"};
+  static const std::vector<std::string> names{
+      "linear", "relu",     "sigmoid",  "tanh",         "softmax",    "relu6",     "leaky_relu",
+      "swish",  "silu",     "gelu",     "hard_sigmoid", "hard_swish", "hard_silu", "elu",
+      "selu",   "softplus", "softsign", "exponential",  "mish"};
   return names;
 }
 
@@ -106,6 +134,10 @@ Tensor activation(const Tensor& x, const std::string& name) {
   if (name == "swish" || name == "silu") return multiply(x, sigmoid(x));
   if (name == "hard_sigmoid") return hard_sigmoid(x);
   if (name == "hard_swish" || name == "hard_silu") return multiply(x, hard_sigmoid(x));
+  const auto smooth = smooth_activations().find(name);
+  if (smooth != smooth_activations().end()) {
+    return smooth_activation(smooth->first, smooth->second, x);
+  }
   fail("activation: expected one of {}; found '{}'", ops::activation_name_list(), name);
 }
 

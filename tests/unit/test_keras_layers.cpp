@@ -312,7 +312,8 @@ TEST_F(KerasLayers, UnsupportedActivationNamesTheLayer) {
       EXPECT_NE(std::string(e.what()).find(
                     fmt::format("{} 'odd_one': unsupported activation 'bogus'; kiln supports "
                                 "linear, relu, sigmoid, tanh, softmax, relu6, leaky_relu, swish, "
-                                "silu, hard_sigmoid, hard_swish, hard_silu", layer)),
+                                "silu, gelu, hard_sigmoid, hard_swish, hard_silu, elu, selu, "
+                                "softplus, softsign, exponential, mish", layer)),
                 std::string::npos)
           << e.what();
     }
