@@ -12,6 +12,19 @@ namespace kiln::cuda {
 
 namespace {
 
+kernels::Smooth smooth_of(backend::SmoothActivation f) {
+  switch (f) {
+    case backend::SmoothActivation::elu: return kernels::Smooth::elu;
+    case backend::SmoothActivation::selu: return kernels::Smooth::selu;
+    case backend::SmoothActivation::softplus: return kernels::Smooth::softplus;
+    case backend::SmoothActivation::softsign: return kernels::Smooth::softsign;
+    case backend::SmoothActivation::gelu: return kernels::Smooth::gelu;
+    case backend::SmoothActivation::exponential: return kernels::Smooth::exponential;
+    case backend::SmoothActivation::mish: return kernels::Smooth::mish;
+  }
+  fail("smooth_of: unknown activation");
+}
+
 kernels::GeneralReluParams params_of(const backend::GeneralRelu& f) {
   return {static_cast<float>(f.negative_slope), static_cast<float>(f.threshold),
           static_cast<float>(f.max_value)};
@@ -47,6 +60,25 @@ void CudaBackend::general_relu_forward(const backend::GeneralRelu& f, const Tens
   DeviceGuard guard(device_index_);
   kernels::general_relu_forward(params_of(f), x.data<float>(), y.data<float>(), y.numel(),
                                 stream());
+}
+
+void CudaBackend::smooth_activation_forward(backend::SmoothActivation f, const Tensor& x,
+                                            Tensor& y) {
+  require_f32(x, "smooth_activation_forward");
+  require_f32(y, "smooth_activation_forward");
+  DeviceGuard guard(device_index_);
+  kernels::smooth_activation_forward(smooth_of(f), x.data<float>(), y.data<float>(), y.numel(),
+                                     stream());
+}
+
+void CudaBackend::smooth_activation_backward(backend::SmoothActivation f, const Tensor& x,
+                                             const Tensor& dy, Tensor& dx) {
+  require_f32(x, "smooth_activation_backward");
+  require_f32(dy, "smooth_activation_backward");
+  require_f32(dx, "smooth_activation_backward");
+  DeviceGuard guard(device_index_);
+  kernels::smooth_activation_backward(smooth_of(f), x.data<float>(), dy.data<float>(),
+                                      dx.data<float>(), dx.numel(), stream());
 }
 
 void CudaBackend::general_relu_backward(const backend::GeneralRelu& f, const Tensor& x,

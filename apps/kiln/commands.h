@@ -24,6 +24,11 @@ struct TrainOptions {
   std::int64_t test_limit = 0;  // 0: every test image
   int checkpoint_every = 0;
   std::string resume;  // a run directory holding checkpoint.h5
+  // --model: train the model of this file instead of an experiment's, and save it to `output`.
+  std::string model;
+  std::string output;
+  std::string optimizer = "adam";     // or "sgd" (--model only; default: the file's)
+  std::string input_scale = "1/255";  // or "1" (raw pixels) or "auto" (--model only)
   // Long names ("--dataset") of the options given on the command line, for --resume's checks.
   std::set<std::string> given;
 };
@@ -37,6 +42,7 @@ struct EvaluateOptions {
   std::int64_t limit = 0;  // 0: every test image
   std::int64_t batch_size = 1024;
   std::string device = "auto";
+  std::string input_scale = "1/255";  // or "1" (raw pixels) or "auto"
 };
 
 struct PredictOptions {
@@ -48,6 +54,7 @@ struct PredictOptions {
   std::int64_t index = 0;
   std::string data_dir;
   std::string device = "auto";
+  std::string input_scale = "1/255";  // or "1" (raw pixels) or "auto"
 };
 
 struct SummaryOptions {
@@ -60,6 +67,7 @@ struct PlotModelOptions {
 };
 
 int run_train(const TrainOptions& options);
+int run_train_model(const TrainOptions& options);  // train --model
 int run_evaluate(const EvaluateOptions& options);
 int run_predict(const PredictOptions& options);
 int run_summary(const SummaryOptions& options);

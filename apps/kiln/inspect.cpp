@@ -7,6 +7,7 @@
 #include "commands.h"
 #include "common.h"
 #include "heads.h"
+#include "input_scale.h"
 #include "kiln/metrics.h"
 #include "kiln/model_io.h"
 #include "kiln/ops.h"
@@ -97,15 +98,17 @@ int run_evaluate(const EvaluateOptions& o) {
   data.x_test = first_samples(data.x_test, o.limit);
   data.y_test = first_samples(data.y_test, o.limit);
   std::unique_ptr<Model> model = load_on(o, o.device);
-  data.x_test = as_model_input(*model, data.x_test);
+  const InputScale scale = resolve_input_scale(*model, o.input_scale);
+  data.x_test = scaled_pixels(as_model_input(*model, data.x_test), scale);
   const int classes = static_cast<int>(data.class_names.size());
   const std::vector<Head> heads = infer_heads(*model, data.x_test, classes);
   model->compile(
       head_compile_options(heads, std::make_shared<Adam>(), trained_loss_weights(*model)));
   const TestScores scores =
       score_test(*model, heads, data.x_test, data.y_test, classes, o.batch_size);
-  std::printf("Model %s on the %s test set (%lld images)\n", o.model.c_str(),
-              dataset_title(o.dataset).c_str(), static_cast<long long>(data.x_test.dim(0)));
+  std::printf("Model %s on the %s test set (%lld images), input scale %s\n", o.model.c_str(),
+              dataset_title(o.dataset).c_str(), static_cast<long long>(data.x_test.dim(0)),
+              scale.text().c_str());
   print_scores(scores);
   const std::string of = heads.size() == 1 ? "" : " of output " + class_head(heads).output;
   std::printf("Confusion matrix%s (rows: true class, columns: predicted class):\n%s", of.c_str(),
@@ -121,14 +124,15 @@ int run_predict(const PredictOptions& o) {
           ? dataset_input(o)
           : PredictInput{read_png_gray(o.image, kImageSide, kImageSide), o.image, {}, -1};
   std::unique_ptr<Model> model = load_on(o, o.device);
-  const Tensor image = as_model_input(*model, input.image);
+  const InputScale scale = resolve_input_scale(*model, o.input_scale);
+  const Tensor image = scaled_pixels(as_model_input(*model, input.image), scale);
   const std::vector<Head> heads =
       infer_heads(*model, image, static_cast<int>(input.class_names.size()));
   const TensorMap outputs = predictions(*model, image, 1);
   std::printf("Input: %s", input.description.c_str());
   if (input.truth >= 0)
     std::printf(" (true class %s)", class_label(input.truth, input.class_names).c_str());
-  std::printf("\n");
+  std::printf(", input scale %s\n", scale.text().c_str());
   for (const Head& head : heads) {
     if (head.odd())
       print_odd_head(head, outputs.at(head.output), input);

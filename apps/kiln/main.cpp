@@ -17,6 +17,7 @@
 
 #include "commands.h"
 #include "experiments.h"
+#include "input_scale.h"
 #include "kiln/build_info.h"
 #include "kiln/numerics.h"
 #include "kiln/error.h"
@@ -38,6 +39,36 @@ constexpr std::int64_t kMaxCount = std::int64_t{1} << 40;
 
 const char* const kDeviceHelp = "auto (CUDA when a GPU is usable, else CPU), cpu, cuda or cuda:N";
 
+CLI::Option* add_input_scale(CLI::App* sub, std::string& value) {
+  return sub->add_option("--input-scale", value,
+                  "Pixels as the model takes them: 1/255 (in [0, 1], as Keras's MNIST examples), "
+                  "1 (raw 0..255) or auto (raw when the model starts with a Rescaling layer, "
+                  "else 1/255)")
+      ->check(CLI::IsMember(kiln::cli::input_scale_names()))
+      ->capture_default_str();
+}
+
+// train --model FILE -o OUT.h5: a model read from a file instead of an experiment's.
+void add_train_model(CLI::App* sub, TrainOptions& o) {
+  CLI::Option* model = sub->add_option(
+      "--model", o.model,
+      "Train (fine-tune) the model of this file, keeping its weights, instead of an experiment's. "
+      "Loss and optimizer: the file's training_config, unless --loss, --optimizer or --lr are "
+      "given; epochs 1 and batch size 32 (Keras's fit) unless given");
+  CLI::Option* output =
+      sub->add_option("-o,--output", o.output, "With --model: where to save the trained model (.h5)");
+  CLI::Option* optimizer =
+      sub->add_option("--optimizer", o.optimizer, "With --model: adam or sgd [default: the file's]")
+          ->check(CLI::IsMember({"adam", "sgd"}));
+  add_input_scale(sub, o.input_scale)->needs(model);
+  model->needs(output);
+  output->needs(model);
+  optimizer->needs(model);
+  for (const char* name : {"--experiment", "--resume", "--checkpoint-every", "--out"}) {
+    model->excludes(sub->get_option(name));
+  }
+}
+
 void add_train(CLI::App& app, TrainOptions& o, std::function<int()>& action) {
   CLI::App* sub = app.add_subcommand(
       "train", "Train the seed CNN (or the two-headed odd/even model) on MNIST or Fashion-MNIST");
@@ -50,17 +81,18 @@ void add_train(CLI::App& app, TrainOptions& o, std::function<int()>& action) {
       ->check(CLI::IsMember({"mnist", "fashion_mnist", "fashion-mnist"}))
       ->capture_default_str();
   sub->add_option("--epochs", o.epochs,
-                  "Epochs to train (with --resume: the total) [default: seed 3, odd-even 5]")
+                  "Epochs to train (with --resume: the total) [default: seed 3, odd-even 5, --model 1]")
       ->check(kiln::cli::whole_number(1, 100000));
   sub->add_option("--batch-size", o.batch_size,
-                  "Samples per step [default: seed 1024, odd-even 32]")
+                  "Samples per step [default: seed 1024, odd-even 32, --model 32]")
       ->check(kiln::cli::whole_number(1, 1 << 20));
   sub->add_option("--loss", o.loss,
                   "categorical_crossentropy or sparse_categorical_crossentropy (odd-even: for "
                   "num_out; odd_out always uses binary_crossentropy)")
       ->check(CLI::IsMember({"categorical_crossentropy", "sparse_categorical_crossentropy"}))
       ->capture_default_str();
-  sub->add_option("--lr", o.learning_rate, "Adam learning rate")
+  sub->add_option("--lr", o.learning_rate,
+                  "Adam learning rate (with --model: of --optimizer; default: the file's)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   sub->add_option("--seed", o.seed, "Seed of weight initialisation and shuffling")
@@ -87,12 +119,15 @@ void add_train(CLI::App& app, TrainOptions& o, std::function<int()>& action) {
       "a NaN/Inf loss still stops training, but it is seen only where the running losses are "
       "read from the device (each progress line, each epoch's end), so up to one progress line "
       "after the step that produced it");
+  add_train_model(sub, o);
   sub->callback([sub, &o, &action, check_numerics] {
     for (const CLI::Option* option : sub->get_options()) {
       if (option->count() > 0 && option != check_numerics) o.given.insert(option->get_name());
     }
     kiln::set_check_numerics(check_numerics->count() > 0);
-    action = [&o] { return kiln::cli::run_train(o); };
+    action = [&o] {
+      return o.model.empty() ? kiln::cli::run_train(o) : kiln::cli::run_train_model(o);
+    };
   });
 }
 
@@ -122,6 +157,7 @@ void add_evaluate(CLI::App& app, EvaluateOptions& o, std::function<int()>& actio
       ->check(kiln::cli::whole_number(1, 1 << 20))
       ->capture_default_str();
   sub->add_option("--device", o.device, kDeviceHelp)->capture_default_str();
+  add_input_scale(sub, o.input_scale);
   sub->callback([&o, &action] { action = [&o] { return kiln::cli::run_evaluate(o); }; });
 }
 
@@ -138,6 +174,7 @@ void add_predict(CLI::App& app, PredictOptions& o, std::function<int()>& action)
       ->capture_default_str();
   sub->add_option("--data-dir", o.data_dir, kDataDirHelp);
   sub->add_option("--device", o.device, kDeviceHelp)->capture_default_str();
+  add_input_scale(sub, o.input_scale);
   sub->callback([&o, &action] { action = [&o] { return kiln::cli::run_predict(o); }; });
 }
 

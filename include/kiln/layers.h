@@ -59,6 +59,12 @@ class KILN_API Layer : public std::enable_shared_from_this<Layer> {
 
   const std::vector<std::shared_ptr<Variable>>& weights() const { return weights_; }
   std::int64_t count_params() const;
+  // Keras's layer.trainable. A frozen layer (false) keeps its weights through fit (they are left
+  // out of Model::trainable_weights and counted as "Non-trainable params"), and a frozen
+  // BatchNormalization normalises with its moving statistics even in training, as Keras 2.1+
+  // does. Set it before training (afterwards, compile again with a fresh optimizer).
+  bool trainable() const { return trainable_; }
+  void set_trainable(bool trainable) { trainable_ = trainable; }
   // The layer's Keras 2 config as a JSON object text: {"name": ..., "trainable": true, ...}.
   virtual std::string config_json() const = 0;
   // Whether a training call draws fresh host-side randomness (a seed per call), so that a
@@ -87,6 +93,7 @@ class KILN_API Layer : public std::enable_shared_from_this<Layer> {
  private:
   std::string name_;
   std::vector<std::shared_ptr<Variable>> weights_;
+  bool trainable_ = true;
   bool built_ = false;
   bool called_ = false;
 };

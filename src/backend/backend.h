@@ -49,6 +49,14 @@ struct Pool2dGeometry {
 enum class PoolMode : unsigned char { max, min, avg };
 enum class Pointwise : unsigned char { relu, sigmoid, tanh };
 
+// Keras's activations that need a kernel of their own (exp / log1p / erf), each a function of x
+// alone: elu (alpha 1), selu, softplus, softsign, gelu (exact, with erf: Keras's default),
+// exponential, mish. Formulas: the CPU loops in src/backend/cpu/cpu_layer_kernels.cpp, mirrored
+// by cuda/kernels/layer_elementwise.cu.
+enum class SmoothActivation : unsigned char {
+  elu, selu, softplus, softsign, gelu, exponential, mish
+};
+
 // Keras's relu(x, negative_slope, max_value, threshold) with threshold >= 0 and max_value >= 0
 // (the ReLU and LeakyReLU layers): y = x > threshold ? min(x, max_value) : slope * (x - threshold).
 struct GeneralRelu {
@@ -164,6 +172,11 @@ class KILN_API Backend {
   // dx = dy * (x > threshold ? (x <= max_value ? 1 : 0) : negative_slope), from the input x.
   virtual void general_relu_backward(const GeneralRelu& f, const Tensor& x, const Tensor& dy,
                                      Tensor& dx) = 0;
+  // y = f(x) (SmoothActivation); NaN stays NaN.
+  virtual void smooth_activation_forward(SmoothActivation f, const Tensor& x, Tensor& y) = 0;
+  // dx = dy * f'(x), from the input x.
+  virtual void smooth_activation_backward(SmoothActivation f, const Tensor& x, const Tensor& dy,
+                                          Tensor& dx) = 0;
   // out = a where pick_a else b, pick_a = (a >= b or a is NaN): NaN in either wins, ties go to a.
   virtual void maximum(const Tensor& a, const Tensor& b, Tensor& out) = 0;
   // da = dy where pick_a else 0; db = dy - da (maximum's choice, from a and b).

@@ -77,7 +77,7 @@ class BatchNormalizationLayer final : public ShapePreservingLayer {
     const Tensor& x = inputs[0];
     const Tensor gamma = gamma_ ? gamma_->value() : Tensor();
     const Tensor beta = beta_ ? beta_->value() : Tensor();
-    if (!training) {
+    if (!training || !trainable()) {  // a frozen layer runs in inference mode (Keras 2.1+)
       return batch_normalization(x, moving_mean_->value(), moving_variance_->value(), beta, gamma,
                                  options_.epsilon);
     }

@@ -22,7 +22,7 @@ class DepthwiseLayer final : public WindowedLayer {
                type(), name(), options.depth_multiplier);
     KILN_CHECK(filters >= 0, "{} '{}': filters must be >= 1, found {}", type(), name(), filters);
     ops::check_window(type().c_str(), kernel_size, options.strides, options.padding);
-    check_activation(options.activation);
+    check_activation(*this, type(), options.activation);
   }
 
   std::string type() const override { return separable() ? "SeparableConv2D" : "DepthwiseConv2D"; }

@@ -16,8 +16,9 @@ Json size2_json(Size2 s);
 Json padding_json(const Padding& p);
 // {"class_name": …, "config": {}} ({"seed": null} for GlorotUniform), as Keras writes it.
 Json initializer(const char* class_name);
-// Error unless `name` is an activation kiln has (linear, relu, sigmoid, tanh, softmax).
-void check_activation(const std::string& name);
+// Error naming the layer (its type and name) unless `activation` is one kiln::activation() takes
+// (ops::activation_names()).
+void check_activation(const Layer& layer, const std::string& type, const std::string& activation);
 
 // A layer of one input whose output has the input's shape (activations, BatchNormalization).
 class ShapePreservingLayer : public Layer {

@@ -4,17 +4,16 @@
 
 #include "core/check.h"
 #include "core/counter_rng.h"
+#include "ops/activations.h"
 #include "ops/fused_ops.h"
 #include "ops/op_helpers.h"
 
 namespace kiln::layers {
 
-void check_activation(const std::string& name) {
-  static const char* known[] = {"linear", "relu", "sigmoid", "tanh", "softmax"};
-  for (const char* k : known) {
-    if (name == k) return;
-  }
-  fail("activation: expected one of linear, relu, sigmoid, tanh, softmax; found '{}'", name);
+void check_activation(const Layer& layer, const std::string& type, const std::string& activation) {
+  if (ops::is_activation(activation)) return;
+  fail("{} '{}': unsupported activation '{}'; kiln supports {}", type, layer.name(), activation,
+       ops::activation_name_list());
 }
 
 Json padding_json(const Padding& p) {
@@ -53,7 +52,7 @@ std::int64_t product(const Shape& shape) {
 }  // namespace
 
 Json base_config(const Layer& layer) {
-  return {{"name", layer.name()}, {"trainable", true}, {"dtype", "float32"}};
+  return {{"name", layer.name()}, {"trainable", layer.trainable()}, {"dtype", "float32"}};
 }
 
 Json size2_json(Size2 s) { return Json::array({s.h, s.w}); }
@@ -89,7 +88,7 @@ Conv2DImpl::Conv2DImpl(std::int64_t filters, Size2 kernel_size, const Conv2DOpti
     : WindowedLayer("conv2d", options.name), filters_(filters), kernel_size_(kernel_size), options_(options) {
   KILN_CHECK(filters >= 1, "Conv2D '{}': filters must be >= 1, found {}", name(), filters);
   ops::check_window("Conv2D", kernel_size, options.strides, options.padding);
-  check_activation(options.activation);
+  check_activation(*this, "Conv2D", options.activation);
 }
 
 Size2 WindowedLayer::window_output(const std::vector<Shape>& inputs, Size2 window, Size2 strides,
@@ -210,7 +209,7 @@ std::string Pool2DImpl::config_json() const {
 DenseImpl::DenseImpl(std::int64_t units, const DenseOptions& options)
     : Layer("dense", options.name), units_(units), options_(options) {
   KILN_CHECK(units >= 1, "Dense '{}': units must be >= 1, found {}", name(), units);
-  check_activation(options.activation);
+  check_activation(*this, "Dense", options.activation);
 }
 
 Shape DenseImpl::output_shape(const std::vector<Shape>& inputs) const {
@@ -323,7 +322,7 @@ std::string DropoutImpl::config_json() const {
 
 ActivationImpl::ActivationImpl(std::string activation, const std::string& name)
     : Layer("activation", name), activation_(std::move(activation)) {
-  check_activation(activation_);
+  check_activation(*this, "Activation", activation_);
 }
 
 Shape ActivationImpl::output_shape(const std::vector<Shape>& inputs) const {

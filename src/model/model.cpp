@@ -119,8 +119,11 @@ std::vector<std::shared_ptr<Variable>> Model::weights() const {
 
 std::vector<std::shared_ptr<Variable>> Model::trainable_weights() const {
   std::vector<std::shared_ptr<Variable>> trainable;
-  for (const auto& w : weights()) {
-    if (w->trainable()) trainable.push_back(w);
+  for (const auto& layer : layers_) {
+    if (!layer->trainable()) continue;
+    for (const auto& w : layer->weights()) {
+      if (w->trainable()) trainable.push_back(w);
+    }
   }
   return trainable;
 }

@@ -368,6 +368,16 @@ LayerRef layer_from_config(const std::string& class_name, const Json& config) {
   }
 }
 
+// layer_from_config with Keras's "trainable" flag (true when absent) set on the layer.
+LayerRef keras_layer(const std::string& class_name, const Json& config) {
+  LayerRef layer = layer_from_config(class_name, config);
+  const Json trainable = config.value("trainable", Json(true));
+  KILN_CHECK(trainable.is_boolean(), "model_config: layer '{}' ({}): trainable must be true or "
+             "false, found {}", layer->name(), class_name, trainable.dump());
+  layer->set_trainable(trainable.get<bool>());
+  return layer;
+}
+
 // Names of the layers feeding one layer: Keras 2 [[["a", 0, 0, {}], ...]] or Keras 3
 // [{"args": [tensor or [tensors]], ...}] with tensor.config.keras_history = ["a", 0, 0].
 void collect_history(const Json& value, std::vector<std::string>& names) {
@@ -425,7 +435,7 @@ std::unique_ptr<Model> sequential_from(const Json& config) {
       shape = input_shape_of(layer_config, "model_config");
       model->add(InputLayer(*shape));
     }
-    LayerRef layer = layer_from_config(class_name, layer_config);
+    LayerRef layer = keras_layer(class_name, layer_config);
     if (class_name == "InputLayer") {
       shape = layer->output_shape({});
     } else if (shape) {
@@ -442,7 +452,7 @@ std::unique_ptr<Model> functional_from(const Json& config) {
   WeightBudget budget;
   for (const Json& entry : config.at("layers")) {
     const std::string class_name = entry.at("class_name").get<std::string>();
-    LayerRef layer = layer_from_config(class_name, entry.at("config"));
+    LayerRef layer = keras_layer(class_name, entry.at("config"));
     const std::string where = "model_config: layer '" + layer->name() + "'";
     if (class_name == "InputLayer") {
       tensors[layer->name()] = layer(std::vector<SymbolicTensor>{});

@@ -44,11 +44,14 @@ void print_row(std::vector<std::string> fields, const std::vector<int>& position
   }
 }
 
-// The weight values no optimizer updates (BatchNormalization's moving statistics).
+// The weight values no optimizer updates (BatchNormalization's moving statistics, and every
+// weight of a frozen layer).
 std::int64_t non_trainable_params(const std::vector<LayerPtr>& layers) {
   std::int64_t count = 0;
   for (const LayerPtr& layer : layers) {
-    for (const auto& w : layer->weights()) count += w->trainable() ? 0 : w->value().numel();
+    for (const auto& w : layer->weights()) {
+      count += layer->trainable() && w->trainable() ? 0 : w->value().numel();
+    }
   }
   return count;
 }

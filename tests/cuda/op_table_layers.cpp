@@ -5,6 +5,7 @@
 // layers composed from existing ops are compared across devices too.
 #include <cmath>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
@@ -38,6 +39,36 @@ void add_general_relu_cases(std::vector<OpCase>& cases) {
                          const Tensor x = with_ties(d, {n}, 401);
                          Tensor dx = output_on(d, {n});
                          be.general_relu_backward(f, x, uniform_on(d, {n}, 402), dx);
+                         return Outputs{dx};
+                       }});
+    }
+  }
+}
+
+void add_smooth_activation_cases(std::vector<OpCase>& cases) {
+  using backend::SmoothActivation;
+  const std::pair<const char*, SmoothActivation> kinds[] = {
+      {"elu", SmoothActivation::elu},           {"selu", SmoothActivation::selu},
+      {"softplus", SmoothActivation::softplus}, {"softsign", SmoothActivation::softsign},
+      {"gelu", SmoothActivation::gelu},         {"exponential", SmoothActivation::exponential},
+      {"mish", SmoothActivation::mish}};
+  for (const auto& [name, f] : kinds) {
+    for (std::int64_t n : {0, 1, 4099}) {
+      const std::string tag = fmt::format("{}_{}", name, n);
+      const SmoothActivation kind = f;
+      cases.push_back({"smooth_activation_forward_" + tag, kElementwise, n > 0, false,
+                       [=](Backend& be, Device d) {
+                         const Tensor host = with_specials(Device::cpu(), {n}, 405, -8, 8);
+                         const Tensor x = offset_copy(host, d, 1);
+                         Tensor y = output_on(d, {n});
+                         be.smooth_activation_forward(kind, x, y);
+                         return Outputs{y};
+                       }});
+      cases.push_back({"smooth_activation_backward_" + tag, kElementwise, false, false,
+                       [=](Backend& be, Device d) {
+                         const Tensor x = uniform_on(d, {n}, 406, -8, 8);
+                         Tensor dx = output_on(d, {n});
+                         be.smooth_activation_backward(kind, x, uniform_on(d, {n}, 407), dx);
                          return Outputs{dx};
                        }});
     }
@@ -208,8 +239,19 @@ void add_layer_cases(std::vector<OpCase>& cases) {
       {"depthwise_conv2d", [] { return DepthwiseConv2D(3, {.strides = 2, .padding = Padding::same(),
                                                            .depth_multiplier = 2}); }, {image}},
       {"separable_conv2d", [] { return SeparableConv2D(7, Size2(2, 3), {.activation = "relu"}); }, {image}},
+      {"batch_normalization_frozen", [] {
+         LayerRef frozen = BatchNormalization();
+         frozen->set_trainable(false);  // inference mode, also in training
+         return frozen;
+       }, {image}, true},
   };
-  for (const LayerRow& row : rows) {
+  std::vector<LayerRow> all = rows;
+  for (const char* name : {"relu6", "leaky_relu", "swish", "silu", "hard_sigmoid", "hard_swish",
+                           "hard_silu", "elu", "selu", "softplus", "softsign", "gelu",
+                           "exponential", "mish"}) {
+    all.push_back({std::string("activation_") + name, [name] { return Activation(name); }, {image}});
+  }
+  for (const LayerRow& row : all) {
     cases.push_back({"layer_" + row.name, kStrict, false, false,
                      [row](Backend&, Device d) { return run_layer(row.make(), row.shapes, row.training, d); }});
   }
@@ -220,6 +262,7 @@ void add_layer_cases(std::vector<OpCase>& cases) {
 std::vector<OpCase> layer_cases() {
   std::vector<OpCase> cases;
   add_general_relu_cases(cases);
+  add_smooth_activation_cases(cases);
   add_maximum_cases(cases);
   add_channel_cases(cases);
   add_resize_cases(cases);

@@ -9,6 +9,8 @@ WORK="$2"
 DATA="${KILN_DATA:-$HOME/.kiln/datasets}"
 # Debian's python3-h5py lives in the system Python, not in a pyenv python3 that may come first.
 PYTHON=/usr/bin/python3
+# The tests' Python helpers (mnist_idx.py) live next to the scripts.
+export PYTHONPATH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)${PYTHONPATH:+:$PYTHONPATH}"
 
 fail() {
   echo "FAIL: $*" >&2

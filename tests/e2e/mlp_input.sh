@@ -10,20 +10,15 @@ OUT="$WORK/mlp_input"
 fresh_dir "$OUT"
 
 "$PYTHON" - "$DATA/mnist" "$OUT" <<'PY'
-import gzip, json, os, sys
+import json, sys
 import h5py
 import numpy as np
+import mnist_idx
 
 data, out = sys.argv[1], sys.argv[2]
 
 def idx(name):
-    path = os.path.join(data, name)
-    opener = open if os.path.exists(path) else gzip.open
-    with opener(path if os.path.exists(path) else path + ".gz", "rb") as f:
-        raw = f.read()
-    dims = raw[3]
-    shape = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(dims)]
-    return np.frombuffer(raw, np.uint8, offset=4 + 4 * dims).reshape(shape)
+    return mnist_idx.idx(data, name)
 
 x_train = idx("train-images-idx3-ubyte")[:6000].reshape(-1, 784) / 255.0
 y_train = idx("train-labels-idx1-ubyte")[:6000]

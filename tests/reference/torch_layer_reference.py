@@ -91,12 +91,23 @@ def merge(inputs, kind):
     return out / len(inputs) if kind == "average" else out
 
 
+def activation(x, name):
+    """Keras 3's activations by name, in PyTorch's functions (hard_sigmoid: relu6(x + 3) / 6)."""
+    return {"relu6": F.relu6, "leaky_relu": lambda v: F.leaky_relu(v, 0.2), "swish": F.silu,
+            "silu": F.silu, "hard_sigmoid": F.hardsigmoid, "hard_swish": F.hardswish,
+            "hard_silu": F.hardswish, "elu": F.elu, "selu": F.selu, "softplus": F.softplus,
+            "softsign": F.softsign, "gelu": F.gelu, "exponential": torch.exp,
+            "mish": F.mish}[name](x)
+
+
 def run(case, inputs):
     op, p, x = case["op"], case.get("params", {}), inputs[0]
     if op == "relu":
         return {"y": general_relu(x, p)}
     if op == "softmax":
         return {"y": F.softmax(x, dim=-1)}
+    if op == "activation":
+        return {"y": activation(x, p["name"])}
     if op == "batch_norm":
         return batch_norm(inputs, p)
     if op == "zero_pad":

@@ -5,6 +5,8 @@
 
 #include <cmath>
 
+#include <fmt/format.h>
+
 #include "kiln/error.h"
 #include "kiln/model.h"
 #include "kiln/model_io.h"
@@ -293,6 +295,29 @@ TEST_F(KerasLayers, BadShapesAndConfigsNameWhatWasExpected) {
     {"class_name": "BatchNormalization", "config": {"name": "bn", "renorm": true}}]}})";
   EXPECT_NE(error_of([&] { model_from_json(renorm); }).find("layer 'bn' (BatchNormalization): renorm = true is not supported"),
             std::string::npos);
+}
+
+// An activation kiln lacks is refused when the model is read, naming the layer and the choices.
+TEST_F(KerasLayers, UnsupportedActivationNamesTheLayer) {
+  for (const char* layer : {"Dense", "Activation"}) {
+    const std::string config = fmt::format(R"({{"class_name": "Sequential", "config": {{
+      "name": "s", "layers": [
+      {{"class_name": "InputLayer", "config": {{"batch_input_shape": [null, 4], "name": "in"}}}},
+      {{"class_name": "{}", "config": {{"name": "odd_one", "units": 3, "activation": "bogus"}}}}
+      ]}}}})", layer);
+    try {
+      model_from_json(config);
+      ADD_FAILURE() << layer << ": an unknown activation was accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(
+                    fmt::format("{} 'odd_one': unsupported activation 'bogus'; kiln supports "
+                                "linear, relu, sigmoid, tanh, softmax, relu6, leaky_relu, swish, "
+                                "silu, gelu, hard_sigmoid, hard_swish, hard_silu, elu, selu, "
+                                "softplus, softsign, exponential, mish", layer)),
+                std::string::npos)
+          << e.what();
+    }
+  }
 }
 
 }  // namespace

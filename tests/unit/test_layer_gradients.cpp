@@ -52,6 +52,20 @@ TEST(LayerGradients, GeneralRelu) {
   }, {random_f64({3, 5}, 212, -2, 2)});
 }
 
+// The activations added for Keras files (built from other ops, or with kernels of their own),
+// through the Activation layer; inputs kept off their kinks.
+TEST(LayerGradients, KerasActivations) {
+  std::uint64_t seed = 215;
+  for (const char* name : {"relu6", "leaky_relu", "swish", "silu", "hard_sigmoid", "hard_swish",
+                           "hard_silu", "elu", "selu", "softplus", "softsign", "gelu",
+                           "exponential", "mish"}) {
+    const Tensor x = away_from({3, 7}, seed++, {-3.0, 0.0, 3.0, 6.0}, -8.0, 8.0);
+    expect_gradients_match(name, [&](const std::vector<Tensor>& in) {
+      return call_layer(Activation(name), in);
+    }, {x});
+  }
+}
+
 TEST(LayerGradients, Merges) {
   for (const Shape& shape : {Shape{4}, Shape{2, 3}, Shape{2, 2, 3, 2}}) {
     const std::vector<Tensor> three = {random_f64(shape, 220), random_f64(shape, 221), random_f64(shape, 222)};

@@ -127,6 +127,14 @@ TEST_F(TorchLayers, MatchPyTorch) {
   }
   add({"leaky_relu", LeakyReLU(0.3), {uniform({6, 7}, 301)}, false, relu_params({0.3, std::nullopt, 0.0})});
   add({"softmax", Softmax(), {uniform({4, 9}, 302)}, false, {{"op", "softmax"}}});
+  std::uint64_t activation_seed = 303;
+  for (const char* name : {"relu6", "leaky_relu", "swish", "silu", "hard_sigmoid", "hard_swish",
+                           "hard_silu", "elu", "selu", "softplus", "softsign", "gelu",
+                           "exponential", "mish"}) {
+    add({std::string("activation_") + name, Activation(name),
+         {uniform({4, 3, 5}, activation_seed++, -8, 8)}, false,
+         {{"op", "activation"}, {"params", {{"name", name}}}}});
+  }
   add(batch_norm_case("batch_norm_training", true, 310));
   add(batch_norm_case("batch_norm_inference", false, 320));
   add({"zero_pad", ZeroPadding2D(Padding::explicit_amounts(1, 2, 0, 3)), {uniform({2, 3, 4, 3}, 330)},

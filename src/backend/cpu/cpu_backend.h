@@ -26,6 +26,9 @@ class CpuBackend final : public Backend {
   void softmax_backward(const Tensor& y, const Tensor& dy, Tensor& dx) override;
   void general_relu_forward(const GeneralRelu& f, const Tensor& x, Tensor& y) override;
   void general_relu_backward(const GeneralRelu& f, const Tensor& x, const Tensor& dy, Tensor& dx) override;
+  void smooth_activation_forward(SmoothActivation f, const Tensor& x, Tensor& y) override;
+  void smooth_activation_backward(SmoothActivation f, const Tensor& x, const Tensor& dy,
+                                  Tensor& dx) override;
   void maximum(const Tensor& a, const Tensor& b, Tensor& out) override;
   void maximum_backward(const Tensor& a, const Tensor& b, const Tensor& dy, Tensor& da, Tensor& db) override;
   void channel_affine(const Tensor& x, const Tensor& scale, const Tensor& shift, Tensor& y) override;

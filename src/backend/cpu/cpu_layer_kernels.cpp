@@ -1,5 +1,7 @@
 // CPU kernels of the layers added for Keras files (backend.h, "the layer kernels"): the general
-// ReLU, elementwise maximum, the per-channel affine map and 1/sqrt(x + eps). f32 and f64.
+// ReLU, the smooth activations, elementwise maximum, the per-channel affine map and
+// 1/sqrt(x + eps). f32 and f64.
+#include <algorithm>
 #include <cmath>
 
 #include "backend/cpu/cpu_backend.h"
@@ -8,6 +10,59 @@
 namespace kiln::backend {
 
 namespace {
+
+constexpr double kSeluAlpha = 1.6732632423543772848170429916717;
+constexpr double kSeluScale = 1.0507009873554804934193349852946;
+
+// softplus(x) = log(1 + exp(x)), as max(x, 0) + log1p(exp(-|x|)) so exp never overflows.
+template <class T>
+T softplus(T x) {
+  return std::max(x, T(0)) + std::log1p(std::exp(-std::abs(x)));
+}
+
+template <class T>
+T sigmoid(T x) {
+  return T(1) / (T(1) + std::exp(-x));
+}
+
+template <class T>
+T smooth_forward(SmoothActivation f, T x) {
+  switch (f) {
+    case SmoothActivation::elu: return x > T(0) ? x : std::expm1(x);
+    case SmoothActivation::selu:
+      return T(kSeluScale) * (x > T(0) ? x : T(kSeluAlpha) * std::expm1(x));
+    case SmoothActivation::softplus: return softplus(x);
+    case SmoothActivation::softsign: return x / (T(1) + std::abs(x));
+    case SmoothActivation::gelu: return T(0.5) * x * (T(1) + std::erf(x * T(M_SQRT1_2)));
+    case SmoothActivation::exponential: return std::exp(x);
+    case SmoothActivation::mish: return x * std::tanh(softplus(x));
+  }
+  return x;
+}
+
+// f'(x).
+template <class T>
+T smooth_derivative(SmoothActivation f, T x) {
+  switch (f) {
+    case SmoothActivation::elu: return x > T(0) ? T(1) : std::exp(x);
+    case SmoothActivation::selu:
+      return T(kSeluScale) * (x > T(0) ? T(1) : T(kSeluAlpha) * std::exp(x));
+    case SmoothActivation::softplus: return sigmoid(x);
+    case SmoothActivation::softsign: {
+      const T d = T(1) + std::abs(x);
+      return T(1) / (d * d);
+    }
+    case SmoothActivation::gelu:
+      return T(0.5) * (T(1) + std::erf(x * T(M_SQRT1_2))) +
+             x * std::exp(T(-0.5) * x * x) * T(0.5 * M_2_SQRTPI * M_SQRT1_2);
+    case SmoothActivation::exponential: return std::exp(x);
+    case SmoothActivation::mish: {
+      const T t = std::tanh(softplus(x));
+      return t + x * sigmoid(x) * (T(1) - t * t);
+    }
+  }
+  return T(0);
+}
 
 template <class T>
 bool pick_first(T a, T b) {
@@ -52,6 +107,28 @@ void CpuBackend::general_relu_backward(const GeneralRelu& f, const Tensor& x, co
       const T factor = v > threshold ? (v <= max_value ? T(1) : T(0)) : slope;
       out[i] = grad[i] * factor;
     }
+  });
+}
+
+void CpuBackend::smooth_activation_forward(SmoothActivation f, const Tensor& x, Tensor& y) {
+  const std::int64_t n = y.numel();
+  cpu::dispatch_floating(y.dtype(), "smooth_activation_forward", [&]<class T>(T) {
+    const T* in = x.data<T>();
+    T* out = y.data<T>();
+#pragma omp parallel for if (n > cpu::kParallelThreshold)
+    for (std::int64_t i = 0; i < n; ++i) out[i] = smooth_forward(f, in[i]);
+  });
+}
+
+void CpuBackend::smooth_activation_backward(SmoothActivation f, const Tensor& x, const Tensor& dy,
+                                            Tensor& dx) {
+  const std::int64_t n = dx.numel();
+  cpu::dispatch_floating(dx.dtype(), "smooth_activation_backward", [&]<class T>(T) {
+    const T* in = x.data<T>();
+    const T* grad = dy.data<T>();
+    T* out = dx.data<T>();
+#pragma omp parallel for if (n > cpu::kParallelThreshold)
+    for (std::int64_t i = 0; i < n; ++i) out[i] = grad[i] * smooth_derivative(f, in[i]);
   });
 }
 
