@@ -18,9 +18,8 @@ namespace {
 using Inputs = std::vector<Tensor>;
 using Outputs = std::vector<Tensor>;
 
-void expect_inputs(const Attributes& a, const Inputs& in, std::size_t count) {
+void expect_inputs(const Inputs& in, std::size_t count) {
   KILN_CHECK(in.size() >= count, "expected {} inputs, found {}", count, in.size());
-  (void)a;
 }
 
 std::vector<std::int64_t> host_ints(const Tensor& t, const char* what) {
@@ -85,7 +84,7 @@ Tensor fused_bias(const Attributes& a, const Inputs& in) {
 }
 
 Outputs conv(const Attributes& a, const Inputs& in, bool depthwise) {
-  expect_inputs(a, in, 2);
+  expect_inputs(in, 2);
   expect_nhwc(a);
   expect_no_dilation(a);
   const Tensor bias = fused_bias(a, in);
@@ -102,7 +101,7 @@ Outputs conv(const Attributes& a, const Inputs& in, bool depthwise) {
 Outputs binary(const Inputs& in, BinaryOp op) { return {broadcast_binary(in[0], in[1], op)}; }
 
 Outputs mean(const Attributes& a, const Inputs& in) {
-  expect_inputs(a, in, 2);
+  expect_inputs(in, 2);
   std::vector<std::int64_t> axes = host_ints(in[1], "the reduction axes");
   for (std::int64_t& axis : axes) axis = axis < 0 ? axis + in[0].rank() : axis;
   std::sort(axes.begin(), axes.end());
@@ -114,7 +113,7 @@ Outputs mean(const Attributes& a, const Inputs& in) {
 }
 
 Outputs resize(const Attributes& a, const Inputs& in) {
-  expect_inputs(a, in, 2);
+  expect_inputs(in, 2);
   const std::vector<std::int64_t> size = host_ints(in[1], "the size");
   KILN_CHECK(size.size() == 2, "expected a size of 2 values, found {}", size.size());
   return {
@@ -122,8 +121,8 @@ Outputs resize(const Attributes& a, const Inputs& in) {
                       {a.boolean("align_corners", false), a.boolean("half_pixel_centers", false)})};
 }
 
-Outputs concat(const Attributes& a, const Inputs& in) {
-  expect_inputs(a, in, 2);
+Outputs concat(const Attributes&, const Inputs& in) {
+  expect_inputs(in, 2);
   const std::vector<std::int64_t> axis = host_ints(in.back(), "the axis");
   return {concatenate(Inputs(in.begin(), in.end() - 1), static_cast<int>(axis.at(0)))};
 }
@@ -134,8 +133,8 @@ Outputs max_pool(const Attributes& a, const Inputs& in) {
       max_pool2d(in.at(0), spatial_pair(a, "ksize"), spatial_pair(a, "strides"), padding_of(a))};
 }
 
-Outputs reshape_op(const Attributes& a, const Inputs& in) {
-  expect_inputs(a, in, 2);
+Outputs reshape_op(const Attributes&, const Inputs& in) {
+  expect_inputs(in, 2);
   Shape shape = host_ints(in[1], "the shape");
   std::int64_t known = 1;
   std::ptrdiff_t unknown = -1;
@@ -151,8 +150,8 @@ Outputs reshape_op(const Attributes& a, const Inputs& in) {
   return {in[0].view(shape)};
 }
 
-Outputs expand_dims(const Attributes& a, const Inputs& in) {
-  expect_inputs(a, in, 2);
+Outputs expand_dims(const Attributes&, const Inputs& in) {
+  expect_inputs(in, 2);
   std::int64_t axis = host_ints(in[1], "the axis").at(0);
   const std::int64_t rank = in[0].rank();
   if (axis < 0) axis += rank + 1;
@@ -191,7 +190,7 @@ SliceAxis slice_axis(std::int64_t begin, std::int64_t end, std::int64_t stride, 
 }
 
 Outputs strided_slice_op(const Attributes& a, const Inputs& in) {
-  expect_inputs(a, in, 4);
+  expect_inputs(in, 4);
   const Tensor& x = in[0];
   const std::vector<std::int64_t> begin = host_ints(in[1], "begin"), end = host_ints(in[2], "end"),
                                   strides = host_ints(in[3], "strides");
@@ -225,14 +224,14 @@ Outputs strided_slice_op(const Attributes& a, const Inputs& in) {
 }
 
 Outputs top_k_op(const Attributes& a, const Inputs& in) {
-  expect_inputs(a, in, 2);
+  expect_inputs(in, 2);
   KILN_CHECK(a.boolean("sorted", true), "TopKV2 with sorted=false is not supported");
   const TopK result = top_k(in[0], host_ints(in[1], "k").at(0));
   return {result.values, result.indices};
 }
 
 Outputs gather_op(const Attributes& a, const Inputs& in) {
-  expect_inputs(a, in, 3);
+  expect_inputs(in, 3);
   const std::int64_t axis = host_ints(in[2], "the axis").at(0);
   KILN_CHECK(axis == 0 && a.integer("batch_dims", 0) == 0,
              "GatherV2 along axis {} with batch_dims {} is not supported (expected 0 and 0)", axis,
@@ -240,8 +239,8 @@ Outputs gather_op(const Attributes& a, const Inputs& in) {
   return {gather(in[0], in[1])};
 }
 
-Outputs pad(const Attributes& a, const Inputs& in) {
-  expect_inputs(a, in, 2);
+Outputs pad(const Attributes&, const Inputs& in) {
+  expect_inputs(in, 2);
   const std::vector<std::int64_t> p = host_ints(in[1], "the paddings");
   KILN_CHECK(in[0].rank() == 4 && p.size() == 8 && p[0] == 0 && p[1] == 0 && p[6] == 0 && p[7] == 0,
              "Pad [{}] of {} is not supported (expected height and width padding of an NHWC image)",

@@ -10,6 +10,7 @@
 #include "kiln/detector.h"
 #include "kiln/error.h"
 #include "kiln/graph_ops.h"
+#include "python_reference.h"
 #include "temp_dir.h"
 
 namespace kiln {
@@ -58,12 +59,7 @@ class TorchGraphOps : public testing::TempDirTest {
       }
       list.push_back(entry);
     }
-    std::ofstream(dir_ / "cases.json") << list.dump();
-    const std::string command = "/usr/bin/python3 " + std::string(KILN_SOURCE_DIR) +
-                                "/tests/reference/torch_graph_ops_reference.py " + dir_.string();
-    ASSERT_EQ(std::system(command.c_str()), 0) << "the PyTorch reference failed: " << command;
-    std::ifstream in(dir_ / "ref.json");
-    const Json ref = Json::parse(in);
+    const Json ref = testing::run_python_reference(dir_, "torch_graph_ops_reference.py", list);
     for (const Case& c : cases_) {
       ASSERT_TRUE(ref.contains(c.name)) << c.name;
       ASSERT_EQ(ref[c.name].size(), c.outputs.size()) << c.name;

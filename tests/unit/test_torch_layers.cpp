@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "kiln/layers.h"
+#include "python_reference.h"
 #include "temp_dir.h"
 
 namespace kiln {
@@ -57,12 +58,7 @@ class TorchLayers : public testing::TempDirTest {
       }
       list.push_back(entry);
     }
-    std::ofstream(dir_ / "cases.json") << list.dump();
-    const std::string command = "/usr/bin/python3 " + std::string(KILN_SOURCE_DIR) +
-                                "/tests/reference/torch_layer_reference.py " + dir_.string();
-    EXPECT_EQ(std::system(command.c_str()), 0) << "the PyTorch reference failed: " << command;
-    std::ifstream in(dir_ / "ref.json");
-    return Json::parse(in);
+    return testing::run_python_reference(dir_, "torch_layer_reference.py", list);
   }
 
   std::vector<Case> cases_;

@@ -2,7 +2,10 @@
 // The packaged MobileNetV3-CenterNet run by TF.js 4.22 (pure-JS cpu backend), independent of
 // kiln, on the exact float input kiln wrote (raw little-endian float32, [1, 512, 512, 3]).
 //
-// Usage: node centernet_reference.js MODEL_DIR INPUT.f32 OUT.json
+// Usage: node centernet_reference.js MODEL_DIR INPUT.f32 OUT.json [cpu|wasm [RUNS]]
+//   cpu (default): the pure-JS backend; wasm: @tensorflow/tfjs-backend-wasm (npm install
+//   @tensorflow/tfjs-backend-wasm@4.22.0 here first), for timing. RUNS > 1 times RUNS runs
+//   after a warm-up and records each run's seconds.
 //   MODEL_DIR holds model.json + centernet.bin (scripts/fetch-models.sh).
 // OUT.json: for the detections, every value; for the input and for each other named tensor, its shape, sum, sum of
 // absolute values and `samples` values at evenly spaced flat indices (`sample_step` apart).
@@ -51,23 +54,34 @@ function summary(values, shape) {
 }
 
 async function main() {
-  const [dir, inputPath, outPath] = process.argv.slice(2);
-  if (!outPath) throw new Error('usage: centernet_reference.js MODEL_DIR INPUT.f32 OUT.json');
-  await tf.setBackend('cpu');
+  const [dir, inputPath, outPath, backend = 'cpu', runs = '1'] = process.argv.slice(2);
+  if (!outPath) throw new Error('usage: centernet_reference.js MODEL_DIR INPUT.f32 OUT.json [cpu|wasm [RUNS]]');
+  if (backend === 'wasm') require('@tensorflow/tfjs-backend-wasm');
+  if (!(await tf.setBackend(backend))) throw new Error(`backend ${backend} is not usable`);
   const model = await tf.loadGraphModel(loadHandler(dir));
   const raw = fs.readFileSync(inputPath);
   const input = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
   if (input.length !== 512 * 512 * 3) throw new Error(`expected 786432 floats, found ${input.length}`);
   const x = tf.tensor4d(input, [1, 512, 512, 3]);
   const names = ['tower_0/detections', ...NAMED];
-  const start = Date.now();
-  const outputs = model.execute({ 'tower_0/images': x }, names);
-  const values = outputs.map((t) => t.dataSync());
-  const seconds = (Date.now() - start) / 1000;
+  const timed = () => {
+    const start = process.hrtime.bigint();
+    const outputs = model.execute({ 'tower_0/images': x }, names);
+    const values = outputs.map((t) => t.dataSync());
+    return { outputs, values, seconds: Number(process.hrtime.bigint() - start) / 1e9 };
+  };
+  let { outputs, values, seconds } = timed();
+  const times = [];
+  for (let i = 0; Number(runs) > 1 && i < Number(runs); ++i) {
+    outputs.forEach((t) => t.dispose());
+    ({ outputs, values, seconds } = timed());
+    times.push(seconds);
+  }
   const result = {
     generator: `tests/reference/tfjs/centernet_reference.js, @tensorflow/tfjs ${tf.version.tfjs}, backend ${tf.getBackend()}`,
     input_sha256: crypto.createHash('sha256').update(raw).digest('hex'),
     seconds,
+    run_seconds: times,
     input: summary(input, [1, 512, 512, 3]),
     detections: Array.from(values[0]),
     tensors: {},
