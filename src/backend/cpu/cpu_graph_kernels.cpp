@@ -50,36 +50,48 @@ T floor_mod(T a, T b) {
   return r;
 }
 
-template <class T, class R>
-R apply(BinaryOp op, T a, T b) {
-  switch (op) {
-    case BinaryOp::add:
-      return static_cast<R>(a + b);
-    case BinaryOp::subtract:
-      return static_cast<R>(a - b);
-    case BinaryOp::multiply:
-      return static_cast<R>(a * b);
-    case BinaryOp::floor_divide:
-      return static_cast<R>(floor_divide(a, b));
-    case BinaryOp::floor_mod:
-      return static_cast<R>(floor_mod(a, b));
-    case BinaryOp::equal:
-      return static_cast<R>(a == b ? 1 : 0);
+template <BinaryOp Op, class T, class R>
+R apply(T a, T b) {
+  if constexpr (Op == BinaryOp::add) return static_cast<R>(a + b);
+  if constexpr (Op == BinaryOp::subtract) return static_cast<R>(a - b);
+  if constexpr (Op == BinaryOp::multiply) return static_cast<R>(a * b);
+  if constexpr (Op == BinaryOp::floor_divide) return static_cast<R>(floor_divide(a, b));
+  if constexpr (Op == BinaryOp::floor_mod) return static_cast<R>(floor_mod(a, b));
+  if constexpr (Op == BinaryOp::equal) return static_cast<R>(a == b ? 1 : 0);
+}
+
+// out[j] = a[j * step_a] op b[j * step_b] for j < cols; the steps are 0 (broadcast) or 1, and
+// each pair of them has its own loop so that the compiler vectorises it.
+template <BinaryOp Op, class T, class R>
+void apply_row(const T* a, std::int64_t step_a, const T* b, std::int64_t step_b, R* out,
+               std::int64_t cols) {
+  if (step_a == 1 && step_b == 1) {
+#pragma omp simd
+    for (std::int64_t j = 0; j < cols; ++j) out[j] = apply<Op, T, R>(a[j], b[j]);
+  } else if (step_a == 0 && step_b == 1) {
+    const T x = a[0];
+#pragma omp simd
+    for (std::int64_t j = 0; j < cols; ++j) out[j] = apply<Op, T, R>(x, b[j]);
+  } else if (step_a == 1 && step_b == 0) {
+    const T y = b[0];
+#pragma omp simd
+    for (std::int64_t j = 0; j < cols; ++j) out[j] = apply<Op, T, R>(a[j], y);
+  } else {
+    for (std::int64_t j = 0; j < cols; ++j) out[j] = apply<Op, T, R>(a[j * step_a], b[j * step_b]);
   }
-  return R{};
 }
 
 // out viewed as (rows, last axis): each row's offsets into a and b are decoded once, then the
 // row runs with a's and b's strides along the last axis (0 where that operand broadcasts).
-template <class T, class R>
-void broadcast_rows(BinaryOp op, const T* a, const Shape& a_shape, const T* b, const Shape& b_shape,
-                    R* out, const Shape& out_shape) {
+template <BinaryOp Op, class T, class R>
+void broadcast_rows(const T* a, const Shape& a_shape, const T* b, const Shape& b_shape, R* out,
+                    const Shape& out_shape) {
   const std::size_t rank = out_shape.size();
   const std::vector<std::int64_t> sa = broadcast_strides(a_shape, rank);
   const std::vector<std::int64_t> sb = broadcast_strides(b_shape, rank);
   const std::int64_t cols = rank == 0 ? 1 : out_shape[rank - 1];
-  const std::int64_t total =
-      std::accumulate(out_shape.begin(), out_shape.end(), std::int64_t{1}, std::multiplies<>());
+  const std::int64_t total = std::accumulate(out_shape.begin(), out_shape.end(), std::int64_t{1},
+                                             std::multiplies<>());
   const std::int64_t rows = cols == 0 ? 0 : total / cols;
   const std::int64_t step_a = rank == 0 ? 0 : sa[rank - 1], step_b = rank == 0 ? 0 : sb[rank - 1];
 #pragma omp parallel for if (total > cpu::kParallelThreshold)
@@ -92,11 +104,21 @@ void broadcast_rows(BinaryOp op, const T* a, const Shape& a_shape, const T* b, c
       offset_a += index * sa[axis];
       offset_b += index * sb[axis];
     }
-    R* row = out + r * cols;
-    for (std::int64_t j = 0; j < cols; ++j) {
-      row[j] = apply<T, R>(op, a[offset_a + j * step_a], b[offset_b + j * step_b]);
-    }
+    apply_row<Op, T, R>(a + offset_a, step_a, b + offset_b, step_b, out + r * cols, cols);
   }
+}
+
+template <BinaryOp Op>
+void broadcast_binary_of(const Tensor& a, const Tensor& b, Tensor& out) {
+  cpu::dispatch_any(a.dtype(), "broadcast_binary", [&]<class T>(T) {
+    if constexpr (Op == BinaryOp::equal) {
+      broadcast_rows<Op, T, std::uint8_t>(a.data<T>(), a.shape(), b.data<T>(), b.shape(),
+                                          out.data<std::uint8_t>(), out.shape());
+    } else {
+      broadcast_rows<Op, T, T>(a.data<T>(), a.shape(), b.data<T>(), b.shape(), out.data<T>(),
+                               out.shape());
+    }
+  });
 }
 
 // x ranks before y at the front of a top-k: larger, or NaN against a number (TensorFlow sorts NaN
@@ -113,15 +135,20 @@ bool ranks_before(T x, T y) {
 }  // namespace
 
 void CpuBackend::broadcast_binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
-  cpu::dispatch_any(a.dtype(), "broadcast_binary", [&]<class T>(T) {
-    if (op == BinaryOp::equal) {
-      broadcast_rows<T, std::uint8_t>(op, a.data<T>(), a.shape(), b.data<T>(), b.shape(),
-                                      out.data<std::uint8_t>(), out.shape());
-    } else {
-      broadcast_rows<T, T>(op, a.data<T>(), a.shape(), b.data<T>(), b.shape(), out.data<T>(),
-                           out.shape());
-    }
-  });
+  switch (op) {
+    case BinaryOp::add:
+      return broadcast_binary_of<BinaryOp::add>(a, b, out);
+    case BinaryOp::subtract:
+      return broadcast_binary_of<BinaryOp::subtract>(a, b, out);
+    case BinaryOp::multiply:
+      return broadcast_binary_of<BinaryOp::multiply>(a, b, out);
+    case BinaryOp::floor_divide:
+      return broadcast_binary_of<BinaryOp::floor_divide>(a, b, out);
+    case BinaryOp::floor_mod:
+      return broadcast_binary_of<BinaryOp::floor_mod>(a, b, out);
+    case BinaryOp::equal:
+      return broadcast_binary_of<BinaryOp::equal>(a, b, out);
+  }
 }
 
 void CpuBackend::spatial_mean(const Tensor& x, Tensor& y) {
