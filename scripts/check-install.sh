@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
 prefix=$PWD/$build/install
-rm -rf "$prefix" "$build/consumer-cmake" "$build/consumer-pc" "$build/odd-even"
+rm -rf "$prefix" "$build/consumer-cmake" "$build/consumer-pc" "$build/odd-even" "$build/detect"
 cmake --install "$build" --prefix "$prefix" >/dev/null
 echo "check-install: libkiln size $(du -bL "$prefix"/lib/libkiln.so | cut -f1) bytes"
 
