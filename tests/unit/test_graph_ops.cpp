@@ -37,11 +37,6 @@ class TorchGraphOps : public testing::TempDirTest {
  protected:
   void add(Case c) { cases_.push_back(std::move(c)); }
 
-  void write_input(const Tensor& t, const std::string& name) const {
-    std::ofstream out(dir_ / name, std::ios::binary);
-    out.write(static_cast<const char*>(t.raw_data()), static_cast<std::streamsize>(t.nbytes()));
-  }
-
   // Writes every case, runs the script once, and compares each of kiln's outputs.
   void check_all() {
     Json list = Json::array();
@@ -49,14 +44,7 @@ class TorchGraphOps : public testing::TempDirTest {
     for (const Case& c : cases_) {
       Json entry = c.reference;
       entry["name"] = c.name;
-      entry["inputs"] = Json::array();
-      for (const Tensor& t : c.inputs) {
-        const std::string name = "in" + std::to_string(file++) + ".bin";
-        write_input(t, name);
-        entry["inputs"].push_back({{"file", name},
-                                   {"shape", t.shape()},
-                                   {"dtype", t.dtype() == DType::i32 ? "int32" : "float32"}});
-      }
+      entry["inputs"] = testing::write_reference_inputs(dir_, c.inputs, file);
       list.push_back(entry);
     }
     const Json ref = testing::run_python_reference(dir_, "torch_graph_ops_reference.py", list);
