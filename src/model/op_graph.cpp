@@ -1,7 +1,7 @@
 // kiln::OpGraph: runs the nodes an output needs in topological order (depth-first from the
 // outputs), each through its TensorFlow op's kernel (tf_ops.cpp), and frees every value once its
 // last consumer has run. Also the attribute decoding the kernels share.
-#include <unordered_set>
+#include <algorithm>
 
 #include "core/check.h"
 #include "kiln/tape.h"
@@ -58,6 +58,17 @@ std::vector<std::size_t> run_order(const OpGraph::Impl& g,
     }
   }
   return order;
+}
+
+// A fed tensor must have its placeholder's rank and every extent it fixes (-1: any).
+void check_feed_shape(const std::string& name, const Shape& expected, const Tensor& fed) {
+  if (expected.empty()) return;  // no shape recorded
+  bool fits = static_cast<std::size_t>(fed.rank()) == expected.size();
+  for (std::size_t i = 0; fits && i < expected.size(); ++i) {
+    fits = expected[i] < 0 || expected[i] == fed.dim(static_cast<int>(i));
+  }
+  KILN_CHECK(fits, "graph: input '{}' expects shape {} (-1: any), found {}", name,
+             shape_str(expected), shape_str(fed.shape()));
 }
 
 }  // namespace
@@ -124,6 +135,7 @@ std::vector<Tensor> OpGraph::run(const std::vector<std::pair<std::string, Tensor
       const auto it = std::find_if(feeds.begin(), feeds.end(),
                                    [&](const auto& feed) { return feed.first == n.name; });
       KILN_CHECK(it != feeds.end(), "graph: input '{}' was not fed", n.name);
+      check_feed_shape(n.name, input_shape(n.name), it->second);
       values[node] = {it->second};
     } else if (n.op == "Const") {
       const auto it = g.weights.find(n.name);

@@ -91,6 +91,13 @@ TEST_F(TfjsGraph, MissingFeedAndUnknownOutputAreErrors) {
   write(kModel, kShard);
   const OpGraph graph = OpGraph::load_tfjs(model());
   EXPECT_THROW(graph.run({}, {"y"}), Error);
+  try {
+    graph.run({{"x", Tensor::zeros({2})}}, {"y"});
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("input 'x' expects shape (1"), std::string::npos)
+        << e.what();
+  }
   EXPECT_THROW(graph.run({{"x", Tensor::zeros({1})}}, {"nowhere"}), Error);
   EXPECT_THROW(OpGraph::load_tfjs((dir_ / "missing.json").string()), Error);
 }
