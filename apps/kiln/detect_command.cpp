@@ -117,7 +117,8 @@ void add_detect_command(CLI::App& app, std::function<int()>& action) {
   sub->add_option("--save-input", c->save_input,
                   "Also write the model's input as raw float32 (1, 512, 512, 3), to compare "
                   "with another runtime");
-  sub->add_option("--device", c->device, "cpu (the graph's kernels run on the CPU)")
+  sub->add_option("--device", c->device,
+                  "cpu, cuda or cuda:N (so far checked on the CUDA emulation only), or auto")
       ->capture_default_str();
   sub->callback([c, &action] { action = [c] { return run_detect(*c); }; });
 }

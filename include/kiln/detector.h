@@ -77,7 +77,7 @@ class KILN_API Detector {
                                      std::int64_t image_width, std::int64_t image_height,
                                      const DetectOptions& options) const;
 
-  // Runs the graph on `device` (its kernels exist on the CPU only so far).
+  // Runs the graph on `device` (OpGraph::to).
   void to(Device device) { graph_.to(device); }
   const OpGraph& graph() const { return graph_; }
   std::int64_t input_size() const { return input_size_; }

@@ -35,8 +35,8 @@ class KILN_API OpGraph {
   Shape input_shape(const std::string& name) const;
   std::size_t node_count() const;
   std::int64_t parameter_count() const;  // elements of every stored weight
-  // Moves the weights to `device`; run then takes inputs there. The graph ops have CPU kernels
-  // only so far: another device raises an Error naming the first kernel it lacks.
+  // Moves the weights to `device`; run then takes inputs there. On a GPU the graph ops run on
+  // their CUDA kernels, except top-k and strided slice, which copy through the host.
   void to(Device device);
   Device device() const;
 
