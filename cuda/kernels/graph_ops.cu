@@ -1,49 +1,17 @@
-// Broadcasting binary arithmetic and spatial mean (see graph_ops.cuh). The arithmetic mirrors the
-// CPU's src/backend/cpu/cpu_graph_kernels.cpp.
+// Broadcasting binary arithmetic and spatial mean (see graph_ops.cuh). The element arithmetic is
+// the CPU's own (src/backend/binary_arithmetic.h).
 #include <cmath>
 #include <cstdint>
 #include <type_traits>
 
 #include "../cuda_check.h"
+#include "backend/binary_arithmetic.h"
 #include "graph_ops.cuh"
 #include "launch.cuh"
 
 namespace kiln::cuda::kernels {
 
 namespace {
-
-template <class T>
-__device__ T floor_divide(T a, T b) {
-  if constexpr (std::is_integral_v<T>) {
-    T q = a / b;
-    if (a % b != 0 && ((a < 0) != (b < 0))) --q;
-    return q;
-  } else {
-    return floorf(a / b);
-  }
-}
-
-template <class T>
-__device__ T floor_mod(T a, T b) {
-  T r;
-  if constexpr (std::is_integral_v<T>) {
-    r = a % b;
-  } else {
-    r = fmodf(a, b);
-  }
-  if (r != 0 && ((r < 0) != (b < 0))) r += b;
-  return r;
-}
-
-template <BinaryOp Op, class T, class R>
-__device__ R apply(T a, T b) {
-  if constexpr (Op == BinaryOp::add) return static_cast<R>(a + b);
-  if constexpr (Op == BinaryOp::subtract) return static_cast<R>(a - b);
-  if constexpr (Op == BinaryOp::multiply) return static_cast<R>(a * b);
-  if constexpr (Op == BinaryOp::floor_divide) return static_cast<R>(floor_divide(a, b));
-  if constexpr (Op == BinaryOp::floor_mod) return static_cast<R>(floor_mod(a, b));
-  if constexpr (Op == BinaryOp::equal) return static_cast<R>(a == b ? 1 : 0);
-}
 
 template <BinaryOp Op, class T, class R>
 __global__ void broadcast_binary_kernel(BroadcastShape s, const T* a, const T* b, R* out) {
@@ -55,7 +23,7 @@ __global__ void broadcast_binary_kernel(BroadcastShape s, const T* a, const T* b
       offset_a += index * s.a_stride[axis];
       offset_b += index * s.b_stride[axis];
     }
-    out[i] = apply<Op, T, R>(a[offset_a], b[offset_b]);
+    out[i] = backend::apply_binary<Op, T, R>(a[offset_a], b[offset_b]);
   }
 }
 

@@ -6,6 +6,7 @@
 #include <numeric>
 #include <vector>
 
+#include "backend/binary_arithmetic.h"
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/cpu_kernels.h"
 
@@ -27,39 +28,6 @@ std::vector<std::int64_t> broadcast_strides(const Shape& shape, std::size_t rank
   return strides;
 }
 
-template <class T>
-T floor_divide(T a, T b) {
-  if constexpr (std::is_integral_v<T>) {
-    T q = a / b;
-    if (a % b != 0 && ((a < 0) != (b < 0))) --q;
-    return q;
-  } else {
-    return std::floor(a / b);
-  }
-}
-
-template <class T>
-T floor_mod(T a, T b) {
-  T r;
-  if constexpr (std::is_integral_v<T>) {
-    r = a % b;
-  } else {
-    r = std::fmod(a, b);
-  }
-  if (r != 0 && ((r < 0) != (b < 0))) r += b;
-  return r;
-}
-
-template <BinaryOp Op, class T, class R>
-R apply(T a, T b) {
-  if constexpr (Op == BinaryOp::add) return static_cast<R>(a + b);
-  if constexpr (Op == BinaryOp::subtract) return static_cast<R>(a - b);
-  if constexpr (Op == BinaryOp::multiply) return static_cast<R>(a * b);
-  if constexpr (Op == BinaryOp::floor_divide) return static_cast<R>(floor_divide(a, b));
-  if constexpr (Op == BinaryOp::floor_mod) return static_cast<R>(floor_mod(a, b));
-  if constexpr (Op == BinaryOp::equal) return static_cast<R>(a == b ? 1 : 0);
-}
-
 // out[j] = a[j * step_a] op b[j * step_b] for j < cols; the steps are 0 (broadcast) or 1, and
 // each pair of them has its own loop so that the compiler vectorises it.
 template <BinaryOp Op, class T, class R>
@@ -67,17 +35,19 @@ void apply_row(const T* a, std::int64_t step_a, const T* b, std::int64_t step_b,
                std::int64_t cols) {
   if (step_a == 1 && step_b == 1) {
 #pragma omp simd
-    for (std::int64_t j = 0; j < cols; ++j) out[j] = apply<Op, T, R>(a[j], b[j]);
+    for (std::int64_t j = 0; j < cols; ++j) out[j] = apply_binary<Op, T, R>(a[j], b[j]);
   } else if (step_a == 0 && step_b == 1) {
     const T x = a[0];
 #pragma omp simd
-    for (std::int64_t j = 0; j < cols; ++j) out[j] = apply<Op, T, R>(x, b[j]);
+    for (std::int64_t j = 0; j < cols; ++j) out[j] = apply_binary<Op, T, R>(x, b[j]);
   } else if (step_a == 1 && step_b == 0) {
     const T y = b[0];
 #pragma omp simd
-    for (std::int64_t j = 0; j < cols; ++j) out[j] = apply<Op, T, R>(a[j], y);
+    for (std::int64_t j = 0; j < cols; ++j) out[j] = apply_binary<Op, T, R>(a[j], y);
   } else {
-    for (std::int64_t j = 0; j < cols; ++j) out[j] = apply<Op, T, R>(a[j * step_a], b[j * step_b]);
+    for (std::int64_t j = 0; j < cols; ++j) {
+      out[j] = apply_binary<Op, T, R>(a[j * step_a], b[j * step_b]);
+    }
   }
 }
 
