@@ -239,13 +239,35 @@ Outputs gather_op(const Attributes& a, const Inputs& in) {
   return {gather(in[0], in[1])};
 }
 
+// Zeros before and after x's channels (BlazeFace widens a residual branch so).
+Tensor pad_channels(const Tensor& x, std::int64_t before, std::int64_t after) {
+  if (before == 0 && after == 0) return x;
+  std::vector<Tensor> parts;
+  Shape shape = x.shape();
+  if (before > 0) {
+    shape.back() = before;
+    parts.push_back(Tensor::zeros(shape, x.dtype(), x.device()));
+  }
+  parts.push_back(x);
+  if (after > 0) {
+    shape.back() = after;
+    parts.push_back(Tensor::zeros(shape, x.dtype(), x.device()));
+  }
+  return concatenate(parts, -1);
+}
+
 Outputs pad(const Attributes&, const Inputs& in) {
   expect_inputs(in, 2);
   const std::vector<std::int64_t> p = host_ints(in[1], "the paddings");
-  KILN_CHECK(in[0].rank() == 4 && p.size() == 8 && p[0] == 0 && p[1] == 0 && p[6] == 0 && p[7] == 0,
-             "Pad [{}] of {} is not supported (expected height and width padding of an NHWC image)",
+  KILN_CHECK(in[0].rank() == 4 && p.size() == 8 && p[0] == 0 && p[1] == 0 &&
+                 std::all_of(p.begin(), p.end(), [](std::int64_t v) { return v >= 0; }),
+             "Pad [{}] of {} is not supported (expected non-negative height, width and channel "
+             "padding of an NHWC image)",
              fmt::join(p, ","), shape_str(in[0].shape()));
-  return {zero_pad2d(in[0], Padding::explicit_amounts(p[2], p[3], p[4], p[5]))};
+  const Tensor spatial = p[2] + p[3] + p[4] + p[5] == 0
+                             ? in[0]
+                             : zero_pad2d(in[0], Padding::explicit_amounts(p[2], p[3], p[4], p[5]));
+  return {pad_channels(spatial, p[6], p[7])};
 }
 
 const std::map<std::string, OpKernel>& op_table() {

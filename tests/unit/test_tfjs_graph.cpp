@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstring>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -60,6 +61,27 @@ TEST_F(TfjsGraph, DequantisesFloat16AndUint8) {
             (std::vector<float>{1.0f, -2.0f, 0.333251953125f, 5.9604644775390625e-8f}));
   // (q * 0.5 - 1) * 2 for q = 0, 2, 255.
   EXPECT_EQ(out[1].to_vector<float>(), (std::vector<float>{-2.0f, 0.0f, 253.0f}));
+}
+
+// Pad with height, width and channel amounts (BlazeFace pads channels): an int32 weight.
+TEST_F(TfjsGraph, PadsHeightWidthAndChannels) {
+  const std::vector<std::int32_t> paddings = {0, 0, 1, 0, 0, 1, 0, 2};
+  std::vector<std::uint8_t> shard(paddings.size() * 4);
+  std::memcpy(shard.data(), paddings.data(), shard.size());
+  write(R"({"modelTopology": {"node": [
+      {"name": "x", "op": "Placeholder"},
+      {"name": "p", "op": "Const"},
+      {"name": "y", "op": "Pad", "input": ["x", "p"]}]},
+    "weightsManifest": [{"paths": ["w.bin"],
+      "weights": [{"name": "p", "shape": [4, 2], "dtype": "int32"}]}]})",
+        shard);
+  const OpGraph graph = OpGraph::load_tfjs(model());
+  const Tensor x = Tensor::from_vector(std::vector<float>{5, 6}, {1, 1, 2, 1});
+  const Tensor y = graph.run({{"x", x}}, {"y"}).at(0);
+  ASSERT_EQ(y.shape(), (Shape{1, 2, 3, 3}));
+  // Row 0 is padding; row 1 holds 5, 6 then a padded column; each pixel (v, 0, 0).
+  EXPECT_EQ(y.to_vector<float>(), (std::vector<float>{0, 0, 0, 0, 0, 0, 0, 0, 0,  //
+                                                      5, 0, 0, 6, 0, 0, 0, 0, 0}));
 }
 
 TEST_F(TfjsGraph, ShardOfTheWrongSizeNamesTheWeight) {
