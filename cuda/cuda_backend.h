@@ -120,6 +120,13 @@ class CudaBackend final : public backend::Backend {
                   std::span<Tensor> velocity, const backend::SgdStep& step) override;
   void gather_rows(const Tensor& src, const Tensor& indices, Tensor& dst) override;
   void one_hot(const Tensor& labels, Tensor& out) override;
+  // Imported graphs (cuda_backend_graph.cpp).
+  void broadcast_binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) override;
+  void spatial_mean(const Tensor& x, Tensor& y) override;
+  void resize_bilinear_mode(const Tensor& x, ResizeMode mode, Tensor& y) override;
+  void top_k(const Tensor& x, Tensor& values, Tensor& indices) override;
+  void strided_slice(const Tensor& x, const std::vector<std::int64_t>& begin,
+                     const std::vector<std::int64_t>& strides, Tensor& y) override;
 
  private:
   LtTarget lt_target();  // cuBLASLt on this GPU's stream and pool, TF32 as set now

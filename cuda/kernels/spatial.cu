@@ -16,9 +16,13 @@ struct Source {
   float lerp;
 };
 
-__device__ Source source_of(std::int64_t o, std::int64_t in, std::int64_t out) {
-  const float scale = static_cast<float>(in) / static_cast<float>(out);
-  const float position = (static_cast<float>(o) + 0.5f) * scale - 0.5f;
+__device__ Source source_of(std::int64_t o, std::int64_t in, std::int64_t out,
+                            bool align_corners = false, bool half_pixel_centers = true) {
+  const float scale = align_corners && out > 1
+                          ? static_cast<float>(in - 1) / static_cast<float>(out - 1)
+                          : static_cast<float>(in) / static_cast<float>(out);
+  const float position = half_pixel_centers ? (static_cast<float>(o) + 0.5f) * scale - 0.5f
+                                            : static_cast<float>(o) * scale;
   const float below = floorf(position);
   Source s;
   s.lower = max(static_cast<long long>(below), 0LL);
@@ -41,8 +45,8 @@ __global__ void resize_bilinear_forward_kernel(ResizeShape s, const float* x, fl
     const std::int64_t ox = (i / s.c) % s.ow;
     const std::int64_t oy = (i / (s.c * s.ow)) % s.oh;
     const std::int64_t b = i / (s.c * s.ow * s.oh);
-    const Source r = source_of(oy, s.h, s.oh);
-    const Source q = source_of(ox, s.w, s.ow);
+    const Source r = source_of(oy, s.h, s.oh, s.align_corners, s.half_pixel_centers);
+    const Source q = source_of(ox, s.w, s.ow, s.align_corners, s.half_pixel_centers);
     const float* image = x + b * s.h * s.w * s.c + k;
     const float tl = image[(r.lower * s.w + q.lower) * s.c], tr = image[(r.lower * s.w + q.upper) * s.c];
     const float bl = image[(r.upper * s.w + q.lower) * s.c], br = image[(r.upper * s.w + q.upper) * s.c];

@@ -1,6 +1,7 @@
 // Kernels of the spatial layers added for Keras files, f32, NHWC, all assigning (=):
 //   resize_bilinear_forward   y (n, oh, ow, c) from x (n, h, w, c) with half-pixel centres
-//                             (backend.h gives the formula; tf.image.resize's arithmetic)
+//                             (backend.h gives the formula; tf.image.resize's arithmetic), or
+//                             align-corners / TF1 asymmetric ones (ResizeShape's flags)
 //   resize_bilinear_backward  dx (n, h, w, c) from dy (n, oh, ow, c): each dx element gathers
 //                             the dy elements that read it, weighted, so no atomics
 //   depthwise_conv2d_*        x (n, h, w, c), w (kh, kw, c, m), y (n, oh, ow, c * m); output
@@ -19,6 +20,9 @@ namespace kiln::cuda::kernels {
 
 struct ResizeShape {
   std::int64_t n = 0, h = 0, w = 0, c = 0, oh = 0, ow = 0;
+  // The source-position rule (kiln/graph_ops.h, ResizeMode); the backward pass takes the
+  // default, half-pixel centres, only.
+  bool align_corners = false, half_pixel_centers = true;
 };
 
 struct DepthwiseShape {

@@ -79,4 +79,25 @@ void Backend::dense_backward_fused(const Tensor& x, const Tensor& kernel, const 
   if (dkernel.defined()) gemm(true, false, 1.0, x, dz, 0.0, dkernel);
 }
 
+// The kernels of imported graphs, on a backend that has none of its own.
+namespace {
+[[noreturn]] void no_graph_kernel(const Backend& backend, const char* kernel) {
+  fail("{}: not implemented on {} (imported graphs run on the CPU)", kernel,
+       backend.device().str());
+}
+}  // namespace
+
+void Backend::broadcast_binary(BinaryOp, const Tensor&, const Tensor&, Tensor&) {
+  no_graph_kernel(*this, "broadcast_binary");
+}
+void Backend::spatial_mean(const Tensor&, Tensor&) { no_graph_kernel(*this, "spatial_mean"); }
+void Backend::resize_bilinear_mode(const Tensor&, ResizeMode, Tensor&) {
+  no_graph_kernel(*this, "resize_bilinear_mode");
+}
+void Backend::top_k(const Tensor&, Tensor&, Tensor&) { no_graph_kernel(*this, "top_k"); }
+void Backend::strided_slice(const Tensor&, const std::vector<std::int64_t>&,
+                            const std::vector<std::int64_t>&, Tensor&) {
+  no_graph_kernel(*this, "strided_slice");
+}
+
 }  // namespace kiln::backend

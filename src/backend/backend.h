@@ -20,6 +20,7 @@
 
 #include "kiln/allocator.h"
 #include "kiln/device.h"
+#include "kiln/graph_ops.h"
 #include "kiln/tensor.h"
 
 namespace kiln::backend {
@@ -322,6 +323,21 @@ class KILN_API Backend {
   virtual void gather_rows(const Tensor& src, const Tensor& indices, Tensor& dst) = 0;
   // out (rows, classes) = one-hot of i32 labels (rows); out's dtype is floating
   virtual void one_hot(const Tensor& labels, Tensor& out) = 0;
+
+  // ---- imported graphs (kiln/graph_ops.h), inference only. The defaults raise an Error naming
+  // the kernel and the device; the CPU implements them (cpu_graph_kernels.cpp).
+  // out = a op b, NumPy broadcasting from a's and b's shapes to out's (checked by the op).
+  virtual void broadcast_binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out);
+  // y (n, 1, 1, c) = mean of x (n, h, w, c) over h and w.
+  virtual void spatial_mean(const Tensor& x, Tensor& y);
+  // Bilinear resize of x (n, h, w, c) to y (n, oh, ow, c) in `mode` (graph_ops.h, ResizeMode).
+  virtual void resize_bilinear_mode(const Tensor& x, ResizeMode mode, Tensor& y);
+  // Per row of x viewed as (rows, cols): the values.dim(-1) largest, descending, ties to the
+  // lower index; indices i32.
+  virtual void top_k(const Tensor& x, Tensor& values, Tensor& indices);
+  // y[i0, i1, …] = x[begin[0] + i0 * strides[0], …] for y's shape; positions checked by the op.
+  virtual void strided_slice(const Tensor& x, const std::vector<std::int64_t>& begin,
+                             const std::vector<std::int64_t>& strides, Tensor& y);
 
  private:
   std::atomic<std::uint64_t> waits_{0};

@@ -11,7 +11,8 @@ namespace {
 
 std::vector<OpCase> all_cases() {
   std::vector<OpCase> cases = memory_and_elementwise_cases();
-  for (auto part : {loss_reduction_and_data_cases(), matrix_conv_and_pool_cases(), layer_cases()}) {
+  for (auto part : {loss_reduction_and_data_cases(), matrix_conv_and_pool_cases(), layer_cases(),
+                    graph_cases()}) {
     cases.insert(cases.end(), part.begin(), part.end());
   }
   return cases;
@@ -76,7 +77,8 @@ TEST(OpTable, CoversEveryBackendMethod) {
                            "maximum_backward", "channel_affine", "inverse_sqrt",
                            "resize_bilinear_forward", "resize_bilinear_backward",
                            "depthwise_conv2d_forward", "depthwise_conv2d_backward_data",
-                           "depthwise_conv2d_backward_filter"};
+                           "depthwise_conv2d_backward_filter", "broadcast_binary",
+                           "spatial_mean", "resize_bilinear_mode", "top_k", "strided_slice"};
   for (const char* method : methods) {
     bool found = false;
     for (const std::string& name : names) found = found || name.rfind(method, 0) == 0;

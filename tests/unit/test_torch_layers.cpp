@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "kiln/layers.h"
+#include "python_reference.h"
 #include "temp_dir.h"
 
 namespace kiln {
@@ -44,25 +45,12 @@ class TorchLayers : public testing::TempDirTest {
     for (const Case& c : cases_) {
       Json entry = c.reference;
       entry["name"] = c.name;
-      entry["inputs"] = Json::array();
       std::vector<Tensor> all = c.inputs;
       all.insert(all.end(), c.weights.begin(), c.weights.end());
-      for (const Tensor& t : all) {
-        const std::string name = "in" + std::to_string(file++) + ".bin";
-        const std::vector<float> values = t.to_vector<float>();
-        std::ofstream out(dir_ / name, std::ios::binary);
-        out.write(reinterpret_cast<const char*>(values.data()),
-                  static_cast<std::streamsize>(values.size() * sizeof(float)));
-        entry["inputs"].push_back({{"file", name}, {"shape", t.shape()}});
-      }
+      entry["inputs"] = testing::write_reference_inputs(dir_, all, file);
       list.push_back(entry);
     }
-    std::ofstream(dir_ / "cases.json") << list.dump();
-    const std::string command = "/usr/bin/python3 " + std::string(KILN_SOURCE_DIR) +
-                                "/tests/reference/torch_layer_reference.py " + dir_.string();
-    EXPECT_EQ(std::system(command.c_str()), 0) << "the PyTorch reference failed: " << command;
-    std::ifstream in(dir_ / "ref.json");
-    return Json::parse(in);
+    return testing::run_python_reference(dir_, "torch_layer_reference.py", list);
   }
 
   std::vector<Case> cases_;

@@ -67,6 +67,12 @@ class CpuBackend final : public Backend {
   void sgd_update(std::span<Tensor> params, std::span<const Tensor> grads, std::span<Tensor> velocity, const SgdStep& step) override;
   void gather_rows(const Tensor& src, const Tensor& indices, Tensor& dst) override;
   void one_hot(const Tensor& labels, Tensor& out) override;
+  void broadcast_binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) override;
+  void spatial_mean(const Tensor& x, Tensor& y) override;
+  void resize_bilinear_mode(const Tensor& x, ResizeMode mode, Tensor& y) override;
+  void top_k(const Tensor& x, Tensor& values, Tensor& indices) override;
+  void strided_slice(const Tensor& x, const std::vector<std::int64_t>& begin,
+                     const std::vector<std::int64_t>& strides, Tensor& y) override;
 
  private:
   CpuAllocator allocator_;

@@ -1,6 +1,6 @@
 // CPU kernels of the spatial layers added for Keras files: bilinear resize (UpSampling2D
-// "bilinear") and depthwise convolution (DepthwiseConv2D, SeparableConv2D). Plain loops, OpenMP
-// over images or rows; f32 and f64. The CUDA twins are cuda/kernels/resize.cu and
+// "bilinear"; any ResizeMode for imported graphs) and depthwise convolution (DepthwiseConv2D,
+// SeparableConv2D). Plain loops, OpenMP over images or rows; f32 and f64. The CUDA twins are cuda/kernels/resize.cu and
 // cuda/kernels/depthwise_conv.cu.
 #include <cmath>
 #include <vector>
@@ -19,12 +19,16 @@ struct Source {
   T lerp = 0;
 };
 
+// Half-pixel centres unless `mode` says otherwise (graph_ops.h, ResizeMode).
 template <class T>
-std::vector<Source<T>> sources(std::int64_t in, std::int64_t out) {
+std::vector<Source<T>> sources(std::int64_t in, std::int64_t out,
+                               ResizeMode mode = {false, true}) {
   std::vector<Source<T>> result(static_cast<std::size_t>(out));
-  const T scale = static_cast<T>(in) / static_cast<T>(out);
+  const T scale = mode.align_corners && out > 1 ? static_cast<T>(in - 1) / static_cast<T>(out - 1)
+                                                : static_cast<T>(in) / static_cast<T>(out);
   for (std::int64_t o = 0; o < out; ++o) {
-    const T position = (static_cast<T>(o) + T(0.5)) * scale - T(0.5);
+    const T position = mode.half_pixel_centers ? (static_cast<T>(o) + T(0.5)) * scale - T(0.5)
+                                               : static_cast<T>(o) * scale;
     const T below = std::floor(position);
     Source<T>& s = result[static_cast<std::size_t>(o)];
     s.lower = std::max<std::int64_t>(static_cast<std::int64_t>(below), 0);
@@ -53,11 +57,15 @@ std::int64_t output_at(std::int64_t i, std::int64_t t, std::int64_t stride, std:
 }  // namespace
 
 void CpuBackend::resize_bilinear_forward(const Tensor& x, Tensor& y) {
+  resize_bilinear_mode(x, {false, true}, y);
+}
+
+void CpuBackend::resize_bilinear_mode(const Tensor& x, ResizeMode mode, Tensor& y) {
   const std::int64_t n = x.dim(0), h = x.dim(1), w = x.dim(2), c = x.dim(3);
   const std::int64_t oh = y.dim(1), ow = y.dim(2);
   cpu::dispatch_floating(y.dtype(), "resize_bilinear_forward", [&]<class T>(T) {
-    const auto rows = sources<T>(h, oh);
-    const auto cols = sources<T>(w, ow);
+    const auto rows = sources<T>(h, oh, mode);
+    const auto cols = sources<T>(w, ow, mode);
     const T* in = x.data<T>();
     T* out = y.data<T>();
 #pragma omp parallel for if (y.numel() > cpu::kParallelThreshold)
@@ -132,7 +140,12 @@ void CpuBackend::depthwise_conv2d_forward(const Conv2dGeometry& g, const Tensor&
             if (ix < 0) continue;
             const T* source = in + ((b * g.h + iy) * g.w + ix) * g.c;
             const T* taps = kernel + (ky * g.kw + kx) * g.o;
-            for (std::int64_t o = 0; o < g.o; ++o) pixel[o] += source[o / m] * taps[o];
+            if (m == 1) {  // the common case, without the division, so that it vectorises
+#pragma omp simd
+              for (std::int64_t o = 0; o < g.o; ++o) pixel[o] += source[o] * taps[o];
+            } else {
+              for (std::int64_t o = 0; o < g.o; ++o) pixel[o] += source[o / m] * taps[o];
+            }
           }
         }
       }
