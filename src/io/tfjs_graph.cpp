@@ -117,8 +117,8 @@ void read_weight_group(const Json& group, const fs::path& dir, OpGraph::Impl& gr
              group.at("paths").dump(), bytes.size(), offset);
 }
 
-GraphNode read_node(const Json& j) {
-  GraphNode node{j.at("name"), j.at("op"), {}, j.value("attr", Json::object())};
+TfGraphNode read_node(const Json& j) {
+  TfGraphNode node{j.at("name"), j.at("op"), {}, j.value("attr", Json::object())};
   for (const Json& input : j.value("input", Json::array())) {
     const std::string text = input;
     if (!text.empty() && text[0] != '^') node.inputs.push_back(text);
@@ -148,7 +148,7 @@ OpGraph OpGraph::load_tfjs(const std::string& model_json) {
     for (const Json& j : model["modelTopology"]["node"]) {
       graph->index[j.at("name")] = graph->nodes.size();
       graph->nodes.push_back(read_node(j));
-      const GraphNode& node = graph->nodes.back();
+      const TfGraphNode& node = graph->nodes.back();
       KILN_CHECK(tf::find_op(node.op) != nullptr, "unsupported TF.js op '{}' at node '{}'", node.op,
                  node.name);
     }

@@ -46,7 +46,7 @@ std::vector<std::size_t> run_order(const OpGraph::Impl& g,
     push(out, "the caller");
     while (!stack.empty()) {
       auto& [node, next] = stack.back();
-      const GraphNode& n = g.nodes[node];
+      const TfGraphNode& n = g.nodes[node];
       if (next < n.inputs.size()) {
         const std::string& input = n.inputs[next++];
         push(input, "node '" + n.name + "'");
@@ -121,7 +121,7 @@ std::vector<Tensor> OpGraph::run(const std::vector<std::pair<std::string, Tensor
   for (const std::string& out : outputs) ++uses[g.index.at(parse_ref(out).node)];
   std::vector<std::vector<Tensor>> values(g.nodes.size());
   for (std::size_t node : order) {
-    const GraphNode& n = g.nodes[node];
+    const TfGraphNode& n = g.nodes[node];
     std::vector<Tensor> inputs;
     for (const std::string& input : n.inputs) {
       const OutputRef ref = parse_ref(input);

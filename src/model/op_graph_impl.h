@@ -13,14 +13,16 @@
 
 namespace kiln {
 
-struct GraphNode {
+// (Named apart from the Keras graph's kiln::GraphNode in kiln/layers.h: one name for two structs
+// is an ODR violation, which ASan caught as a heap overflow in ~Model.)
+struct TfGraphNode {
   std::string name, op;
   std::vector<std::string> inputs;  // "node" or "node:k"; control inputs ("^node") dropped
   nlohmann::json attr;              // TF.js's AttrValue JSON (strings base64-encoded)
 };
 
 struct OpGraph::Impl {
-  std::vector<GraphNode> nodes;
+  std::vector<TfGraphNode> nodes;
   std::unordered_map<std::string, std::size_t> index;  // node name -> position in nodes
   std::unordered_map<std::string, Tensor> weights;     // Const nodes' values
   std::vector<std::string> inputs, outputs;
@@ -32,18 +34,18 @@ namespace tf {
 // A node's attributes, decoded; each getter raises an Error naming the node when missing.
 class Attributes {
  public:
-  explicit Attributes(const GraphNode& node) : node_(node) {}
+  explicit Attributes(const TfGraphNode& node) : node_(node) {}
   std::string string(const std::string& key) const;
   std::vector<std::string> strings(const std::string& key) const;  // empty list when absent
   std::vector<std::int64_t> ints(const std::string& key) const;
   std::int64_t integer(const std::string& key, std::int64_t otherwise) const;
   bool boolean(const std::string& key, bool otherwise) const;
   std::string type(const std::string& key) const;  // "DT_FLOAT", …
-  const GraphNode& node() const { return node_; }
+  const TfGraphNode& node() const { return node_; }
 
  private:
   const nlohmann::json& find(const std::string& key) const;
-  const GraphNode& node_;
+  const TfGraphNode& node_;
 };
 
 // Runs one node on its input values; returns its outputs (TopKV2 has two).
