@@ -82,7 +82,7 @@ void Backend::dense_backward_fused(const Tensor& x, const Tensor& kernel, const 
 // The kernels of imported graphs, on a backend that has none of its own.
 namespace {
 [[noreturn]] void no_graph_kernel(const Backend& backend, const char* kernel) {
-  fail("{}: not implemented on {} (imported graphs run on the CPU)", kernel,
+  fail("{}: not implemented on {} (imported graphs run on the CPU and CUDA backends)", kernel,
        backend.device().str());
 }
 }  // namespace

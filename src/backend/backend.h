@@ -325,7 +325,8 @@ class KILN_API Backend {
   virtual void one_hot(const Tensor& labels, Tensor& out) = 0;
 
   // ---- imported graphs (kiln/graph_ops.h), inference only. The defaults raise an Error naming
-  // the kernel and the device; the CPU implements them (cpu_graph_kernels.cpp).
+  // the kernel and the device; the CPU (cpu_graph_kernels.cpp) and CUDA (cuda_backend_graph.cpp)
+  // implement them.
   // out = a op b, NumPy broadcasting from a's and b's shapes to out's (checked by the op).
   virtual void broadcast_binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out);
   // y (n, 1, 1, c) = mean of x (n, h, w, c) over h and w.
