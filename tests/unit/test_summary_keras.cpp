@@ -22,9 +22,9 @@ namespace {
 
 void add_conv_block(std::vector<LayerRef>& layers, std::int64_t filters, std::int64_t stride,
                     const std::string& name) {
-  layers.push_back(Conv2D(filters, 3,
-                          {.strides = stride, .padding = Padding::same(), .use_bias = false,
-                           .name = name}));
+  layers.push_back(
+      Conv2D(filters, 3,
+             {.strides = stride, .padding = Padding::same(), .use_bias = false, .name = name}));
   layers.push_back(BatchNormalization({.name = name + "_bn"}));
   layers.push_back(ReLU({.max_value = 6.0}, name + "_relu"));
 }
@@ -35,16 +35,14 @@ void add_depthwise_block(std::vector<LayerRef>& layers, std::int64_t filters, st
   if (stride == 2) {
     layers.push_back(ZeroPadding2D(Padding::explicit_amounts(0, 1, 0, 1), "conv_pad_" + block));
   }
-  layers.push_back(DepthwiseConv2D(
-      3, {.strides = stride,
-          .padding = stride == 1 ? Padding::same() : Padding::valid(),
-          .use_bias = false,
-          .name = "conv_dw_" + block}));
+  layers.push_back(DepthwiseConv2D(3, {.strides = stride,
+                                       .padding = stride == 1 ? Padding::same() : Padding::valid(),
+                                       .use_bias = false,
+                                       .name = "conv_dw_" + block}));
   layers.push_back(BatchNormalization({.name = "conv_dw_" + block + "_bn"}));
   layers.push_back(ReLU({.max_value = 6.0}, "conv_dw_" + block + "_relu"));
-  layers.push_back(Conv2D(filters, 1,
-                          {.padding = Padding::same(), .use_bias = false,
-                           .name = "conv_pw_" + block}));
+  layers.push_back(Conv2D(
+      filters, 1, {.padding = Padding::same(), .use_bias = false, .name = "conv_pw_" + block}));
   layers.push_back(BatchNormalization({.name = "conv_pw_" + block + "_bn"}));
   layers.push_back(ReLU({.max_value = 6.0}, "conv_pw_" + block + "_relu"));
 }
@@ -53,7 +51,7 @@ std::unique_ptr<Sequential> mobilenet() {
   std::vector<LayerRef> layers{InputLayer({224, 224, 3}, "input_1")};
   add_conv_block(layers, 32, 2, "conv1");
   const std::vector<std::pair<std::int64_t, std::int64_t>> blocks{
-      {64, 1},  {128, 2}, {128, 1}, {256, 2}, {256, 1}, {512, 2}, {512, 1},
+      {64, 1},  {128, 2}, {128, 1}, {256, 2}, {256, 1},  {512, 2}, {512, 1},
       {512, 1}, {512, 1}, {512, 1}, {512, 1}, {1024, 2}, {1024, 1}};
   for (std::size_t i = 0; i < blocks.size(); ++i) {
     add_depthwise_block(layers, blocks[i].first, blocks[i].second, static_cast<int>(i) + 1);
