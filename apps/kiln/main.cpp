@@ -165,7 +165,7 @@ void add_evaluate(CLI::App& app, EvaluateOptions& o, std::function<int()>& actio
 void add_predict(CLI::App& app, PredictOptions& o, std::function<int()>& action) {
   CLI::App* sub = app.add_subcommand("predict", "Class probabilities of one image");
   add_model_options(*sub, o.model, o.weights, o.verify);
-  CLI::Option* image = sub->add_option("--image", o.image, "A 28x28 PNG (grayscale or colour)");
+  CLI::Option* image = sub->add_option("--image", o.image, "A 28x28 PNG or JPEG (grayscale or colour)");
   CLI::Option* dataset =
       sub->add_option("--dataset", o.dataset, "Take a test image of this data set")
           ->check(CLI::IsMember({"mnist", "fashion_mnist", "fashion-mnist"}));

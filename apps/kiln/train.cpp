@@ -8,15 +8,15 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
-#include "checkpoint.h"
 #include "commands.h"
 #include "common.h"
 #include "experiments.h"
 #include "heads.h"
-#include "io/atomic_file.h"
+#include "kiln/atomic_file.h"
 #include "kiln/model_io.h"
 #include "kiln/plot_model.h"
 #include "plots.h"
+#include "run_checkpoint.h"
 #include "run_files.h"
 
 namespace kiln::cli {
@@ -265,7 +265,7 @@ double train(Model& model, const RunPlan& plan, const TensorMap& x, const Tensor
     const int done = epoch + 1;
     if (config.checkpoint_every > 0 &&
         (done % config.checkpoint_every == 0 || done == plan.epochs)) {
-      save_checkpoint(checkpoint_path, model, model.optimizer(), config, done, history);
+      save_checkpoint(checkpoint_path, model, config, done, history);
       std::printf("Checkpoint: %s (epoch %d)\n", checkpoint_path.c_str(), done);
       std::fflush(stdout);
     }
@@ -296,7 +296,7 @@ int run_train(const TrainOptions& options) {
   const std::int64_t train_samples = x_train.begin()->second.dim(0);
   History history;
   if (plan.resume) {
-    restore_checkpoint(run_file(plan.dir, "checkpoint.h5"), *model, model->optimizer());
+    restore_checkpoint(run_file(plan.dir, "checkpoint.h5"), *model);
     history = plan.resume->history;
   }
   print_header(plan, *model, heads, train_samples, data.x_test.dim(0));
