@@ -2,6 +2,7 @@
 #include "distributed/gradient_reducer.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "core/check.h"
 
@@ -74,12 +75,22 @@ void GradientReducer::launch_ready() {
   if (launched) changed_.notify_all();
 }
 
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
+
 void GradientReducer::finish() {
+  const auto start = std::chrono::steady_clock::now();
   std::unique_lock<std::mutex> lock(mutex_);
   launched_before_finish_ = next_launch_;
   for (auto& w : waiting_) w = 0;  // a variable the loss does not reach has its zeros already
   launch_ready();
   changed_.wait(lock, [&] { return done_ == buckets_.size() || error_ != nullptr; });
+  wait_seconds_ += seconds_since(start);
   if (error_ != nullptr) {
     // Let the thread drain what is queued before the error is rethrown (the buffer stays valid).
     changed_.wait(lock, [&] { return queue_.empty(); });
@@ -98,6 +109,7 @@ void GradientReducer::serve() {
     const bool failed = error_ != nullptr;
     lock.unlock();
     std::exception_ptr error;
+    const auto start = std::chrono::steady_clock::now();
     if (!failed) {
       try {
         const std::int64_t count = bucket.end - bucket.begin;
@@ -109,7 +121,9 @@ void GradientReducer::serve() {
         error = std::current_exception();
       }
     }
+    const double took = seconds_since(start);
     lock.lock();
+    reduce_seconds_ += took;
     queue_.pop_front();
     ++done_;
     if (error != nullptr && error_ == nullptr) error_ = error;

@@ -63,6 +63,10 @@ class KILN_API GradientReducer {  // exported for tests/distributed
   const std::vector<Bucket>& buckets() const { return buckets_; }
   // Buckets launched in the last step before finish() was called (overlap with the backward).
   std::size_t launched_before_finish() const { return launched_before_finish_; }
+  // Seconds since construction: in the all-reduces (communication thread), and waited in finish()
+  // for them after the backward pass (the communication the backward did not hide).
+  double reduce_seconds() const { return reduce_seconds_; }
+  double wait_seconds() const { return wait_seconds_; }
 
  private:
   void launch_ready();
@@ -73,6 +77,7 @@ class KILN_API GradientReducer {  // exported for tests/distributed
   std::vector<std::int64_t> waiting_;       // per bucket: variables not final yet
   std::size_t next_launch_ = 0;
   std::size_t launched_before_finish_ = 0;
+  double reduce_seconds_ = 0, wait_seconds_ = 0;
   float* buffer_ = nullptr;
   float weight_ = 1.0f;
   AllReduce all_reduce_;

@@ -383,7 +383,7 @@ History Model::fit(const TensorMap& x_all, const TensorMap& y_all, const FitOpti
         return sums.accumulate(train_step(gather_batch(x_dev, idx), gather_batch(y_dev, idx)));
       },
       device_, rank_batch, optimizer(),
-      capture_obstacle(device_, options.cuda_graphs && distributed::world_size() == 1, optimizer(),
+      capture_obstacle(device_, options.cuda_graphs && !distributed::active(), optimizer(),
                        layers_drawing_per_call(*this)));
   for (int epoch = options.initial_epoch; epoch < options.epochs; ++epoch) {
     if (verbose > 0) std::printf("Epoch %d/%d\n", epoch + 1, options.epochs);

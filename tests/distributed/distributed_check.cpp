@@ -9,7 +9,9 @@
 //   buckets                    bucketed all-reduce == one flat all-reduce; buckets launch during
 //                              the backward pass of a real step
 //   throw                      rank 1 throws during fit; every rank must stop (MPI_Abort)
+//   overhead STEPS             the all-reduce's share of a step (benchmarks/bench_distributed.sh)
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -228,12 +230,35 @@ int throw_on_rank1() {
   return 0;
 }
 
+// Steps of the seed model on MNIST, global batch 256: the seconds per step, and the share of it in
+// the all-reduces and waited for them after the backward pass (benchmarks/bench_distributed.sh).
+int overhead(int steps) {
+  const Data d = mnist(kBatch * steps);
+  std::unique_ptr<Model> model = compiled("seed");
+  FitOptions fit;
+  fit.batch_size = kBatch;
+  fit.verbose = 0;
+  const auto start = std::chrono::steady_clock::now();
+  model->fit({{model->input_names()[0], d.images}}, {{model->output_names()[0], d.labels}}, fit);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const distributed::StepReducer* step = distributed::last_step_reducer();
+  const double reduce = step != nullptr && step->reducer() ? step->reducer()->reduce_seconds() : 0.0;
+  const double wait = step != nullptr && step->reducer() ? step->reducer()->wait_seconds() : 0.0;
+  std::printf("rank %d of %d: %d steps of global batch %lld, %.1f ms/step; all-reduce %.2f ms/step "
+              "(%.2f%% of a step), waited after the backward %.2f ms/step (%.2f%%)\n",
+              distributed::rank(), distributed::world_size(), steps, static_cast<long long>(kBatch),
+              1e3 * seconds / steps, 1e3 * reduce / steps, 100 * reduce / seconds, 1e3 * wait / steps,
+              100 * wait / seconds);
+  return 0;
+}
+
 int run(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "";
   if (mode == "train" && argc == 5) return train(argv[2], argv[3], argv[4]);
   if (mode == "compare" && argc == 5) return compare(argv[2], argv[3], std::stod(argv[4]));
   if (mode == "buckets") return buckets();
   if (mode == "throw") return throw_on_rank1();
+  if (mode == "overhead" && argc == 3) return overhead(std::atoi(argv[2]));
   std::fprintf(stderr, "usage: kiln_distributed_check train seed|two_heads adam|sgd OUT | compare A B TOL | buckets | throw\n");
   return 2;
 }
