@@ -53,6 +53,8 @@ void GradientReducer::start(float* buffer, float weight) {
     waiting_[b] = static_cast<std::int64_t>(buckets_[b].last_variable - buckets_[b].first_variable + 1);
   }
   next_launch_ = 0;
+  final_count_ = 0;
+  final_at_launch_.assign(buckets_.size(), 0);
   done_ = 0;
   launched_before_finish_ = 0;
   error_ = nullptr;
@@ -62,6 +64,7 @@ void GradientReducer::ready(std::size_t index) {
   KILN_CHECK(index < bucket_of_.size(), "GradientReducer: variable {} of {}", index, bucket_of_.size());
   std::lock_guard<std::mutex> lock(mutex_);
   --waiting_[bucket_of_[index]];
+  ++final_count_;
   launch_ready();
 }
 
@@ -69,6 +72,7 @@ void GradientReducer::ready(std::size_t index) {
 void GradientReducer::launch_ready() {
   bool launched = false;
   while (next_launch_ < buckets_.size() && waiting_[next_launch_] <= 0) {
+    final_at_launch_[next_launch_] = final_count_;
     queue_.push_back(next_launch_++);
     launched = true;
   }

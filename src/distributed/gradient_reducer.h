@@ -63,6 +63,9 @@ class KILN_API GradientReducer {  // exported for tests/distributed
   const std::vector<Bucket>& buckets() const { return buckets_; }
   // Buckets launched in the last step before finish() was called (overlap with the backward).
   std::size_t launched_before_finish() const { return launched_before_finish_; }
+  // Per bucket, in the last step: how many variables were final when it was launched (fewer than
+  // all: it overlapped the rest of the backward pass).
+  const std::vector<std::size_t>& final_at_launch() const { return final_at_launch_; }
   // Seconds since construction: in the all-reduces (communication thread), and waited in finish()
   // for them after the backward pass (the communication the backward did not hide).
   double reduce_seconds() const { return reduce_seconds_; }
@@ -77,6 +80,8 @@ class KILN_API GradientReducer {  // exported for tests/distributed
   std::vector<std::int64_t> waiting_;       // per bucket: variables not final yet
   std::size_t next_launch_ = 0;
   std::size_t launched_before_finish_ = 0;
+  std::size_t final_count_ = 0;
+  std::vector<std::size_t> final_at_launch_;
   double reduce_seconds_ = 0, wait_seconds_ = 0;
   float* buffer_ = nullptr;
   float weight_ = 1.0f;

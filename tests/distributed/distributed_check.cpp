@@ -201,10 +201,17 @@ int bucket_overlap() {
     return 1;
   }
   const distributed::GradientReducer& r = *step->reducer();
-  std::printf("rank %d: %zu buckets (first: variables %zu..%zu), %zu launched before the backward pass ended\n",
+  const std::size_t variables = model->trainable_weights().size();
+  std::printf("rank %d: %zu buckets (first: variables %zu..%zu), %zu launched before the backward "
+              "pass ended; the first when %zu of %zu gradients were final\n",
               distributed::rank(), r.buckets().size(), r.buckets()[0].first_variable,
-              r.buckets()[0].last_variable, r.launched_before_finish());
-  return r.buckets().size() >= 2 && r.launched_before_finish() >= 1 ? 0 : 1;
+              r.buckets()[0].last_variable, r.launched_before_finish(), r.final_at_launch()[0],
+              variables);
+  // The first bucket (the dense layers) goes out while the convolutions' gradients are not final.
+  return r.buckets().size() >= 2 && r.launched_before_finish() == r.buckets().size() &&
+                 r.final_at_launch()[0] < variables - 2
+             ? 0
+             : 1;
 }
 
 int buckets() {
