@@ -20,6 +20,7 @@ jobs=$(nproc)
 
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DKILN_WERROR=ON
 cmake --build build -j"$jobs"
+scripts/check-exports.sh build
 (cd build && ctest --output-on-failure -j"$jobs")
 scripts/check-install.sh build
 
