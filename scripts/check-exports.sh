@@ -24,30 +24,14 @@ else
 fi
 [[ -n $library && -f $library ]] || { echo "check-exports: no libkiln.so under '$target'" >&2; exit 2; }
 
-# Internal symbols the kiln CLI (apps/) still calls, until it is a pure client of include/kiln
-# (issue 17, branch house-cli, moves checkpoints into the public API and drops them). TEMPORARY:
-# empty this list when that lands; nothing else may be added to it. Each entry is a regular
-# expression matched against the start of a kiln:: name.
-KNOWN_CLI_INTERNALS=(
-  'kiln::h5::'                 # io/hdf5_file.h: Handle and the file / group / dataset / attribute calls
-  'kiln::write_file_atomically' # io/atomic_file.h
-  'kiln::write_keras_weights'   # io/keras_h5.h
-  'kiln::read_keras_weights'    # io/keras_h5.h
-  'kiln::LayerWeights'          # io/keras_h5.h: the type in the two signatures above
-)
-
 nm -D --defined-only -C "$library" | cut -d' ' -f3- | sort -u >"${TMPDIR:-/tmp}/kiln-exports.$$"
 trap 'rm -f "${TMPDIR:-/tmp}/kiln-exports.$$"' EXIT
-KILN_KNOWN="$(printf '%s\n' "${KNOWN_CLI_INTERNALS[@]}")" \
-  python3 - include/kiln "${TMPDIR:-/tmp}/kiln-exports.$$" "$library" <<'PYTHON'
-import os
+python3 - include/kiln "${TMPDIR:-/tmp}/kiln-exports.$$" "$library" <<'PYTHON'
 import pathlib
 import re
 import sys
 
 header_dir, symbols_file, library = sys.argv[1], sys.argv[2], sys.argv[3]
-known = [re.compile(re.escape(k.split('#')[0].strip())) for k in os.environ["KILN_KNOWN"].splitlines()
-         if k.strip()]
 
 def strip_comments(text):
     text = re.sub(r'//[^\n]*', '', text)
@@ -82,10 +66,7 @@ def public(chain):
     return (last in names or last in scopes or last.startswith("operator")
             or (last.startswith("~") and last[1:] in scopes))
 
-def allowed_as_known(chain):
-    return any(k.match(chain) for k in known)
-
-offending, known_used = [], set()
+offending = []
 for symbol in open(symbols_file).read().splitlines():
     chains = ["kiln" + m.group(1) for m in name_chain.finditer(symbol)]
     if not chains:
@@ -95,15 +76,7 @@ for symbol in open(symbols_file).read().splitlines():
             continue
         offending.append(symbol)
         continue
-    bad = False
-    for chain in chains:
-        if public(chain):
-            continue
-        if allowed_as_known(chain):
-            known_used.add(next(k.pattern for k in known if k.match(chain)))
-            continue
-        bad = True
-    if bad:
+    if not all(public(chain) for chain in chains):
         offending.append(symbol)
 
 if offending:
@@ -114,11 +87,5 @@ if offending:
         print("  " + symbol, file=sys.stderr)
     sys.exit(1)
 total = len(open(symbols_file).read().splitlines())
-print(f"check-exports: all {total} exported symbols of {library} are public "
-      f"({len(known_used)} temporary CLI allowance(s) in use: {', '.join(sorted(known_used)) or 'none'})")
-unused = [k.pattern for k in known if k.pattern not in known_used]
-if unused:
-    print("check-exports: KNOWN_CLI_INTERNALS entries no longer exported (remove them): "
-          + ", ".join(unused), file=sys.stderr)
-    sys.exit(1)
+print(f"check-exports: all {total} exported symbols of {library} are public")
 PYTHON

@@ -7,7 +7,6 @@
 #include "kiln/distributed.h"
 #include "kiln/model.h"
 #include "kiln/model_io.h"
-#include "model/metric_sums.h"
 
 namespace kiln::distributed {
 
@@ -84,10 +83,9 @@ bool rank0_says(bool flag) {
   return value != 0.0f;
 }
 
-std::vector<std::pair<std::string, double>> reduced_means(const MetricSums& sums) {
-  std::vector<std::pair<std::string, double>> means = sums.means();
+std::vector<std::pair<std::string, double>> reduced_means(
+    std::vector<std::pair<std::string, double>> means, const std::vector<double>& counts) {
   if (world_size() == 1) return means;
-  const std::vector<double>& counts = sums.counts();
   std::vector<double> totals(means.size() * 2);
   for (std::size_t i = 0; i < means.size(); ++i) {
     totals[i] = means[i].second * counts[i];

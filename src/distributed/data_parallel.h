@@ -14,7 +14,6 @@
 
 namespace kiln {
 class Model;
-class MetricSums;
 }
 
 namespace kiln::distributed {
@@ -30,11 +29,13 @@ void check_same_model(const Model& model);
 void broadcast_values(const std::vector<std::shared_ptr<Variable>>& variables);
 // Rank 0's flag on every rank (the progress bar's "draw now", which reads reduced metrics).
 bool rank0_says(bool flag);
-// The means of `sums` over every rank's samples, in key order.
-std::vector<std::pair<std::string, double>> reduced_means(const MetricSums& sums);
+// The means over every rank's samples, in key order, of this rank's `means` (by key, in key
+// order) over `counts` samples each (MetricSums::means() and counts()).
+std::vector<std::pair<std::string, double>> reduced_means(
+    std::vector<std::pair<std::string, double>> means, const std::vector<double>& counts);
 
 // The gradient half of a data-parallel training step (Note [Gradient buckets]).
-class KILN_API StepReducer {  // exported for tests/distributed
+class StepReducer {
  public:
   // tape.accumulate(total, variables), the gradients weighted by `weight` (this rank's rows /
   // the global batch's) and summed over the ranks. With every gradient a view of `buffer` on the
@@ -54,7 +55,7 @@ class KILN_API StepReducer {  // exported for tests/distributed
 
 // The StepReducer behind the last data-parallel training step of this process (tests and
 // benchmarks read it), or null.
-KILN_API const StepReducer* last_step_reducer();
+const StepReducer* last_step_reducer();
 void set_last_step_reducer(const StepReducer* reducer);
 
 }  // namespace kiln::distributed

@@ -29,7 +29,6 @@
 #include <vector>
 
 #include "kiln/distributed.h"
-#include "kiln/export.h"
 
 namespace kiln::distributed {
 
@@ -39,9 +38,9 @@ struct Bucket {
 };
 
 // Buckets over variables of `sizes` elements (f32) each, from the last variable back.
-KILN_API std::vector<Bucket> make_buckets(const std::vector<std::int64_t>& sizes, const BucketBytes& bytes);
+std::vector<Bucket> make_buckets(const std::vector<std::int64_t>& sizes, const BucketBytes& bytes);
 
-class KILN_API GradientReducer {  // exported for tests/distributed
+class GradientReducer {
  public:
   // Sums `count` floats at `data` over the ranks, in place (blocking).
   using AllReduce = std::function<void(float* data, std::int64_t count)>;

@@ -6,7 +6,6 @@
 #include <string_view>
 
 #include "kiln/atomic_file.h"
-#include "kiln/export.h"
 
 namespace kiln {
 
@@ -15,7 +14,7 @@ namespace kiln {
 // commits as above. Exceptions from `write` propagate after the temp file is removed; failures of
 // the commit steps are Errors naming `path`. A new file gets mode 0644, a replaced one keeps its
 // mode.
-KILN_API void write_file_atomically(const std::string& path,
+void write_file_atomically(const std::string& path,
                                     const std::function<void(const std::string& temp_path)>& write);
 
 }  // namespace kiln

@@ -11,14 +11,13 @@
 #include <vector>
 
 #include "kiln/dtype.h"
-#include "kiln/export.h"
 #include "kiln/shape.h"
 
 namespace kiln::h5 {
 
 // Owns one HDF5 identifier (file, group, dataset, attribute, datatype, dataspace or property
 // list) and closes it with the matching H5*close. Move-only.
-class KILN_API Handle {
+class Handle {
  public:
   Handle() = default;
   explicit Handle(hid_t id) : id_(id) {}
@@ -44,8 +43,8 @@ std::string describe(hid_t object);
 
 // Files. create_file truncates an existing file; open_file opens read-only and checks that the
 // file exists and is HDF5.
-KILN_API Handle create_file(const std::string& path);
-KILN_API Handle open_file(const std::string& path);
+Handle create_file(const std::string& path);
+Handle open_file(const std::string& path);
 // In-memory files (HDF5's core driver, no backing store): open_file_image opens a copy of `image`
 // (a whole HDF5 file's bytes, e.g. a member of a zip archive) read-only; create_memory_file makes
 // an empty writable file and file_image returns its bytes once written. `name` is only for
@@ -56,30 +55,30 @@ std::string file_image(hid_t file);
 
 // Groups. `path` is relative to `parent` and may have several components; create_group makes the
 // missing intermediate groups.
-KILN_API Handle create_group(hid_t parent, const std::string& path);
-KILN_API Handle open_group(hid_t parent, const std::string& path);
+Handle create_group(hid_t parent, const std::string& path);
+Handle open_group(hid_t parent, const std::string& path);
 // True when every component of `path` exists below `parent` (links only, no object is opened).
 bool link_exists(hid_t parent, const std::string& path);
 
 // Attributes.
 enum class StringStorage { fixed_length, variable_length };
-KILN_API bool has_attribute(hid_t object, const std::string& name);
+bool has_attribute(hid_t object, const std::string& name);
 // A scalar string: fixed-length (numpy bytes, as Keras writes `.encode("utf8")` values) or
 // variable-length UTF-8 (as h5py writes a Python str).
-KILN_API void write_string_attribute(hid_t object, const std::string& name,
+void write_string_attribute(hid_t object, const std::string& name,
                                      const std::string& value,
                                      StringStorage storage = StringStorage::fixed_length);
 // A 1-D array of fixed-length strings (a numpy bytes array, as Keras writes name lists).
-KILN_API void write_string_list_attribute(hid_t object, const std::string& name,
+void write_string_list_attribute(hid_t object, const std::string& name,
                                           const std::vector<std::string>& values);
 // Reads fixed- or variable-length strings, scalar or any rank (flattened). An attribute with no
 // elements reads as an empty list whatever its type (Keras writes an empty float64 array for a
 // layer without weights).
-KILN_API std::vector<std::string> read_string_list_attribute(hid_t object, const std::string& name);
+std::vector<std::string> read_string_list_attribute(hid_t object, const std::string& name);
 // Exactly one string (a scalar or a one-element array).
-KILN_API std::string read_string_attribute(hid_t object, const std::string& name);
-KILN_API void write_int64_attribute(hid_t object, const std::string& name, std::int64_t value);
-KILN_API std::int64_t read_int64_attribute(hid_t object, const std::string& name);
+std::string read_string_attribute(hid_t object, const std::string& name);
+void write_int64_attribute(hid_t object, const std::string& name, std::int64_t value);
+std::int64_t read_int64_attribute(hid_t object, const std::string& name);
 
 // Datasets. write_dataset stores `values` (host memory of `dtype`, row-major `shape`) chunked and
 // protected by the Fletcher32 checksum, so a corrupted byte fails the read; float datasets have
@@ -87,12 +86,12 @@ KILN_API std::int64_t read_int64_attribute(hid_t object, const std::string& name
 // converts the file's numbers to `dtype` (HDF5's conversions); a class mismatch (a string dataset
 // read as numbers, floats read as integers) is an Error, and so are a float type other than
 // little-endian IEEE float32 / float64 and chunks larger than the dataset.
-KILN_API void write_dataset(hid_t parent, const std::string& path, DType dtype, const void* values,
+void write_dataset(hid_t parent, const std::string& path, DType dtype, const void* values,
                             const Shape& shape);
-KILN_API Handle open_dataset(hid_t parent, const std::string& path);
-KILN_API Shape dataset_shape(hid_t dataset);
+Handle open_dataset(hid_t parent, const std::string& path);
+Shape dataset_shape(hid_t dataset);
 // "float32", "float64", "int32", "string", ... : the stored element type, for messages and checks.
 std::string dataset_type_name(hid_t dataset);
-KILN_API void read_dataset(hid_t dataset, DType dtype, void* values);
+void read_dataset(hid_t dataset, DType dtype, void* values);
 
 }  // namespace kiln::h5

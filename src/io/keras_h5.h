@@ -17,7 +17,6 @@
 #include <utility>
 #include <vector>
 
-#include "kiln/export.h"
 #include "kiln/tensor.h"
 
 namespace kiln {
@@ -40,14 +39,14 @@ struct LayerWeights {
 // Writes the layout above into `group` (a file or group id). Layers without weights get an empty
 // weight_names list, as in Keras. Tensors may be on any device and f32 or f64; they are stored f32.
 // Layer and weight names must be non-empty, unique and free of '/'.
-KILN_API void write_keras_weights(hid_t group, const std::vector<LayerWeights>& layers);
+void write_keras_weights(hid_t group, const std::vector<LayerWeights>& layers);
 
 // Reads every layer named in `layer_names` (also Keras's split `layer_names0`, `layer_names1`, ...)
 // in that order, with all of its weights, as new CPU f32 tensors. Float32 data is read as is,
 // other float widths are converted; anything else, a missing group or dataset, a corrupt chunk
 // (Fletcher32) or a non-finite value is an Error naming the file, layer and weight. Shapes are
 // returned as stored, for the caller to check against the model.
-KILN_API std::vector<LayerWeights> read_keras_weights(hid_t group);
+std::vector<LayerWeights> read_keras_weights(hid_t group);
 // One float dataset `stored_name` below `layer_group` as a new CPU f32 tensor, checked as above;
 // `budget` is how many more values the file may hold (kMaxFileWeightValues in all) and is
 // charged with this one's.

@@ -402,12 +402,12 @@ History Model::fit(const TensorMap& x_all, const TensorMap& y_all, const FitOpti
       sums.add_counts(runner.run(epoch_order.narrow(first, last)));
       if (options.on_batch_end) options.on_batch_end(epoch, step);
       if (distributed::rank0_says(bar.due(step + 1))) {  // Note [Metrics on the device]
-        const auto running = distributed::reduced_means(sums);
+        const auto running = distributed::reduced_means(sums.means(), sums.counts());
         check_finite_loss(running, epoch, step + 1, steps);
         bar.update(step + 1, running, false);
       }
     }
-    std::vector<std::pair<std::string, double>> shown = distributed::reduced_means(sums);
+    std::vector<std::pair<std::string, double>> shown = distributed::reduced_means(sums.means(), sums.counts());
     check_finite_loss(shown, epoch, steps, steps);
     std::map<std::string, double> epoch_logs = as_map(shown);
     if (n_val > 0) {
@@ -457,7 +457,7 @@ std::map<std::string, double> Model::evaluate(const TensorMap& x_all, const Tens
     head_losses(call(xb, false), yb, end - begin, logs);
     sums.add(logs);
   }
-  return as_map(distributed::reduced_means(sums));  // one read (Note [Metrics on the device])
+  return as_map(distributed::reduced_means(sums.means(), sums.counts()));  // one read (Note [Metrics on the device])
 }
 
 std::map<std::string, double> Model::evaluate(const Tensor& x, const Tensor& y, std::int64_t batch_size) {
