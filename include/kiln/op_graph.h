@@ -30,6 +30,8 @@ class KILN_API OpGraph {
   ~OpGraph();
 
   // The signature's inputs and outputs (node names), and the shape of each input (-1 unknown).
+  // Without a signature, as TF.js: the Placeholder nodes, and the (non-constant) nodes nothing
+  // reads, in node order.
   const std::vector<std::string>& input_names() const;
   const std::vector<std::string>& output_names() const;
   Shape input_shape(const std::string& name) const;
