@@ -182,6 +182,7 @@ OpGraph OpGraph::load_tfjs(const std::string& model_json) {
   graph->inputs = signature_names(model, "inputs");
   graph->outputs = signature_names(model, "outputs");
   if (graph->inputs.empty() && graph->outputs.empty()) inputs_and_outputs_from_nodes(*graph);
+  tf::fuse_ops(*graph);
   return OpGraph(std::move(graph));
 }
 
