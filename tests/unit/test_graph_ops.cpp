@@ -3,10 +3,11 @@
 // computes each case from the same float32 / int32 inputs in float64. kiln runs in float32.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
-#include <limits>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "kiln/detector.h"
@@ -236,6 +237,40 @@ TEST(GraphOps, HardSwishEqualsTheUnfusedOps) {
     }
   }
   EXPECT_THROW(hard_swish(ints({1}, {1})), Error);
+}
+
+// The float depthwise convolution of a depth multiplier 1 runs on vectors of 32, 16, 8 and 4
+// channels and then one at a time (src/backend/cpu/cpu_simd.cpp); float64 runs the plain loop.
+// Every remainder, both paddings, strides 1 and 2, 3x3 and 5x5 windows and odd sizes: the two
+// agree to float32's rounding.
+TEST(GraphOps, DepthwiseVectorPathsMatchThePlainLoop) {
+  struct Geometry {
+    std::int64_t channels, size, kernel;
+    Size2 strides;
+    Padding padding;
+  };
+  const Geometry cases[] = {{16, 9, 3, 1, Padding::same()},  {29, 8, 3, 2, Padding::same()},
+                            {40, 7, 5, 1, Padding::same()},  {77, 6, 3, 2, Padding::valid()},
+                            {5, 10, 5, 2, Padding::same()},  {64, 5, 3, 1, Padding::valid()}};
+  std::uint64_t seed = 900;
+  for (const Geometry& g : cases) {
+    const Tensor x = uniform({2, g.size, g.size + 1, g.channels}, seed++);
+    const Tensor w = uniform({g.kernel, g.kernel, g.channels, 1}, seed++, -1.0, 1.0);
+    const Tensor b = uniform({g.channels}, seed++);
+    const std::vector<float> got =
+        depthwise_conv2d(x, w, b, g.strides, g.padding).to_vector<float>();
+    const std::vector<double> want =
+        depthwise_conv2d(x.astype(DType::f64), w.astype(DType::f64), b.astype(DType::f64),
+                         g.strides, g.padding)
+            .to_vector<double>();
+    ASSERT_EQ(got.size(), want.size());
+    double worst = 0;
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      worst = std::max(worst, std::abs(got[i] - want[i]) / (1.0 + std::abs(want[i])));
+    }
+    EXPECT_LT(worst, 1e-5) << g.channels << " channels, " << g.kernel << "x" << g.kernel
+                           << ", stride " << g.strides.h;
+  }
 }
 
 TEST(GraphOps, BadArgumentsNameWhatWasExpected) {

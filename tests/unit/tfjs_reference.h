@@ -1,11 +1,17 @@
 // The TF.js reference a detector test compares kiln with (tests/reference/tfjs/). When node and
 // the pinned TF.js runtime are there (tests/reference/tfjs/node_modules: scripts/fetch-models.sh
-// installs it wherever npm is), the reference script runs now, on the wasm backend, on the float
-// input kiln made in this very run, so that a change to kiln's pre-processing is followed at
-// once; otherwise — or with KILN_TFJS_REFERENCE=committed — the committed JSON, which
+// installs it wherever npm is), the reference script runs on the wasm backend on the float input
+// kiln made in this very run, so that a change to kiln's pre-processing is followed at once;
+// otherwise — or with KILN_TFJS_REFERENCE=committed — the committed JSON, which
 // tests/reference/tfjs/regenerate.sh writes, is read. A script that fails is reported as such.
+// CTest runs each test in a process of its own, so a reference made is kept in the temp
+// directory under a hash of everything it depends on (the input, the scripts, the pinned
+// versions, the model.json) and made again only when one of them changes.
 #pragma once
 
+#include <fmt/format.h>
+
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -13,6 +19,7 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <unistd.h>
@@ -47,6 +54,17 @@ inline std::string shell_quoted(const std::string& text) {
   return quoted + "'";
 }
 
+// FNV-1a over `bytes`, continuing from `hash`.
+inline std::uint64_t fnv1a(std::string_view bytes, std::uint64_t hash = 14695981039346656037ull) {
+  for (unsigned char ch : bytes) hash = (hash ^ ch) * 1099511628211ull;
+  return hash;
+}
+
+inline std::string file_bytes(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
 // script: tests/reference/tfjs/SCRIPT; committed: the JSON under tests/reference/.
 inline TfjsReference tfjs_reference(const std::string& script, const std::string& model_dir,
                                     const Tensor& input, const std::string& committed) {
@@ -57,21 +75,31 @@ inline TfjsReference tfjs_reference(const std::string& script, const std::string
     if (!in) throw std::runtime_error("cannot read " + path);
     return {nlohmann::json::parse(in), "the committed " + committed};
   }
-  const fs::path dir =
-      fs::temp_directory_path() / ("kiln_tfjs_" + script + "_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
   const std::vector<float> values = input.to_vector<float>();
+  const std::string_view input_bytes(reinterpret_cast<const char*>(values.data()),
+                                     values.size() * sizeof(float));
+  const std::string script_path = tfjs_reference_dir() + "/" + script;
+  std::uint64_t key = fnv1a(input_bytes);
+  key = fnv1a(file_bytes(script_path), key);
+  key = fnv1a(file_bytes(tfjs_reference_dir() + "/common.js"), key);
+  key = fnv1a(file_bytes(tfjs_reference_dir() + "/package.json"), key);  // the pinned versions
+  key = fnv1a(file_bytes(fs::path(model_dir) / "model.json"), key);
+  const fs::path cache = fs::temp_directory_path() / "kiln-tfjs-reference";
+  const fs::path kept = cache / fmt::format("{}-{:016x}.json", script, key);
+  if (std::ifstream in(kept); in) {
+    return {nlohmann::json::parse(in), "TF.js (" + script + ", wasm), made earlier for this input"};
+  }
+  fs::create_directories(cache);
+  const fs::path dir = cache / fmt::format("run-{}-{}", script, ::getpid());
+  fs::create_directories(dir);
   std::ofstream(dir / "input.f32", std::ios::binary)
-      .write(reinterpret_cast<const char*>(values.data()),
-             static_cast<std::streamsize>(values.size() * sizeof(float)));
+      .write(input_bytes.data(), static_cast<std::streamsize>(input_bytes.size()));
   const std::string command =
-      "node " + shell_quoted(tfjs_reference_dir() + "/" + script) + " " + shell_quoted(model_dir) +
-      " " + shell_quoted((dir / "input.f32").string()) + " " +
-      shell_quoted((dir / "out.json").string()) + " wasm >" +
-      shell_quoted((dir / "log.txt").string()) + " 2>&1";
+      "node " + shell_quoted(script_path) + " " + shell_quoted(model_dir) + " " +
+      shell_quoted((dir / "input.f32").string()) + " " + shell_quoted((dir / "out.json").string()) +
+      " wasm >" + shell_quoted((dir / "log.txt").string()) + " 2>&1";
   const int status = std::system(command.c_str());
-  std::ifstream log(dir / "log.txt");
-  const std::string said((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  const std::string said = file_bytes(dir / "log.txt");
   std::ifstream in(dir / "out.json");
   if (status != 0 || !in) {
     fs::remove_all(dir);
@@ -79,6 +107,8 @@ inline TfjsReference tfjs_reference(const std::string& script, const std::string
                              " — KILN_TFJS_REFERENCE=committed reads the committed JSON instead");
   }
   nlohmann::json json = nlohmann::json::parse(in);
+  in.close();
+  fs::rename(dir / "out.json", kept);  // atomic: a test beside this one reads all of it or none
   fs::remove_all(dir);
   return {std::move(json), "TF.js run now (" + script + ", wasm)"};
 }

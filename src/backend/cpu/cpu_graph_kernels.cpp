@@ -165,7 +165,9 @@ void CpuBackend::top_k(const Tensor& x, Tensor& values, Tensor& indices) {
         if (static_cast<std::int64_t>(best.size()) < k) {
           best.push_back(e);
           std::push_heap(best.begin(), best.end(), better);
-        } else if (k > 0 && better(e, best.front())) {
+        } else if (k > 0 && !(e.value <= best.front().value) && better(e, best.front())) {
+          // (<=: a value no larger than the worst kept loses, a tie by its later index; NaN
+          // compares false and goes on to the full rule)
           std::pop_heap(best.begin(), best.end(), better);
           best.back() = e;
           std::push_heap(best.begin(), best.end(), better);

@@ -17,18 +17,30 @@ namespace kiln::backend::cpu {
 namespace {
 
 using Floats16 = float __attribute__((vector_size(64)));
+using Floats8 = float __attribute__((vector_size(32)));
+using Floats4 = float __attribute__((vector_size(16)));
 constexpr std::int64_t kLanes = 16;
 
 // Helpers take and return no vectors (that would change the ABI between the clones) and are
 // always inlined, so that each clone compiles them for its own instruction set.
 #define KILN_INLINE [[gnu::always_inline]] inline
 
-// acc += source[0..16) * weight[0..16)
-KILN_INLINE void multiply_add(Floats16& acc, const float* source, const float* weight) {
-  Floats16 s, w;
+// acc += source[0..n) * weight[0..n) for a vector of n floats
+template <class Vector>
+KILN_INLINE void multiply_add(Vector& acc, const float* source, const float* weight) {
+  Vector s, w;
   std::memcpy(&s, source, sizeof s);
   std::memcpy(&w, weight, sizeof w);
   acc += s * w;
+}
+
+// out[o .. o + n) for one vector of n floats: the channels' weighted sums.
+template <class Vector>
+KILN_INLINE void weighted_sum_block(const float* const* source, const float* const* weight,
+                                    int count, std::int64_t o, float* out) {
+  Vector a = {};
+  for (int i = 0; i < count; ++i) multiply_add(a, source[i] + o, weight[i] + o);
+  std::memcpy(out + o, &a, sizeof a);
 }
 
 // The first and one past the last tap of a window starting at `start` that fall inside [0, extent).
@@ -56,11 +68,10 @@ KILN_INLINE void weighted_sum(const float* const* source, const float* const* we
     std::memcpy(out + o, &a, sizeof a);
     std::memcpy(out + o + kLanes, &b, sizeof b);
   }
-  for (; o + kLanes <= channels; o += kLanes) {
-    Floats16 a = {};
-    for (int i = 0; i < count; ++i) multiply_add(a, source[i] + o, weight[i] + o);
-    std::memcpy(out + o, &a, sizeof a);
-  }
+  // The rest in 16, 8 and 4 channels (BlazeFace has 24, 28, 42, …; CenterNet 40, 72, 120, …).
+  for (; o + 16 <= channels; o += 16) weighted_sum_block<Floats16>(source, weight, count, o, out);
+  for (; o + 8 <= channels; o += 8) weighted_sum_block<Floats8>(source, weight, count, o, out);
+  for (; o + 4 <= channels; o += 4) weighted_sum_block<Floats4>(source, weight, count, o, out);
   for (; o < channels; ++o) {
     float s = 0;
     for (int i = 0; i < count; ++i) s += source[i][o] * weight[i][o];
