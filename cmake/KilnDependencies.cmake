@@ -44,6 +44,13 @@ elseif(NOT KILN_WITH_CUDA STREQUAL "OFF")
   check_language(CUDA)
   if(CMAKE_CUDA_COMPILER)
     enable_language(CUDA)
+    # CMake before 3.26 does not know nvcc's C++20 flag (nvcc 12+ has it). Set here, at the top,
+    # for every directory: the layer kiln_cuda compiles with it, and the executables that link
+    # kiln's objects (kiln_internal) count CUDA among their languages.
+    if(NOT DEFINED CMAKE_CUDA20_STANDARD_COMPILE_OPTION)
+      set(CMAKE_CUDA20_STANDARD_COMPILE_OPTION "-std=c++20")
+      set(CMAKE_CUDA20_EXTENSION_COMPILE_OPTION "-std=c++20")
+    endif()
     find_package(CUDAToolkit REQUIRED)
     find_package(CUDNN REQUIRED)
     set(KILN_HAVE_CUDA ON)

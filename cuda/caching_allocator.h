@@ -1,5 +1,5 @@
 // CachingAllocator: the Allocator behind every CUDA tensor of one GPU — a BlockPool
-// (block_pool.h: size classes, best fit, split / merge, release-and-retry on out-of-memory,
+// (src/backend/block_pool.h, device-independent: size classes, best fit, split / merge, release-and-retry on out-of-memory,
 // statistics) fed with cudaMalloc / cudaFree segments. All blocks are for the device's one
 // stream (CudaBackend). KILN_CUDA_NO_CACHE=1 turns caching off so compute-sanitizer sees every
 // allocation (Note [Caching off] in block_pool.cpp). Captured graphs get private pools (Note
@@ -10,10 +10,15 @@
 #include <mutex>
 #include <vector>
 
-#include "block_pool.h"
+#include "backend/block_pool.h"
 #include "kiln/allocator.h"
 
 namespace kiln::cuda {
+
+using backend::BlockPool;
+using backend::caching_enabled_by_environment;
+using backend::SegmentSource;
+using backend::StreamId;
 
 class CachingAllocator final : public Allocator {
  public:

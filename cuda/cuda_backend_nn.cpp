@@ -10,6 +10,7 @@
 #include "core/check.h"
 #include "cublas_gemm.h"
 #include "cuda_api.h"
+#include "kiln/device.h"
 #include "cuda_backend.h"
 #include "cudnn_pool.h"
 #include "device_buffer.h"
@@ -82,7 +83,7 @@ void CudaBackend::gemm(bool transpose_a, bool transpose_b, double alpha, const T
   DeviceGuard guard(device_index_);
   gemm_f32(device_index_, allocator_, stream(), transpose_a, transpose_b, c.dim(0), c.dim(1),
            transpose_a ? a.dim(0) : a.dim(1), static_cast<float>(alpha), a.data<float>(),
-           b.data<float>(), static_cast<float>(beta), c.data<float>(), tf32_enabled());
+           b.data<float>(), static_cast<float>(beta), c.data<float>(), tf32_allowed());
 }
 
 void CudaBackend::add_bias(Tensor& y, const Tensor& bias) {
@@ -110,7 +111,7 @@ void CudaBackend::bias_backward(const Tensor& dy, Tensor& dbias) {
 // and problems cuBLASLt offers no algorithm for, take the composed default.
 
 LtTarget CudaBackend::lt_target() {
-  return {device_index_, &allocator_, stream(), tf32_enabled()};
+  return {device_index_, &allocator_, stream(), tf32_allowed()};
 }
 
 void CudaBackend::dense_forward_fused(const Tensor& x, const Tensor& kernel, const Tensor& bias,

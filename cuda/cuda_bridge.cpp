@@ -27,7 +27,6 @@
 #include <mutex>
 
 #include "core/check.h"
-#include "cuda_api.h"
 #include "cuda_backend.h"
 
 namespace kiln::cuda_bridge {
@@ -87,14 +86,6 @@ const Probe& probe() {
 std::array<std::atomic<cuda::CudaBackend*>, kMaxDevices> backends{};
 std::array<std::once_flag, kMaxDevices> backend_once;
 
-void check_index(int device_index) {
-  const Probe& p = probe();
-  KILN_CHECK(p.count > 0, "device cuda:{} requested, but no GPU is usable: {}", device_index,
-             p.why_not);
-  KILN_CHECK(device_index >= 0 && device_index < p.count,
-             "device cuda:{} requested, but only {} GPU(s) are usable", device_index, p.count);
-}
-
 }  // namespace
 
 bool compiled_in() { return true; }
@@ -114,7 +105,6 @@ int device_count(std::string* why_not) {
 }
 
 backend::Backend& backend(int device_index) {
-  check_index(device_index);
   const auto slot = static_cast<std::size_t>(device_index);
   if (cuda::CudaBackend* ready = backends[slot].load(std::memory_order_acquire)) return *ready;
   std::call_once(backend_once[slot], [&] {
@@ -146,8 +136,5 @@ std::string version_info() {
                      cublas[0], cublas[1], cublas[2],
                      emulated() ? "; emulated on the CPU (KILN_CUDA_EMULATION, tests only)" : "");
 }
-
-void set_tf32(bool enabled) { cuda::set_tf32_enabled(enabled); }
-bool tf32() { return cuda::tf32_enabled(); }
 
 }  // namespace kiln::cuda_bridge

@@ -40,6 +40,7 @@
 
 #include "core/check.h"
 #include "cuda_api.h"
+#include "kiln/device.h"
 #include "cudnn_conv_algorithms.h"
 #include "cudnn_resources.h"
 #include "device_buffer.h"
@@ -173,7 +174,7 @@ Convolutions::Plan& Convolutions::plan_for(const backend::Conv2dGeometry& g, boo
 }
 
 Convolutions::Call Convolutions::prepare(const backend::Conv2dGeometry& g) {
-  Plan& plan = plan_for(g, tf32_enabled());
+  Plan& plan = plan_for(g, tf32_allowed());
   DeviceBuffer padded;
   if (plan.padded) padded = DeviceBuffer(allocator_, floats(g.n * plan.in.h * plan.in.w * g.c));
   return Call{plan, cudnn_handle(device_, stream_), std::move(padded)};
@@ -294,7 +295,7 @@ bool Convolutions::forward_fused(const backend::Conv2dGeometry& g, const float* 
   spec.g = g;
   spec.bias = bias != nullptr;
   spec.relu = relu;
-  spec.tf32 = tf32_enabled();
+  spec.tf32 = tf32_allowed();
   spec.x_alignment = pointer_alignment(x);
   spec.w_alignment = 16;  // the OHWI copy is a block of the pool
   spec.y_alignment = pointer_alignment(y);

@@ -9,6 +9,8 @@ prefix=$PWD/$build/install
 rm -rf "$prefix" "$build/consumer-cmake" "$build/consumer-pc" "$build/odd-even" "$build/detect"
 cmake --install "$build" --prefix "$prefix" >/dev/null
 echo "check-install: libkiln size $(du -bL "$prefix"/lib/libkiln.so | cut -f1) bytes"
+# The installed library exports only what its installed headers declare.
+scripts/check-exports.sh "$(readlink -f "$prefix"/lib/libkiln.so)"
 
 cmake -S apps/examples/consumer -B "$build/consumer-cmake" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
 cmake --build "$build/consumer-cmake" >/dev/null

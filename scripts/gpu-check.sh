@@ -316,11 +316,37 @@ step_train() {
   fi
 }
 
+# NCCL needs one GPU per rank: on a one-GPU machine, `mpirun -np 1 kiln train --device cuda` runs
+# the data-parallel step with world size 1 (cuda/nccl_comm.cpp: unique id, ncclCommInitRank,
+# ncclAllReduce on the device's stream). The bundle carries libmpi and libnccl (ldd) but not
+# mpirun and OpenMPI's plugins: without mpirun on the machine the step is a skip that says so.
+step_nccl() {
+  begin "nccl world 1"
+  [ "$GPU_OK" = 1 ] || { no_gpu "NCCL path not run"; return; }
+  command -v mpirun >/dev/null 2>&1 || { record skip "no mpirun on this machine (apt-get install openmpi-bin)"; return; }
+  run_logged 60 "$LOGS/nccl.log" env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
+    LD_LIBRARY_PATH="$KILN_LD_PATH" KILN_DATA="$B/data" mpirun -np 1 "$B/bin/kiln" train \
+    --dataset mnist --epochs 1 --limit 16384 --test-limit 2000 --batch-size 512 --device cuda \
+    --data-dir "$B/data" --out "$WORK/run-nccl"
+  local accuracy
+  accuracy=$(grep -m1 '"test_accuracy"' "$WORK/run-nccl/metrics.json" 2>/dev/null | grep -oE '[0-9.eE+-]+,?$' | tr -d ,)
+  if [ $RC -ne 0 ]; then
+    record FAIL "exit $RC: $(grep -m1 -E 'kiln:|NCCL' "$LOGS/nccl.log" | cut -c1-200)"
+  elif ! grep -q "data-parallel: 1 rank (world size 1)" "$LOGS/nccl.log"; then
+    record FAIL "kiln did not join the MPI job (no 'data-parallel: 1 rank' line)"
+  elif awk -v a="$accuracy" 'BEGIN {exit !(a >= 0.90)}'; then
+    record PASS "world size 1 through NCCL: test accuracy $accuracy after 1 epoch of 16384 images"
+  else
+    record FAIL "test accuracy $accuracy under 90% after 1 epoch of 16384 images"
+  fi
+}
+
 stage_tests() {
   STAGE=tests
   step_environment
   step_cuda_tests
   step_train
+  step_nccl
 }
 
 # ---- stage sanitize

@@ -5,10 +5,11 @@ set -euo pipefail
 
 packages=(
   cmake g++ make pkg-config git
-  clang libclang-rt-14-dev libomp-14-dev
+  clang libclang-rt-14-dev libomp-14-dev clang-format
   libopenblas-dev libopenblas-openmp-dev libhdf5-dev zlib1g-dev libpng-dev libjpeg-dev libcairo2-dev
   libcli11-dev libfmt-dev nlohmann-json3-dev libboost-context-dev libzip-dev patchelf
   libgtest-dev libgmock-dev libbenchmark-dev
+  libopenmpi-dev openmpi-bin
   python3 python3-h5py python3-numpy python3-pil python3-torch python3-torchvision python-matplotlib-data
   dataset-fashion-mnist darknet graphviz
 )

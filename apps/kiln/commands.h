@@ -49,7 +49,7 @@ struct PredictOptions {
   std::string model;
   std::string weights;  // with an architecture-only --model (arch.json)
   bool verify = false;  // run the self-test stored in the model file
-  std::string image;    // a 28x28 PNG, or
+  std::string image;    // a 28x28 PNG or JPEG, or
   std::string dataset;  // a test image of this data set, at `index`
   std::int64_t index = 0;
   std::string data_dir;

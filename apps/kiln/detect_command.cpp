@@ -14,7 +14,7 @@
 
 #include "common.h"
 #include "detection_figure.h"
-#include "io/atomic_file.h"
+#include "kiln/atomic_file.h"
 #include "kiln/detector.h"
 #include "kiln/image.h"
 #include "usage.h"

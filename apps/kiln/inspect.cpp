@@ -12,7 +12,7 @@
 #include "kiln/model_io.h"
 #include "kiln/ops.h"
 #include "kiln/plot_model.h"
-#include "png_input.h"
+#include "image_input.h"
 
 namespace kiln::cli {
 
@@ -122,7 +122,7 @@ int run_predict(const PredictOptions& o) {
   const PredictInput input =
       o.image.empty()
           ? dataset_input(o)
-          : PredictInput{read_png_gray(o.image, kImageSide, kImageSide), o.image, {}, -1};
+          : PredictInput{read_grey_input(o.image, kImageSide, kImageSide), o.image, {}, -1};
   std::unique_ptr<Model> model = load_on(o, o.device);
   const InputScale scale = resolve_input_scale(*model, o.input_scale);
   const Tensor image = scaled_pixels(as_model_input(*model, input.image), scale);

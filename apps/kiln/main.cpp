@@ -20,6 +20,7 @@
 #include "experiments.h"
 #include "input_scale.h"
 #include "kiln/build_info.h"
+#include "kiln/distributed.h"
 #include "kiln/numerics.h"
 #include "kiln/error.h"
 #include "usage.h"
@@ -165,7 +166,7 @@ void add_evaluate(CLI::App& app, EvaluateOptions& o, std::function<int()>& actio
 void add_predict(CLI::App& app, PredictOptions& o, std::function<int()>& action) {
   CLI::App* sub = app.add_subcommand("predict", "Class probabilities of one image");
   add_model_options(*sub, o.model, o.weights, o.verify);
-  CLI::Option* image = sub->add_option("--image", o.image, "A 28x28 PNG (grayscale or colour)");
+  CLI::Option* image = sub->add_option("--image", o.image, "A 28x28 PNG or JPEG (grayscale or colour)");
   CLI::Option* dataset =
       sub->add_option("--dataset", o.dataset, "Take a test image of this data set")
           ->check(CLI::IsMember({"mnist", "fashion_mnist", "fashion-mnist"}));
@@ -195,6 +196,10 @@ void add_plot_model(CLI::App& app, PlotModelOptions& o, std::function<int()>& ac
 
 int report(const char* message) {
   std::fflush(stdout);
+  // Under mpirun the other ranks would wait for this one in their next all-reduce: stop them all.
+  if (kiln::distributed::world_size() > 1) {
+    kiln::distributed::abort_all(message, kiln::cli::kExitRuntimeError);
+  }
   std::fprintf(stderr, "kiln: %s\n", message);
   return kiln::cli::kExitRuntimeError;
 }
@@ -269,7 +274,10 @@ int main(int argc, char** argv) {
     return kiln::cli::usage_error(one_line(e.what()));
   }
   try {
-    return action();
+    kiln::distributed::init();  // joins the MPI job under mpirun (docs/DISTRIBUTED.md)
+    const int status = action();
+    kiln::distributed::finalize();
+    return status;
   } catch (const kiln::Error& e) {
     return report(e.what());
   } catch (const std::bad_alloc&) {

@@ -59,29 +59,6 @@ std::string history_json(const History& history) {
   return out.dump();
 }
 
-History history_from_json(const std::string& text) {
-  const nlohmann::ordered_json in = nlohmann::ordered_json::parse(text, nullptr, false);
-  if (!in.is_object()) cli_fail("history: expected a JSON object, found '{}'", text.substr(0, 80));
-  History history;
-  std::size_t epochs = 0;
-  for (const auto& [key, values] : in.items()) {
-    if (!values.is_array()) cli_fail("history: '{}' is not a list of numbers", key);
-    std::vector<double> series;
-    for (const auto& v : values) {
-      if (!v.is_number()) cli_fail("history: '{}' holds a non-number", key);
-      series.push_back(v.get<double>());
-    }
-    if (!history.keys.empty() && series.size() != epochs) {
-      cli_fail("history: '{}' has {} epochs, '{}' has {}", key, series.size(), history.keys.front(),
-               epochs);
-    }
-    epochs = series.size();
-    history.keys.push_back(key);
-    history.values[key] = std::move(series);
-  }
-  return history;
-}
-
 std::string confusion_csv(const Tensor& matrix, const std::vector<std::string>& class_names) {
   const auto k = static_cast<std::size_t>(matrix.dim(0));
   const std::vector<std::int32_t> counts = matrix.to_vector<std::int32_t>();

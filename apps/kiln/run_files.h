@@ -19,9 +19,8 @@ std::size_t epoch_count(const History& history);
 
 // history.csv: "epoch,<keys>" (e.g. epoch,loss,accuracy[,val_loss,val_accuracy]), epochs from 1.
 std::string history_csv(const History& history);
-// {"loss": [..], ...} with the keys in order (also stored in checkpoints).
+// {"loss": [..], ...} with the keys in order (in metrics.json).
 std::string history_json(const History& history);
-History history_from_json(const std::string& text);
 
 // confusion_matrix.csv: a header "true\predicted,<class>,...", then one row per true class.
 std::string confusion_csv(const Tensor& matrix, const std::vector<std::string>& class_names);

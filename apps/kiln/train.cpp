@@ -8,15 +8,16 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
-#include "checkpoint.h"
 #include "commands.h"
 #include "common.h"
 #include "experiments.h"
 #include "heads.h"
-#include "io/atomic_file.h"
+#include "kiln/atomic_file.h"
+#include "kiln/distributed.h"
 #include "kiln/model_io.h"
 #include "kiln/plot_model.h"
 #include "plots.h"
+#include "run_checkpoint.h"
 #include "run_files.h"
 
 namespace kiln::cli {
@@ -232,6 +233,11 @@ void print_header(const RunPlan& plan, const Model& model, const std::vector<Hea
               c.learning_rate, static_cast<unsigned long long>(c.seed), c.validation_split);
   if (plan.resume)
     std::printf("Resuming %s at epoch %d\n", plan.dir.c_str(), plan.resume->epoch + 1);
+  if (distributed::active()) {
+    const int ranks = distributed::world_size();
+    std::printf("data-parallel: %d rank%s (world size %d), %lld images of each batch per rank\n",
+                ranks, ranks == 1 ? "" : "s", ranks, static_cast<long long>(c.batch_size / ranks));
+  }
   std::fflush(stdout);
 }
 
@@ -263,9 +269,9 @@ double train(Model& model, const RunPlan& plan, const TensorMap& x, const Tensor
   fit.on_epoch_end = [&](int epoch, const std::map<std::string, double>& logs) {
     append_epoch(history, logs, model.output_names());
     const int done = epoch + 1;
-    if (config.checkpoint_every > 0 &&
+    if (config.checkpoint_every > 0 && distributed::rank() == 0 &&  // rank 0 alone writes files
         (done % config.checkpoint_every == 0 || done == plan.epochs)) {
-      save_checkpoint(checkpoint_path, model, model.optimizer(), config, done, history);
+      save_checkpoint(checkpoint_path, model, config, done, history);
       std::printf("Checkpoint: %s (epoch %d)\n", checkpoint_path.c_str(), done);
       std::fflush(stdout);
     }
@@ -286,8 +292,12 @@ int run_train(const TrainOptions& options) {
   data.x_test = first_samples(data.x_test, options.test_limit);
   data.y_test = first_samples(data.y_test, options.test_limit);
   const int classes = static_cast<int>(data.class_names.size());
-  const Device device = resolve_device(options.device);
-  make_run_dir(plan.dir);
+  // Under mpirun each rank takes its own GPU (or its share of the cores); rank 0 alone writes.
+  const bool writer = distributed::rank() == 0;
+  const Device device = distributed::active() && options.device == "auto"
+                            ? distributed::rank_device()
+                            : resolve_device(options.device);
+  if (writer) make_run_dir(plan.dir);
 
   std::vector<Head> heads;
   const std::unique_ptr<Model> model = compiled_model(experiment, config, classes, device, &heads);
@@ -296,14 +306,15 @@ int run_train(const TrainOptions& options) {
   const std::int64_t train_samples = x_train.begin()->second.dim(0);
   History history;
   if (plan.resume) {
-    restore_checkpoint(run_file(plan.dir, "checkpoint.h5"), *model, model->optimizer());
+    restore_checkpoint(run_file(plan.dir, "checkpoint.h5"), *model);
     history = plan.resume->history;
   }
-  print_header(plan, *model, heads, train_samples, data.x_test.dim(0));
+  if (writer) print_header(plan, *model, heads, train_samples, data.x_test.dim(0));
   const double seconds = train(*model, plan, x_train, y_train, history);
 
-  const TestScores test =
+  const TestScores test =  // every rank: evaluate shares the test set among them
       score_test(*model, heads, data.x_test, data.y_test, classes, config.batch_size);
+  if (!writer) return 0;
   print_scores(test);
   write_run_files({plan, *model, heads, data, train_samples, history, test, seconds});
   std::printf("Run directory: %s\n", plan.dir.c_str());

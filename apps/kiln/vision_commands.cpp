@@ -17,7 +17,6 @@
 #include <string>
 #include <vector>
 
-#include "core/check.h"
 #include "kiln/data.h"
 #include "kiln/feature_maps.h"
 #include "kiln/image.h"
@@ -148,19 +147,22 @@ int run_pool(const PoolCommand& c) {
 // The model's input shape (batch excluded).
 Shape model_input_shape(const Model& model) {
   const std::vector<std::string> inputs = model.input_names();
-  KILN_CHECK(inputs.size() == 1, "features: the model has {} inputs; one is supported",
-             inputs.size());
+  if (inputs.size() != 1) {
+    cli_fail("features: the model has {} inputs; one is supported", inputs.size());
+  }
   return model.get_layer(inputs[0])->output_shape({});
 }
 
 // A picture as the model's input: grey or RGB as the model takes it, values / 255, batch of one.
 Tensor image_input(const std::string& path, const Shape& shape) {
-  KILN_CHECK(shape.size() == 3 && (shape[2] == 1 || shape[2] == 3),
-             "features: --image needs a model taking (height, width, 1 or 3) pictures");
+  if (shape.size() != 3 || (shape[2] != 1 && shape[2] != 3)) {
+    cli_fail("features: --image needs a model taking (height, width, 1 or 3) pictures");
+  }
   Tensor image = read_image(path);
-  KILN_CHECK(image.dim(0) == shape[0] && image.dim(1) == shape[1],
-             "features: {} is {}x{} pixels but the model takes {}x{} (width x height)", path,
+  if (image.dim(0) != shape[0] || image.dim(1) != shape[1]) {
+    cli_fail("features: {} is {}x{} pixels but the model takes {}x{} (width x height)", path,
              image.dim(1), image.dim(0), shape[1], shape[0]);
+  }
   image = shape[2] == 1 ? to_grayscale(image) : to_rgb(image);
   return images_to_float(image.view({1, shape[0], shape[1], shape[2]}));
 }
@@ -169,8 +171,9 @@ Tensor dataset_input(const FeaturesCommand& c) {
   const Dataset data =
       load_dataset(c.dataset, c.data_dir.empty() ? default_data_dir() : c.data_dir);
   const std::int64_t count = data.x_test.dim(0);
-  KILN_CHECK(c.index >= 0 && c.index < count,
-             "features: --index {} is outside the {} test images of {}", c.index, count, c.dataset);
+  if (c.index < 0 || c.index >= count) {
+    cli_fail("features: --index {} is outside the {} test images of {}", c.index, count, c.dataset);
+  }
   const Tensor index =
       Tensor::from_vector(std::vector<std::int32_t>{static_cast<std::int32_t>(c.index)}, {1});
   return gather_rows(data.x_test, index);
@@ -189,9 +192,10 @@ struct Drawing {
 Drawing draw_kernels(const FeaturesCommand& c, Model& model, const std::string& layer,
                      const GridOptions& grid) {
   LayerPtr conv = model.get_layer(layer);
-  KILN_CHECK(conv->type() == "Conv2D" && !conv->weights().empty(),
-             "features: --kernels needs a Conv2D layer; '{}' is a {} (first Conv2D: {})", layer,
+  if (conv->type() != "Conv2D" || conv->weights().empty()) {
+    cli_fail("features: --kernels needs a Conv2D layer; '{}' is a {} (first Conv2D: {})", layer,
              conv->type(), first_conv_layer(model));
+  }
   const Tensor kernel = conv->weights()[0]->value().to(Device::cpu());
   const std::int64_t in = kernel.dim(2), out = kernel.dim(3);
   std::optional<std::int64_t> channel;
@@ -216,17 +220,20 @@ Drawing draw_kernels(const FeaturesCommand& c, Model& model, const std::string& 
 
 Drawing draw_feature_maps(const FeaturesCommand& c, Model& model, const std::string& layer,
                           const GridOptions& grid) {
-  KILN_CHECK(
-      !c.image.empty() || !c.dataset.empty(),
-      "features: give an input picture (--image IMG or --dataset NAME --index I), or --kernels");
+  if (c.image.empty() && c.dataset.empty()) {
+    cli_fail(
+        "features: give an input picture (--image IMG or --dataset NAME --index I), or --kernels");
+  }
   const Tensor input =
       c.image.empty() ? dataset_input(c) : image_input(c.image, model_input_shape(model));
   model.to(resolve_device(c.device));
   const Tensor activations = layer_activations(model, input, layer);
-  KILN_CHECK(activations.rank() == 4,
-             "features: layer '{}' gives {}; feature maps need (1, height, "
-             "width, channels) — pick a convolution or pooling layer",
-             layer, activations.str());
+  if (activations.rank() != 4) {
+    cli_fail(
+        "features: layer '{}' gives {}; feature maps need (1, height, width, channels) — pick a "
+        "convolution or pooling layer",
+        layer, activations.str());
+  }
   const std::vector<float> values = activations.to_vector<float>();
   const auto [low, high] = std::minmax_element(values.begin(), values.end());
   const std::string source = c.image.empty() ? fmt::format("{} test image {}", c.dataset, c.index)

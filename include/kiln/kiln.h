@@ -2,7 +2,9 @@
 #pragma once
 
 #include "kiln/allocator.h"
+#include "kiln/atomic_file.h"
 #include "kiln/build_info.h"
+#include "kiln/checkpoint.h"
 #include "kiln/data.h"
 #include "kiln/detector.h"
 #include "kiln/device.h"

@@ -16,8 +16,13 @@ class KILN_API Optimizer {
  public:
   virtual ~Optimizer() = default;
   virtual std::string name() const = 0;
-  // One update of `variables` from their gradients; every one must have a gradient of its own
-  // shape (kiln::Error otherwise).
+  // One update of `variables` from their gradients; every one must be trainable and have a
+  // gradient of its own shape (kiln::Error otherwise; nothing is updated then). Keras instead
+  // warns and skips a variable whose gradient is None. kiln does not need that: fit gives every
+  // trainable variable a gradient, zeroed each step (Note [Gradient buffers] in
+  // src/model/training.cpp), so a variable outside the loss gets 0 and stays where it is, as a
+  // skipped one would. A variable without any gradient reaches apply() only from a hand-written
+  // loop, where it is a mistake (a variable not used in the loss) that a warning would hide.
   virtual void apply(const std::vector<std::shared_ptr<Variable>>& variables) = 0;
   // Steps taken so far.
   std::int64_t iterations() const { return iterations_; }

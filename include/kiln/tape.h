@@ -3,6 +3,7 @@
 // reverse. Gradients of a value used twice add up.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -50,11 +51,21 @@ class KILN_API GradientTape {
                                const Tensor& target_grad = Tensor());
   // Adds d target / d variable into every variable's grad() (+=).
   void accumulate(const Tensor& target, const std::vector<std::shared_ptr<Variable>>& variables);
+  // The same, calling on_final(i) as soon as variables[i]'s grad() holds its final value, while
+  // the walk goes on with the earlier nodes (a data-parallel step starts all-reducing the last
+  // layers' gradients then). Every index is called once.
+  void accumulate(const Tensor& target, const std::vector<std::shared_ptr<Variable>>& variables,
+                  const std::function<void(std::size_t)>& on_final);
 
   // Number of recorded nodes.
   std::size_t size() const;
 
  private:
+  // gradient()'s walk; on_final(i, gradient) is called once per source as soon as no node left
+  // to walk can add to its gradient.
+  std::vector<Tensor> walk(const Tensor& target, const std::vector<Tensor>& sources,
+                           const Tensor& target_grad,
+                           const std::function<void(std::size_t, const Tensor&)>& on_final);
   std::vector<std::unique_ptr<detail::TapeNode>> nodes_;
   GradientTape* previous_;
   bool used_ = false;

@@ -8,7 +8,6 @@
 #include <vector>
 
 #include "autograd/numerics.h"
-#include "kiln/export.h"
 #include "kiln/tensor.h"
 
 namespace kiln::autograd {
@@ -21,8 +20,7 @@ bool recording();
 
 // Records `output = op(inputs)` if recording(); `name` is the op's name for messages. Every op
 // calls it, recording or not, so the non-finite guard (kiln/numerics.h) sees every output.
-// Exported for the unit tests' custom ops.
-KILN_API void record(const char* name, std::vector<Tensor> inputs, const Tensor& output,
+void record(const char* name, std::vector<Tensor> inputs, const Tensor& output,
                      BackwardStep step);
 
 }  // namespace kiln::autograd

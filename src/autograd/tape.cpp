@@ -82,6 +82,37 @@ std::size_t GradientTape::size() const { return nodes_.size(); }
 
 std::vector<Tensor> GradientTape::gradient(const Tensor& target, const std::vector<Tensor>& sources,
                                            const Tensor& target_grad) {
+  return walk(target, sources, target_grad, nullptr);
+}
+
+namespace {
+
+// For each node, the sources whose gradient is final once the reverse walk has done that node:
+// those it is the first (in recording order) to take as an input. Sources no node takes are
+// returned in `unused`.
+std::vector<std::vector<std::size_t>> final_after(
+    const std::vector<std::unique_ptr<detail::TapeNode>>& nodes, const std::vector<Tensor>& sources,
+    std::vector<std::size_t>* unused) {
+  std::unordered_map<const void*, std::vector<std::size_t>> by_id;
+  for (std::size_t i = 0; i < sources.size(); ++i) by_id[sources[i].id()].push_back(i);
+  std::vector<std::vector<std::size_t>> after(nodes.size());
+  for (std::size_t n = 0; n < nodes.size() && !by_id.empty(); ++n) {
+    for (const Tensor& input : nodes[n]->inputs) {
+      auto found = by_id.find(input.id());
+      if (found == by_id.end()) continue;
+      after[n].insert(after[n].end(), found->second.begin(), found->second.end());
+      by_id.erase(found);
+    }
+  }
+  for (const auto& [id, indices] : by_id) unused->insert(unused->end(), indices.begin(), indices.end());
+  return after;
+}
+
+}  // namespace
+
+std::vector<Tensor> GradientTape::walk(const Tensor& target, const std::vector<Tensor>& sources,
+                                       const Tensor& target_grad,
+                                       const std::function<void(std::size_t, const Tensor&)>& on_final) {
   KILN_CHECK(!used_, "GradientTape::gradient: this tape was already used; record a new one");
   used_ = true;
   if (active_tape == this) active_tape = previous_;
@@ -106,35 +137,55 @@ std::vector<Tensor> GradientTape::gradient(const Tensor& target, const std::vect
 
   std::unordered_map<const void*, Tensor> grads;
   grads.emplace(target.id(), seed);
+  auto gradient_of = [&](std::size_t i) {
+    auto found = grads.find(sources[i].id());
+    return found != grads.end() ? found->second
+                                : Tensor::zeros(sources[i].shape(), sources[i].dtype(), sources[i].device());
+  };
+  std::vector<std::size_t> unused;
+  const auto finals = on_final ? final_after(nodes_, sources, &unused)
+                               : std::vector<std::vector<std::size_t>>(nodes_.size());
   // Each node is released once walked, so the activations it holds are freed as early as in
   // PyTorch's graph. No id is reused while it matters: the keys in `grads` belong to sources
   // or to outputs of nodes not walked yet, and those stay alive.
-  for (auto it = nodes_.rbegin(); it != nodes_.rend(); it->reset(), ++it) {
-    detail::TapeNode& node = **it;
+  for (std::size_t n = nodes_.size(); n-- > 0;) {
+    detail::TapeNode& node = *nodes_[n];
     auto found = grads.find(node.output.id());
-    if (found == grads.end()) continue;
-    const Tensor grad_output = found->second;
-    if (source_ids.count(node.output.id()) == 0) grads.erase(found);  // frees memory early
-    std::vector<bool> needed(node.inputs.size());
-    for (std::size_t i = 0; i < node.inputs.size(); ++i) {
-      needed[i] = wanted.count(node.inputs[i].id()) > 0;
+    if (found != grads.end()) {
+      const Tensor grad_output = found->second;
+      if (source_ids.count(node.output.id()) == 0) grads.erase(found);  // frees memory early
+      std::vector<bool> needed(node.inputs.size());
+      for (std::size_t i = 0; i < node.inputs.size(); ++i) {
+        needed[i] = wanted.count(node.inputs[i].id()) > 0;
+      }
+      std::vector<Tensor> input_grads = run_backward_step(node, grad_output, needed);
+      for (std::size_t i = 0; i < node.inputs.size(); ++i) {
+        if (needed[i] && input_grads.at(i).defined()) add_into(grads, node.inputs[i], input_grads[i]);
+      }
     }
-    std::vector<Tensor> input_grads = run_backward_step(node, grad_output, needed);
-    for (std::size_t i = 0; i < node.inputs.size(); ++i) {
-      if (needed[i] && input_grads.at(i).defined()) add_into(grads, node.inputs[i], input_grads[i]);
-    }
+    nodes_[n].reset();
+    for (std::size_t i : finals[n]) on_final(i, gradient_of(i));
   }
   nodes_.clear();
+  for (std::size_t i : unused) on_final(i, gradient_of(i));
 
   std::vector<Tensor> result;
   result.reserve(sources.size());
-  for (const Tensor& s : sources) {
-    auto found = grads.find(s.id());
-    result.push_back(found != grads.end() ? found->second
-                                          : Tensor::zeros(s.shape(), s.dtype(), s.device()));
-  }
+  for (std::size_t i = 0; i < sources.size(); ++i) result.push_back(gradient_of(i));
   return result;
 }
+
+namespace {
+
+void add_gradient(Variable& v, const Tensor& grad) {
+  if (!v.grad().defined()) {
+    v.grad() = grad.clone();
+  } else {
+    backend::backend_for(v.grad().device()).axpy(1.0, grad, v.grad());
+  }
+}
+
+}  // namespace
 
 void GradientTape::accumulate(const Tensor& target,
                               const std::vector<std::shared_ptr<Variable>>& variables) {
@@ -142,14 +193,19 @@ void GradientTape::accumulate(const Tensor& target,
   sources.reserve(variables.size());
   for (const auto& v : variables) sources.push_back(v->value());
   std::vector<Tensor> grads = gradient(target, sources);
-  for (std::size_t i = 0; i < variables.size(); ++i) {
-    Variable& v = *variables[i];
-    if (!v.grad().defined()) {
-      v.grad() = grads[i].clone();
-    } else {
-      backend::backend_for(v.grad().device()).axpy(1.0, grads[i], v.grad());
-    }
-  }
+  for (std::size_t i = 0; i < variables.size(); ++i) add_gradient(*variables[i], grads[i]);
+}
+
+void GradientTape::accumulate(const Tensor& target,
+                              const std::vector<std::shared_ptr<Variable>>& variables,
+                              const std::function<void(std::size_t)>& on_final) {
+  std::vector<Tensor> sources;
+  sources.reserve(variables.size());
+  for (const auto& v : variables) sources.push_back(v->value());
+  walk(target, sources, Tensor(), [&](std::size_t i, const Tensor& grad) {
+    add_gradient(*variables[i], grad);
+    on_final(i);
+  });
 }
 
 NoGrad::NoGrad() : previous_(grad_disabled) { grad_disabled = true; }

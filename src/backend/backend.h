@@ -21,6 +21,7 @@
 #include "kiln/allocator.h"
 #include "kiln/device.h"
 #include "kiln/graph_ops.h"
+#include "kiln/image.h"
 #include "kiln/tensor.h"
 
 namespace kiln::backend {
@@ -47,7 +48,9 @@ struct Pool2dGeometry {
   std::int64_t pad_top = 0, pad_left = 0;
 };
 
-enum class PoolMode : unsigned char { max, min, avg };
+// The public pooling mode (kiln/image.h): one enum for the image pooling, the layers and the
+// kernels.
+using PoolMode = kiln::PoolMode;
 enum class Pointwise : unsigned char { relu, sigmoid, tanh };
 
 // Keras's activations that need a kernel of their own (exp / log1p / erf), each a function of x
@@ -87,7 +90,7 @@ struct AdamStep {
 };
 
 // Error unless `step` holds an i32 counter and an f64 learning rate, one element each, on `device`.
-KILN_API void check_adam_step(const AdamStep& step, Device device, const char* who);
+void check_adam_step(const AdamStep& step, Device device, const char* who);
 
 // What accuracy_count compares (Keras's "accuracy" for each loss).
 enum class AccuracyKind : unsigned char { categorical, sparse_categorical, binary };
@@ -101,15 +104,15 @@ struct SgdStep {
 
 // Device work recorded once by Backend::capture and replayed any number of times: each replay
 // queues the same kernels on the same memory (no host work, no allocation).
-class KILN_API CapturedWork {
+class CapturedWork {
  public:
   virtual ~CapturedWork() = default;
   virtual void replay() = 0;
 };
 
-// Exported whole (vtable and typeinfo) because it has out-of-line virtual methods (the fused
-// defaults) that tests and UBSan's vptr checks reach from outside libkiln.
-class KILN_API Backend {
+// Not exported from libkiln.so: tests and benchmarks that reach it link kiln_internal (the
+// library's objects, src/CMakeLists.txt), so its vtable and typeinfo are theirs too.
+class Backend {
  public:
   virtual ~Backend() = default;
   virtual Device device() const = 0;
@@ -350,6 +353,6 @@ class KILN_API Backend {
 
 // The backend of `device`: the CPU one, or the CUDA one for GPU N (Error when not compiled in
 // or not usable).
-KILN_API Backend& backend_for(Device device);
+Backend& backend_for(Device device);
 
 }  // namespace kiln::backend

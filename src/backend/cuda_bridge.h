@@ -13,11 +13,10 @@ bool compiled_in();
 bool emulated();
 // Number of usable GPUs (0 without a driver or device); `why_not` explains a 0.
 int device_count(std::string* why_not);
+// The Backend and Allocator of GPU `device_index`, which the caller has checked is usable (the
+// device registry, backend/registry.cpp, is the one place that checks).
 backend::Backend& backend(int device_index);
 Allocator& allocator(int device_index);
-// TF32 tensor-core math for conv and GEMM (on by default; the stub ignores it).
-void set_tf32(bool enabled);
-bool tf32();
 // "CUDA 13.0, cuDNN 9.19.0, cuBLAS 13.x" or "" when not compiled in.
 std::string version_info();
 

@@ -20,9 +20,6 @@ Allocator& allocator(int device_index) {
   fail("cuda:{} requested, but kiln was built without CUDA", device_index);
 }
 
-void set_tf32(bool) {}
-bool tf32() { return false; }
-
 std::string version_info() { return ""; }
 
 }  // namespace kiln::cuda_bridge

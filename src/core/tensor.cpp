@@ -1,8 +1,9 @@
+// Tensor: the data structure (shape, dtype, storage, views). What fills, copies or converts a
+// tensor's bytes runs a device's kernels, so it is the backend layer's: backend/tensor_transfer.cpp.
 #include "kiln/tensor.h"
 
 #include <cstring>
 
-#include "backend/backend.h"
 #include "core/check.h"
 #include "core/counter_rng.h"
 
@@ -43,12 +44,6 @@ Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) {
   return full(shape, 0.0, dtype, device);
 }
 
-Tensor Tensor::full(const Shape& shape, double value, DType dtype, Device device) {
-  Tensor t = empty(shape, dtype, device);
-  backend::backend_for(device).fill(t, value);
-  return t;
-}
-
 Tensor Tensor::uniform(const Shape& shape, double low, double high, std::uint64_t seed,
                        DType dtype, Device device) {
   KILN_CHECK(is_floating(dtype), "Tensor::uniform: expected a floating dtype, found {}",
@@ -60,17 +55,6 @@ Tensor Tensor::uniform(const Shape& shape, double low, double high, std::uint64_
     out[i] = low + (high - low) * rng::uniform01(seed, static_cast<std::uint64_t>(i));
   }
   return host.astype(dtype).to(device);
-}
-
-template <class T>
-Tensor Tensor::from_vector(const std::vector<T>& values, const Shape& shape, Device device) {
-  const std::int64_t count = shape_numel(shape);
-  KILN_CHECK(static_cast<std::int64_t>(values.size()) == count,
-             "Tensor::from_vector: shape {} needs {} values, found {}", shape_str(shape), count,
-             values.size());
-  Tensor t = empty(shape, dtype_of<T>(), device);
-  backend::backend_for(device).copy_from_host(t.raw_data(), values.data(), t.nbytes());
-  return t;
 }
 
 const Shape& Tensor::shape() const {
@@ -124,14 +108,6 @@ const T* Tensor::data() const {
   return static_cast<const T*>(raw_data());
 }
 
-template <class T>
-std::vector<T> Tensor::to_vector() const {
-  check_dtype(dtype_of<T>(), "to_vector");
-  std::vector<T> out(static_cast<std::size_t>(numel()));
-  backend::backend_for(device()).copy_to_host(out.data(), raw_data(), nbytes());
-  return out;
-}
-
 double Tensor::item() const {
   KILN_CHECK(numel() == 1, "Tensor::item: expected one element, found shape {}",
              shape_str(shape()));
@@ -145,13 +121,6 @@ Tensor Tensor::to(Device target) const {
   if (device() == target) return *this;
   Tensor out = empty(shape(), dtype(), target);
   out.copy_from(*this);
-  return out;
-}
-
-Tensor Tensor::astype(DType target) const {
-  if (dtype() == target) return *this;
-  Tensor out = empty(shape(), target, device());
-  backend::backend_for(device()).cast(*this, out, 1.0);
   return out;
 }
 
@@ -205,24 +174,6 @@ Tensor Tensor::narrow(std::int64_t begin, std::int64_t end) const {
   return Tensor(impl);
 }
 
-void Tensor::copy_from(const Tensor& source) {
-  KILN_CHECK(source.shape() == shape() && source.dtype() == dtype(),
-             "copy_from: expected a {} tensor of shape {}, found {} of shape {}",
-             dtype_name(dtype()), shape_str(shape()), dtype_name(source.dtype()),
-             shape_str(source.shape()));
-  const std::size_t bytes = nbytes();
-  if (bytes == 0) return;
-  if (device() == source.device()) {
-    backend::backend_for(device()).copy(raw_data(), source.raw_data(), bytes);
-  } else if (source.device().is_cpu()) {
-    backend::backend_for(device()).copy_from_host(raw_data(), source.raw_data(), bytes);
-  } else if (device().is_cpu()) {
-    backend::backend_for(source.device()).copy_to_host(raw_data(), source.raw_data(), bytes);
-  } else {
-    copy_from(source.to(Device::cpu()));
-  }
-}
-
 std::string Tensor::str() const {
   if (!defined()) return "Tensor(undefined)";
   return std::string("Tensor(") + dtype_name(dtype()) + ", " + device().str() + ", " +
@@ -239,11 +190,9 @@ void Tensor::check_dtype(DType expected, const char* what) const {
              dtype_name(expected), dtype_name(impl_->dtype));
 }
 
-#define KILN_INSTANTIATE_TENSOR(T)                                                        \
-  template KILN_API Tensor Tensor::from_vector<T>(const std::vector<T>&, const Shape&, Device); \
-  template KILN_API T* Tensor::data<T>();                                                 \
-  template KILN_API const T* Tensor::data<T>() const;                                     \
-  template KILN_API std::vector<T> Tensor::to_vector<T>() const;
+#define KILN_INSTANTIATE_TENSOR(T)              \
+  template KILN_API T* Tensor::data<T>();       \
+  template KILN_API const T* Tensor::data<T>() const;
 
 KILN_INSTANTIATE_TENSOR(float)
 KILN_INSTANTIATE_TENSOR(double)

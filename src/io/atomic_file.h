@@ -1,15 +1,11 @@
-// Atomic file replacement: the new contents go to a temp file in the destination's directory,
-// which is fsynced and renamed over the destination, and the directory is fsynced. A failure at
-// any step removes the temp file and leaves an existing destination exactly as it was, so a crash
-// or a full disk never destroys the previous checkpoint. A process killed mid-write (SIGKILL) leaves
-// its temp file (.<name>.tmp-XXXXXX) behind; the next successful write of the same path removes
-// it, so two processes must not write one path at the same time.
+// Atomic file replacement (kiln/atomic_file.h) for a writer that needs a path, such as HDF5's.
 #pragma once
 
 #include <functional>
 #include <string>
 #include <string_view>
 
+#include "kiln/atomic_file.h"
 #include "kiln/export.h"
 
 namespace kiln {
@@ -21,8 +17,5 @@ namespace kiln {
 // mode.
 KILN_API void write_file_atomically(const std::string& path,
                                     const std::function<void(const std::string& temp_path)>& write);
-
-// The same for a file whose contents are known: CSV logs, JSON metrics.
-KILN_API void write_file_atomically(const std::string& path, std::string_view contents);
 
 }  // namespace kiln

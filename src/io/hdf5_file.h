@@ -38,9 +38,9 @@ class KILN_API Handle {
 };
 
 // Switches off HDF5's printing of its error stack to stderr (kiln raises Errors instead).
-KILN_API void silence_errors();
+void silence_errors();
 // "file.h5:/group/object" for messages; falls back to what HDF5 can tell.
-KILN_API std::string describe(hid_t object);
+std::string describe(hid_t object);
 
 // Files. create_file truncates an existing file; open_file opens read-only and checks that the
 // file exists and is HDF5.
@@ -50,16 +50,16 @@ KILN_API Handle open_file(const std::string& path);
 // (a whole HDF5 file's bytes, e.g. a member of a zip archive) read-only; create_memory_file makes
 // an empty writable file and file_image returns its bytes once written. `name` is only for
 // messages. Implemented in hdf5_image.cpp.
-KILN_API Handle open_file_image(const std::string& image, const std::string& name);
-KILN_API Handle create_memory_file(const std::string& name);
-KILN_API std::string file_image(hid_t file);
+Handle open_file_image(const std::string& image, const std::string& name);
+Handle create_memory_file(const std::string& name);
+std::string file_image(hid_t file);
 
 // Groups. `path` is relative to `parent` and may have several components; create_group makes the
 // missing intermediate groups.
 KILN_API Handle create_group(hid_t parent, const std::string& path);
 KILN_API Handle open_group(hid_t parent, const std::string& path);
 // True when every component of `path` exists below `parent` (links only, no object is opened).
-KILN_API bool link_exists(hid_t parent, const std::string& path);
+bool link_exists(hid_t parent, const std::string& path);
 
 // Attributes.
 enum class StringStorage { fixed_length, variable_length };
@@ -92,7 +92,7 @@ KILN_API void write_dataset(hid_t parent, const std::string& path, DType dtype, 
 KILN_API Handle open_dataset(hid_t parent, const std::string& path);
 KILN_API Shape dataset_shape(hid_t dataset);
 // "float32", "float64", "int32", "string", ... : the stored element type, for messages and checks.
-KILN_API std::string dataset_type_name(hid_t dataset);
+std::string dataset_type_name(hid_t dataset);
 KILN_API void read_dataset(hid_t dataset, DType dtype, void* values);
 
 }  // namespace kiln::h5

@@ -32,7 +32,7 @@ inline constexpr std::int64_t kMaxFileWeightValues = std::int64_t{1} << 24;
 // One layer's weights in Keras order (kernel then bias). Weight names are the short Keras 2 names
 // ("kernel:0", "bias:0"); on disk they are prefixed with the layer name. Read back, a name is the
 // stored name's last path component (a Keras 3 file gives "kernel").
-struct KILN_API LayerWeights {
+struct LayerWeights {
   std::string layer_name;
   std::vector<std::pair<std::string, Tensor>> weights;
 };
@@ -51,25 +51,25 @@ KILN_API std::vector<LayerWeights> read_keras_weights(hid_t group);
 // One float dataset `stored_name` below `layer_group` as a new CPU f32 tensor, checked as above;
 // `budget` is how many more values the file may hold (kMaxFileWeightValues in all) and is
 // charged with this one's.
-KILN_API Tensor read_keras_weight(hid_t layer_group, const std::string& layer,
+Tensor read_keras_weight(hid_t layer_group, const std::string& layer,
                                   const std::string& stored_name, std::int64_t& budget);
 
 // Like Keras model.save_weights("x.h5"): the layout at the file root, written atomically.
-KILN_API void save_weights_h5(const std::string& path, const std::vector<LayerWeights>& layers);
+void save_weights_h5(const std::string& path, const std::vector<LayerWeights>& layers);
 // Reads a weights file written by kiln or Keras; a model file (weights under `model_weights`) is
 // accepted too.
-KILN_API std::vector<LayerWeights> load_weights_h5(const std::string& path);
+std::vector<LayerWeights> load_weights_h5(const std::string& path);
 
 // Like Keras model.save("x.h5"): root attributes model_config (JSON text), keras_version, backend
 // and training_config when not empty; the weights under `model_weights`. Written atomically.
 // `write_extra`, when given, adds kiln's groups (optimizer_weights, kiln_self_test) to the open
 // file; the root also gets a kiln_version attribute.
-KILN_API void save_model_h5(const std::string& path, const std::string& model_config_json,
+void save_model_h5(const std::string& path, const std::string& model_config_json,
                             const std::string& training_config_json,
                             const std::vector<LayerWeights>& layers,
                             const std::function<void(hid_t file)>& write_extra = {});
 
-struct KILN_API ModelFileContents {
+struct ModelFileContents {
   std::string model_config;     // JSON text
   std::string training_config;  // JSON text; empty when the file has none
   std::string keras_version;    // empty when the file has none
@@ -80,6 +80,6 @@ struct KILN_API ModelFileContents {
 // Reads a model file written by kiln or by Keras 2 / Keras 3 (legacy HDF5) model.save("x.h5").
 // A file without model_config (such as a weights-only file) is an Error saying so and how to
 // load it with an architecture.
-KILN_API ModelFileContents read_model_h5(const std::string& path);
+ModelFileContents read_model_h5(const std::string& path);
 
 }  // namespace kiln

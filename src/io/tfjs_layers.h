@@ -23,12 +23,11 @@
 #include <utility>
 #include <vector>
 
-#include "kiln/export.h"
 #include "kiln/tensor.h"
 
 namespace kiln {
 
-struct KILN_API TfjsLayersModel {
+struct TfjsLayersModel {
   std::string model_config;     // the Keras model config, JSON text
   std::string training_config;  // JSON text; empty when the file has none
   // The model's weights by manifest name ("conv2d/kernel"), in manifest order, CPU f32.
@@ -38,11 +37,11 @@ struct KILN_API TfjsLayersModel {
 // True when the file is a JSON object with a weightsManifest: a TF.js model.json (layers or
 // graph model), not a Keras architecture from model.to_json(). False for HDF5 and zip files and
 // for a file that cannot be opened or parsed.
-KILN_API bool is_tfjs_model_file(const std::string& path);
+bool is_tfjs_model_file(const std::string& path);
 
 // Reads model.json and every shard it names, checking each entry (name, shape, dtype,
 // quantization) and the shards' byte counts. Any problem is an Error naming the file and what
 // was expected and found; a graph model is refused as such.
-KILN_API TfjsLayersModel read_tfjs_layers_model(const std::string& path);
+TfjsLayersModel read_tfjs_layers_model(const std::string& path);
 
 }  // namespace kiln

@@ -34,6 +34,8 @@ class MetricSums {
   void reset();
   // The means so far by key, in key order: one read of the device (one wait).
   std::vector<std::pair<std::string, double>> means() const;
+  // The samples behind each sum, in key order (a data-parallel fit reduces means * counts).
+  const std::vector<double>& counts() const { return counts_; }
 
  private:
   std::vector<std::string> keys_;

@@ -6,12 +6,12 @@
 #include <nlohmann/json.hpp>
 
 #include "core/check.h"
-#include "model/summary.h"
 #include "io/keras_h5.h"
 #include "io/tfjs_layers.h"
 #include "model/model_files.h"
 #include "model/optimizer_weights.h"
 #include "model/self_test.h"
+#include "model/weights_mapping.h"
 #include "model/weights_by_name.h"
 
 namespace kiln {
@@ -19,30 +19,6 @@ namespace kiln {
 namespace {
 
 using Json = nlohmann::ordered_json;
-
-// The layers Keras lists in a weights file: all of them, but Sequential leaves out its InputLayer.
-std::vector<LayerPtr> saved_layers(const Model& model) {
-  std::vector<LayerPtr> layers;
-  for (const LayerPtr& layer : model.layers()) {
-    if (is_sequential(model) && layer->type() == "InputLayer") continue;
-    layers.push_back(layer);
-  }
-  return layers;
-}
-
-std::string short_name(const std::string& variable_name) {
-  return variable_name.substr(variable_name.rfind('/') + 1);
-}
-
-std::vector<LayerWeights> collect_weights(const Model& model) {
-  std::vector<LayerWeights> all;
-  for (const LayerPtr& layer : saved_layers(model)) {
-    LayerWeights lw{layer->name(), {}};
-    for (const auto& v : layer->weights()) lw.weights.emplace_back(short_name(v->name()), v->value());
-    all.push_back(std::move(lw));
-  }
-  return all;
-}
 
 std::string training_config(const Model& model) {
   if (!model.compiled()) return "";
@@ -114,41 +90,6 @@ void compile_from(Model& model, const std::string& text) {
   model.compile(options);
 }
 
-// Pairs the file's layers with the model's, in order, like Keras's load_weights for HDF5
-// (topological, not by name), and checks counts and shapes. Returns the new values in model order.
-std::vector<Tensor> matched_values(const Model& model, const std::vector<LayerWeights>& file,
-                                   const std::string& path) {
-  std::vector<LayerPtr> layers;
-  for (const LayerPtr& l : saved_layers(model)) {
-    if (!l->weights().empty()) layers.push_back(l);
-  }
-  std::vector<const LayerWeights*> stored;
-  for (const LayerWeights& lw : file) {
-    if (!lw.weights.empty()) stored.push_back(&lw);
-  }
-  KILN_CHECK(layers.size() == stored.size(),
-             "{}: the file holds weights for {} layers, model '{}' has {} layers with weights", path,
-             stored.size(), model.name(), layers.size());
-  std::vector<Tensor> values;
-  for (std::size_t i = 0; i < layers.size(); ++i) {
-    const Layer& layer = *layers[i];
-    const LayerWeights& lw = *stored[i];
-    KILN_CHECK(lw.weights.size() == layer.weights().size(),
-               "{}: layer '{}' in the file has {} weights, model layer '{}' has {}", path, lw.layer_name,
-               lw.weights.size(), layer.name(), layer.weights().size());
-    for (std::size_t j = 0; j < lw.weights.size(); ++j) {
-      const Tensor& want = layer.weights()[j]->value();
-      const Tensor& got = lw.weights[j].second;
-      KILN_CHECK(got.shape() == want.shape(),
-                 "{}: weight '{}' of layer '{}' has shape {}, model layer '{}' expects {}", path,
-                 lw.weights[j].first, lw.layer_name, shape_str(got.shape()), layer.name(),
-                 shape_str(want.shape()));
-      values.push_back(got.astype(DType::f32).to(want.device()));
-    }
-  }
-  return values;
-}
-
 // Weights stored by name (Keras 3) rearranged in the model's layer order for matched_values;
 // layers the file lacks come out without weights, so the count check names the mismatch.
 std::vector<LayerWeights> in_model_order(const Model& model, const StoredWeights& stored) {
@@ -204,10 +145,10 @@ std::unique_ptr<Model> load_tfjs_layers_model(const std::string& path) {
 
 void save_model(const Model& model, const std::string& path) {
   if (path.size() >= 6 && path.compare(path.size() - 6, 6, ".keras") == 0) {
-    save_keras_archive(model, path, training_config(model), collect_weights(model));
+    save_keras_archive(model, path, training_config(model), layer_weights(model));
     return;
   }
-  save_model_h5(path, model_config_json(model), training_config(model), collect_weights(model),
+  save_model_h5(path, model_config_json(model), training_config(model), layer_weights(model),
                 [&model](hid_t file) {
                   write_optimizer_weights(file, model);
                   write_self_test(file, model);
@@ -242,7 +183,7 @@ std::unique_ptr<Model> load_model(const std::string& path, const LoadOptions& op
 }
 
 void save_weights(const Model& model, const std::string& path) {
-  save_weights_h5(path, collect_weights(model));
+  save_weights_h5(path, layer_weights(model));
 }
 
 void load_weights(Model& model, const std::string& path) {

@@ -59,16 +59,18 @@ void write_optimizer_weights(hid_t file, const Model& model) {
   }
 }
 
-bool read_optimizer_weights(hid_t file, Model& model, const std::string& where) {
-  if (!model.compiled() || !h5::link_exists(file, kGroup)) return false;
+std::optional<OptimizerState> read_optimizer_state(hid_t file, const Model& model,
+                                                   const std::string& where) {
+  if (!model.compiled() || !h5::link_exists(file, kGroup)) return std::nullopt;
   h5::Handle group = h5::open_group(file, kGroup);
   const std::vector<std::string> names = h5::read_string_list_attribute(group.id(), "weight_names");
-  Optimizer& optimizer = model.optimizer();
-  if (names != weight_names(model, optimizer)) return false;
-  std::int32_t iterations = 0;
+  if (names != optimizer_weight_names(model)) return std::nullopt;
+  std::int32_t iterations = 0;  // stored int64; HDF5 converts (and fails on overflow)
   h5::read_dataset(h5::open_dataset(group.id(), names[0]).id(), DType::i32, &iterations);
+  KILN_CHECK(iterations >= 0, "{}: optimizer weight {} is {}, expected a step count >= 0", where,
+             names[0], iterations);
   const auto variables = model.trainable_weights();
-  std::vector<Tensor> slots;
+  OptimizerState state{{}, iterations};
   std::int64_t budget = kMaxFileWeightValues;
   for (std::size_t i = 1; i < names.size(); ++i) {
     Tensor slot = read_keras_weight(group.id(), "optimizer_weights", names[i], budget);
@@ -77,9 +79,19 @@ bool read_optimizer_weights(hid_t file, Model& model, const std::string& where) 
                "{}: optimizer weight {} has shape {}, its variable {} has {}", where, names[i],
                shape_str(slot.shape()), variables[(i - 1) % variables.size()]->name(),
                shape_str(variable.shape()));
-    slots.push_back(slot.to(variable.device()));
+    state.slots.push_back(slot.to(variable.device()));
   }
-  optimizer.load_state(slots, iterations);
+  return state;
+}
+
+std::vector<std::string> optimizer_weight_names(const Model& model) {
+  return weight_names(model, model.optimizer());
+}
+
+bool read_optimizer_weights(hid_t file, Model& model, const std::string& where) {
+  const std::optional<OptimizerState> state = read_optimizer_state(file, model, where);
+  if (!state) return false;
+  model.optimizer().load_state(state->slots, state->iterations);
   return true;
 }
 

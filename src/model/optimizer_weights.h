@@ -11,7 +11,10 @@
 
 #include <hdf5.h>
 
+#include <cstdint>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "kiln/model.h"
 
@@ -19,6 +22,20 @@ namespace kiln {
 
 // Writes the group when the model is compiled and its optimizer has state (after a step).
 void write_optimizer_weights(hid_t file, const Model& model);
+
+// The optimizer's slots in Optimizer::state() order and its step count.
+struct OptimizerState {
+  std::vector<Tensor> slots;  // each on its variable's device
+  std::int64_t iterations = 0;
+};
+
+// The state in `file`'s optimizer_weights when named exactly as kiln names the state of `model`'s
+// optimizer (same optimizer, same trainable variables, same slots); nothing when the group is
+// missing or named otherwise. A slot of another shape is an Error naming `where`. Reads only.
+std::optional<OptimizerState> read_optimizer_state(hid_t file, const Model& model,
+                                                   const std::string& where);
+// The names kiln gives the optimizer's weights in that group, iterations first.
+std::vector<std::string> optimizer_weight_names(const Model& model);
 
 // When `file` has optimizer_weights named exactly as kiln would name its state (same optimizer,
 // same trainable variables, same slots), restores it; a slot of another shape is an Error naming

@@ -20,6 +20,8 @@
 #include "backend/backend.h"
 #include "core/check.h"
 #include "core/counter_rng.h"
+#include "distributed/data_parallel.h"
+#include "kiln/distributed.h"
 #include "kiln/model.h"
 #include "model/metric_sums.h"
 #include "model/progress.h"
@@ -140,6 +142,13 @@ struct Model::Compiled {
   };
   std::vector<Head> heads;
   std::shared_ptr<Optimizer> optimizer;
+  // Data-parallel steps (docs/DISTRIBUTED.md): this rank's share of the step's global batch
+  // (fit sets it per step; train_step alone takes an equal share) and the gradients' all-reduce.
+  float rank_weight = 0.0f;  // 0: 1 / world size
+  float step_weight() const {
+    return rank_weight > 0.0f ? rank_weight : 1.0f / static_cast<float>(distributed::world_size());
+  }
+  distributed::StepReducer reducer;
 
   std::string key(const Head& head, const std::string& metric) const {
     return heads.size() == 1 ? metric : head.output + "_" + metric;
@@ -282,7 +291,12 @@ StepLogs Model::train_step(const TensorMap& x, const TensorMap& y) {
     const TensorMap predictions = call(x, true);
     const Tensor total = head_losses(predictions, y, rows, logs);
     prepare_gradients(variables);  // after the forward pass: a batch too large leaves nothing
-    tape.accumulate(total, variables);
+    if (!distributed::active()) {
+      tape.accumulate(total, variables);
+    } else {  // summed over the ranks, while the backward pass goes on (Note [Gradient buckets])
+      compiled_state_->reducer.accumulate(tape, total, variables, gradient_buffer_,
+                                          compiled_state_->step_weight());
+    }
   }
   NoGrad no_grad;
   compiled_state_->optimizer->apply(variables);
@@ -338,6 +352,10 @@ History Model::fit(const TensorMap& x_all, const TensorMap& y_all, const FitOpti
   const auto n_val = static_cast<std::int64_t>(static_cast<double>(n_all) * options.validation_split);
   const std::int64_t n = n_all - n_val;
   KILN_CHECK(n > 0, "fit: no training samples left after validation_split {}", options.validation_split);
+  distributed::check_batch_divides(options.batch_size, "fit");
+  distributed::check_same_model(*this);
+  distributed::broadcast_values(weights());  // every rank starts from rank 0's weights
+  const int verbose = distributed::rank() == 0 ? options.verbose : 0;
 
   // Upload once; split off the validation tail (Keras takes the last samples, before shuffling).
   const TensorMap x_dev = move_all(x_all, device_), y_dev = move_all(y_all, device_);
@@ -359,30 +377,37 @@ History Model::fit(const TensorMap& x_all, const TensorMap& y_all, const FitOpti
   const std::uint64_t seed = options.seed != 0 ? options.seed : random_seed();
   const std::int64_t steps = (n + options.batch_size - 1) / options.batch_size;
   MetricSums sums(compiled_state_->keys(), device_);  // one address for the whole fit
+  const std::int64_t rank_batch = options.batch_size / distributed::world_size();
   StepGraph runner(
       [&](const Tensor& idx) {
         return sums.accumulate(train_step(gather_batch(x_dev, idx), gather_batch(y_dev, idx)));
       },
-      device_, options.batch_size, optimizer(),
-      capture_obstacle(device_, options.cuda_graphs, optimizer(), layers_drawing_per_call(*this)));
+      device_, rank_batch, optimizer(),
+      capture_obstacle(device_, options.cuda_graphs && !distributed::active(), optimizer(),
+                       layers_drawing_per_call(*this)));
   for (int epoch = options.initial_epoch; epoch < options.epochs; ++epoch) {
-    if (options.verbose > 0) std::printf("Epoch %d/%d\n", epoch + 1, options.epochs);
+    if (verbose > 0) std::printf("Epoch %d/%d\n", epoch + 1, options.epochs);
     const auto order = shuffled(n, rng::mix64(seed ^ rng::mix64(static_cast<std::uint64_t>(epoch))), options.shuffle);
     const Tensor epoch_order = Tensor::from_vector(order, {n}, device_);  // one upload per epoch
-    ProgressBar bar(steps, options.verbose);
+    ProgressBar bar(steps, verbose);
     if (epoch > options.initial_epoch) sums.reset();
     for (std::int64_t step = 0; step < steps; ++step) {
       const std::int64_t begin = step * options.batch_size;
       const std::int64_t end = std::min(n, begin + options.batch_size);
-      sums.add_counts(runner.run(epoch_order.narrow(begin, end)));
+      const auto [first, last] = distributed::shard(begin, end);  // all rows in a world of one
+      KILN_CHECK(last > first, "fit: the last batch has {} samples, fewer than the {} ranks; "
+                 "pass a batch size or sample count that leaves at least one per rank", end - begin,
+                 distributed::world_size());
+      compiled_state_->rank_weight = static_cast<float>(last - first) / static_cast<float>(end - begin);
+      sums.add_counts(runner.run(epoch_order.narrow(first, last)));
       if (options.on_batch_end) options.on_batch_end(epoch, step);
-      if (bar.due(step + 1)) {  // Note [Metrics on the device]: read only to show them
-        const auto running = sums.means();
+      if (distributed::rank0_says(bar.due(step + 1))) {  // Note [Metrics on the device]
+        const auto running = distributed::reduced_means(sums);
         check_finite_loss(running, epoch, step + 1, steps);
         bar.update(step + 1, running, false);
       }
     }
-    std::vector<std::pair<std::string, double>> shown = sums.means();
+    std::vector<std::pair<std::string, double>> shown = distributed::reduced_means(sums);
     check_finite_loss(shown, epoch, steps, steps);
     std::map<std::string, double> epoch_logs = as_map(shown);
     if (n_val > 0) {
@@ -396,6 +421,7 @@ History Model::fit(const TensorMap& x_all, const TensorMap& y_all, const FitOpti
     for (const std::string& key : history.keys) history.values[key].push_back(epoch_logs[key]);
     if (options.on_epoch_end) options.on_epoch_end(epoch, epoch_logs);
   }
+  compiled_state_->rank_weight = 0.0f;
   return history;
 }
 
@@ -412,12 +438,16 @@ std::map<std::string, double> Model::evaluate(const TensorMap& x_all, const Tens
   KILN_CHECK(batch_size >= 1, "evaluate: batch_size must be >= 1, found {}", batch_size);
   check_targets(*this, y_all, "evaluate");
   check_labels(y_all, "evaluate");
-  const std::int64_t n = samples_in(x_all, "evaluate (x)");
+  const std::int64_t n_all = samples_in(x_all, "evaluate (x)");
   const std::int64_t n_targets = samples_in(y_all, "evaluate (y)");
-  KILN_CHECK(n_targets == n, "evaluate: x has {} samples but y has {}", n, n_targets);
+  KILN_CHECK(n_targets == n_all, "evaluate: x has {} samples but y has {}", n_all, n_targets);
   NoGrad no_grad;
   const TensorMap x_dev = move_all(x_all, device_), y_dev = move_all(y_all, device_);
-  const Tensor order = Tensor::from_vector(in_order(n), {n}, device_);
+  const auto [first, last] = distributed::shard(0, n_all);  // this rank's share of the samples
+  const std::int64_t n = last - first;
+  std::vector<std::int32_t> rows = in_order(n);
+  for (std::int32_t& row : rows) row += static_cast<std::int32_t>(first);
+  const Tensor order = Tensor::from_vector(rows, {n}, device_);
   MetricSums sums(compiled_state_->keys(), device_);
   for (std::int64_t begin = 0; begin < n; begin += batch_size) {
     const std::int64_t end = std::min(n, begin + batch_size);
@@ -427,7 +457,7 @@ std::map<std::string, double> Model::evaluate(const TensorMap& x_all, const Tens
     head_losses(call(xb, false), yb, end - begin, logs);
     sums.add(logs);
   }
-  return as_map(sums.means());  // one read (Note [Metrics on the device])
+  return as_map(distributed::reduced_means(sums));  // one read (Note [Metrics on the device])
 }
 
 std::map<std::string, double> Model::evaluate(const Tensor& x, const Tensor& y, std::int64_t batch_size) {

@@ -7,7 +7,6 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
-#include <map>
 
 #include "autograd/record.h"
 #include "kiln/ops.h"
@@ -64,15 +63,26 @@ Tensor softmax(const Tensor& x) {
 
 namespace {
 
-// The kernels of backend::SmoothActivation by Keras's names.
-const std::map<std::string, backend::SmoothActivation>& smooth_activations() {
+// The kernels of backend::SmoothActivation by Keras's names. A plain array, not a std::map: the
+// map's out-of-line members, instantiated on a kiln::backend enum, were exported from libkiln.so
+// (scripts/check-exports.sh).
+struct SmoothKind {
+  std::string name;
+  backend::SmoothActivation kind;
+};
+
+// The entry for `name`, or nullptr. Its name is static: it outlives any tape.
+const SmoothKind* find_smooth_activation(const std::string& name) {
   using backend::SmoothActivation;
-  static const std::map<std::string, SmoothActivation> kinds{
+  static const SmoothKind kinds[] = {
       {"elu", SmoothActivation::elu},           {"selu", SmoothActivation::selu},
       {"softplus", SmoothActivation::softplus}, {"softsign", SmoothActivation::softsign},
       {"gelu", SmoothActivation::gelu},         {"exponential", SmoothActivation::exponential},
       {"mish", SmoothActivation::mish}};
-  return kinds;
+  for (const SmoothKind& entry : kinds) {
+    if (entry.name == name) return &entry;
+  }
+  return nullptr;
 }
 
 // y = f(x), its gradient from the input x. `name` outlives the tape (a key of the static map).
@@ -134,9 +144,8 @@ Tensor activation(const Tensor& x, const std::string& name) {
   if (name == "swish" || name == "silu") return multiply(x, sigmoid(x));
   if (name == "hard_sigmoid") return hard_sigmoid(x);
   if (name == "hard_swish" || name == "hard_silu") return multiply(x, hard_sigmoid(x));
-  const auto smooth = smooth_activations().find(name);
-  if (smooth != smooth_activations().end()) {
-    return smooth_activation(smooth->first, smooth->second, x);
+  if (const SmoothKind* smooth = find_smooth_activation(name)) {
+    return smooth_activation(smooth->name, smooth->kind, x);
   }
   fail("activation: expected one of {}; found '{}'", ops::activation_name_list(), name);
 }

@@ -12,17 +12,15 @@
 
 namespace kiln::ops {
 
-// Exported for the unit tests, like the other internals they reach.
-
 // The fused form of the Keras activation `name`, or nothing when it does not fuse.
-KILN_API std::optional<backend::Pointwise> fusable_activation(const std::string& name);
+std::optional<backend::Pointwise> fusable_activation(const std::string& name);
 
 // conv2d(x, kernel, bias, strides, padding) followed by f (none: conv2d itself).
-KILN_API Tensor conv2d_activation(const Tensor& x, const Tensor& kernel, const Tensor& bias, Size2 strides,
+Tensor conv2d_activation(const Tensor& x, const Tensor& kernel, const Tensor& bias, Size2 strides,
                          const Padding& padding, std::optional<backend::Pointwise> f);
 
 // dense(x, kernel, bias) followed by f (none: dense itself).
-KILN_API Tensor dense_activation(const Tensor& x, const Tensor& kernel, const Tensor& bias,
+Tensor dense_activation(const Tensor& x, const Tensor& kernel, const Tensor& bias,
                         std::optional<backend::Pointwise> f);
 
 // The op's name on the tape and in messages: "conv2d", "conv2d+relu", "dense+tanh", ...

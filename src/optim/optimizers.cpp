@@ -10,7 +10,8 @@ namespace kiln {
 
 namespace {
 
-// The trainable variables that have a gradient, with their values and gradients side by side.
+// The variables' values and gradients side by side; a variable that is frozen or has no gradient
+// is an Error (Optimizer::apply in kiln/optimizers.h says why kiln does not skip it as Keras does).
 struct UpdateSet {
   std::vector<Tensor> params, grads;
 };

@@ -44,7 +44,7 @@ inline std::string gpu_unavailable_reason() {
   } while (false)
 
 inline backend::Backend& cpu() { return backend::cpu_backend(); }
-inline backend::Backend& gpu() { return cuda::gpu_backend(0); }
+inline backend::Backend& gpu() { return backend::backend_for(Device::cuda(0)); }
 inline Device cuda0() { return Device::cuda(0); }
 
 // Sizes for tests that would take minutes on the CUDA emulation: the full size on a GPU, the
@@ -53,7 +53,7 @@ inline std::int64_t gpu_or_emulated(std::int64_t on_gpu, std::int64_t emulated) 
   return cuda_emulated() ? emulated : on_gpu;
 }
 
-// Sets one of cuda_api.h's switches for a scope.
+// Sets one of kiln's switches (TF32, kiln/device.h; cuda_api.h's) for a scope.
 template <bool (*Get)(), void (*Set)(bool)>
 class SwitchScope {
  public:
@@ -67,7 +67,7 @@ class SwitchScope {
 };
 
 // TF32 for cuDNN and cuBLAS.
-using Tf32Scope = SwitchScope<cuda::tf32_enabled, cuda::set_tf32_enabled>;
+using Tf32Scope = SwitchScope<tf32_allowed, set_allow_tf32>;
 // The cuDNN graph API path of Conv2D: false forces the legacy cudnnConvolutionForward path, as
 // KILN_CUDNN_GRAPH=0 does.
 using CudnnGraphScope = SwitchScope<cuda::cudnn_graph_enabled, cuda::set_cudnn_graph_enabled>;

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "cuda/block_pool.h"
+#include "cuda/caching_allocator.h"
 #include "cuda/cuda_api.h"
 #include "cuda_test_util.h"
 #include "kiln/model.h"

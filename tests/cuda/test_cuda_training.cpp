@@ -20,6 +20,12 @@
 // with 1 and 2 threads: <= 7e-7), while the weights after the first Adam step differ by up to
 // 1.0e-5 and after five by 1.4e-5 (dense/kernel, max-norm relative). So gradients are held to
 // 1e-5 and weights after Adam to 5e-5.
+// Measured again for issue 17 (DESIGN.md's 1e-5 against this 5e-5), every test of this file on
+// the emulated build of 8375ddc, thread order forward and reverse (KILN_CUDA_NO_CACHE=1), the
+// same in both: weights after Adam at most 1.37e-5 (seed model, five steps) and 1.18e-5 (the
+// two-headed model's num_out/kernel after its fit); the fits of the small Conv/Dense, Dense-only
+// and Conv-only models stay under 3.3e-7; gradients at most 9.0e-7. 1e-5 would fail the first
+// two on rounding alone, so 5e-5 stays: 3.6 times the largest measured error.
 #include <memory>
 #include <string>
 #include <vector>

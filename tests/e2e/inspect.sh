@@ -33,7 +33,7 @@ expect_in "$OUT/predict-index.txt" "MNIST test image 0 (true class 7)"
 expect_in "$OUT/predict-index.txt" "Predicted class: 7"
 
 # Test image 0 as 28x28 PNGs: 8-bit grey, and RGB (converted to grey by kiln); a 20x20 one and a
-# file that is no PNG are refused with one error line.
+# file that is neither PNG nor JPEG are refused with one error line.
 "$PYTHON" - "$DATA/mnist/t10k-images-idx3-ubyte" "$OUT" <<'PY'
 import struct, sys, zlib
 source, out = sys.argv[1], sys.argv[2]
@@ -60,6 +60,24 @@ for image in digit.png digit-rgb.png; do
   diff <(grep -E '^  [0-9]' "$OUT/predict-$image.txt") <(grep -E '^  [0-9]' "$OUT/predict-index.txt") ||
     fail "probabilities of $image differ from those of test image 0"
 done
+# A JPEG of test image 0 (Pillow, quality 90): kiln decodes it as Pillow does, so it predicts what
+# it predicts for a PNG of the pixels Pillow decodes from that JPEG.
+"$PYTHON" - "$OUT" <<'PY'
+import sys
+from PIL import Image
+out = sys.argv[1]
+Image.open(f"{out}/digit.png").save(f"{out}/digit.jpg", quality=90)
+decoded = Image.open(f"{out}/digit.jpg").convert("L")
+assert list(decoded.getdata()) != list(Image.open(f"{out}/digit.png").getdata()), "JPEG kept every pixel"
+decoded.save(f"{out}/digit-jpeg-pixels.png")
+PY
+for image in digit.jpg digit-jpeg-pixels.png; do
+  "$KILN" predict --model "$RUN/model.h5" --image "$OUT/$image" --device cpu >"$OUT/predict-$image.txt" ||
+    fail "kiln predict --image $image failed: $(tail -2 "$OUT/predict-$image.txt")"
+  expect_in "$OUT/predict-$image.txt" "Predicted class: 7"
+done
+diff <(grep -E '^  [0-9]' "$OUT/predict-digit.jpg.txt") <(grep -E '^  [0-9]' "$OUT/predict-digit-jpeg-pixels.png.txt") ||
+  fail "probabilities of digit.jpg differ from those of a PNG of its pixels"
 expect_failure "$OUT/small.err" "$KILN" predict --model "$RUN/model.h5" --image "$OUT/small.png" --device cpu
 expect_in "$OUT/small.err" "20x20"
 expect_failure "$OUT/notpng.err" "$KILN" predict --model "$RUN/model.h5" --image "$OUT/not-a-png.png" --device cpu

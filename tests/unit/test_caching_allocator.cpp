@@ -1,4 +1,4 @@
-// The caching device allocator's bookkeeping (cuda/block_pool.h) without a GPU: a fake segment
+// The caching device allocator's bookkeeping (backend/block_pool.h) without a GPU: a fake segment
 // source hands out addresses from an imaginary address space with a capacity, so rounding, best
 // fit, splitting, merging, statistics and out-of-memory handling are checked exactly.
 #include <gtest/gtest.h>
@@ -10,10 +10,10 @@
 #include <string>
 #include <vector>
 
-#include "cuda/block_pool.h"
+#include "backend/block_pool.h"
 #include "kiln/error.h"
 
-namespace kiln::cuda {
+namespace kiln::backend {
 namespace {
 
 constexpr std::size_t KiB = 1024;
@@ -364,4 +364,4 @@ TEST(CachingAllocator, EnvironmentSwitchTurnsCachingOff) {
 }
 
 }  // namespace
-}  // namespace kiln::cuda
+}  // namespace kiln::backend

@@ -62,9 +62,11 @@ TEST_P(FuzzInputs, SeedCorpusReplaysWithoutCrash) {
       << "the seed corpus of fuzz_" << target.name << " is missing";
 }
 
+// Every target keeps at least one regression input: a replay of an empty folder cannot fail.
 TEST_P(FuzzInputs, RegressionsReplayWithoutCrash) {
   const kiln::fuzz::Target& target = GetParam();
-  replay(target, kFuzzDir / "regressions" / std::string(target.name));
+  EXPECT_GE(replay(target, kFuzzDir / "regressions" / std::string(target.name)), 1u)
+      << "tests/fuzz/regressions/" << target.name << " holds no input";
 }
 
 INSTANTIATE_TEST_SUITE_P(Targets, FuzzInputs, ::testing::ValuesIn(kiln::fuzz::kTargets),
@@ -110,6 +112,10 @@ std::string error_of(const std::function<void()>& load) {
   return "no error";
 }
 
+std::string regression_path(const std::string& target, const std::string& name) {
+  return (kFuzzDir / "regressions" / target / name).string();
+}
+
 std::string regression_text(const std::string& name) {
   const std::vector<std::uint8_t> bytes =
       read_bytes(kFuzzDir / "regressions" / "model_config" / name);
@@ -139,6 +145,39 @@ TEST(FuzzFixes, WeightDatasetOverTheLimitIsRejectedBeforeAllocation) {
   const std::string message = error_of([&] { kiln::load_weights(*model, path); });
   EXPECT_NE(message.find("(1048576, 1048576)"), std::string::npos) << message;
   EXPECT_NE(message.find("values kiln reads"), std::string::npos) << message;
+}
+
+// The readers' guards, each met by the regression input made for it (tests/fuzz/README.md), with
+// the message a user sees. Without the guard the input would allocate gigabytes, overflow a buffer
+// or decode a half-read file as if it were whole.
+void expect_error(const std::function<void()>& load, const std::string& expected) {
+  const std::string message = error_of(load);
+  EXPECT_NE(message.find(expected), std::string::npos) << message;
+}
+
+TEST(FuzzFixes, IdxHeadersThatLieAboutTheSizeAreErrors) {
+  // 65536^4 bytes: a 64-bit product of the extents wraps to 0; the check divides instead.
+  expect_error([] { kiln::read_idx(regression_path("idx", "dims-product-wraps-to-zero.idx")); },
+               "absurd dimensions: dimension 2 is 65536, making more than 4294967296 bytes");
+  // A gzip stream cannot be sized before it is read: the data is read in chunks, so the 4 GiB
+  // the header claims are never allocated for the 10 bytes the stream holds.
+  expect_error(
+      [] { kiln::read_idx(regression_path("idx", "gzip-claims-4gib-holds-10-bytes.idx.gz")); },
+      "(4294967296 bytes of data), but the data ends after 10 bytes");
+}
+
+TEST(FuzzFixes, PngOverTheSizeCapOrCutShortIsAnError) {
+  expect_error([] { kiln::read_image(regression_path("png", "header-60000x60000-one-row.png")); },
+               "PNG header claims 60000x60000 pixels, more than the");
+  expect_error([] { kiln::read_image(regression_path("png", "rgb-24x18-idat-cut-in-half.png")); },
+               "truncated or corrupt PNG (libpng: ");
+}
+
+TEST(FuzzFixes, JpegOverTheSizeCapOrCutShortIsAnError) {
+  expect_error([] { kiln::read_image(regression_path("jpeg", "rgb-444-frame-65500x65500.jpg")); },
+               "JPEG header claims 65500x65500 pixels, more than the");
+  expect_error([] { kiln::read_image(regression_path("jpeg", "rgb-420-scan-cut-in-half.jpg")); },
+               "truncated or corrupt JPEG (libjpeg: ");
 }
 
 }  // namespace

@@ -364,7 +364,7 @@ void CpuBackend::one_hot(const Tensor& labels, Tensor& out) {
 }
 
 // Exported so that tests and benchmarks can reach the kernels directly.
-KILN_API CpuBackend& cpu_backend() {
+CpuBackend& cpu_backend() {
   static CpuBackend backend;
   return backend;
 }

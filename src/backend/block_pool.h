@@ -3,7 +3,7 @@
 // plain C++ and never calls CUDA: memory comes from a SegmentSource (cudaMalloc / cudaFree on a
 // GPU, a fake in tests/unit/test_caching_allocator.cpp), so every rule here is tested without a
 // GPU. The design is PyTorch's CUDACachingAllocator at small scale; block_pool.cpp explains it in
-// named notes. The CUDA half is cuda/caching_allocator.{h,cpp}.
+// named notes. Device-independent (src/backend/): the CUDA half is cuda/caching_allocator.{h,cpp}.
 #pragma once
 
 #include <cstddef>
@@ -11,12 +11,11 @@
 #include <string>
 
 #include "kiln/allocator.h"
-#include "kiln/export.h"
 
-namespace kiln::cuda {
+namespace kiln::backend {
 
 // Where the pool gets its memory from: whole "segments" that it carves into blocks.
-class KILN_API SegmentSource {
+class SegmentSource {
  public:
   virtual ~SegmentSource() = default;
   // A new segment of `bytes`, or nullptr when the system is out of memory (the pool then frees
@@ -30,7 +29,7 @@ class KILN_API SegmentSource {
 // by requests on the same stream (Note [Stream-ordered reuse] in block_pool.cpp).
 using StreamId = const void*;
 
-class KILN_API BlockPool {
+class BlockPool {
  public:
   static constexpr std::size_t kMinBlockSize = 512;         // every size is a multiple
   static constexpr std::size_t kSmallSize = 1u << 20;       // <= this: the small pool
@@ -78,6 +77,6 @@ class KILN_API BlockPool {
 
 // False when the environment asks for the pool's caching off: KILN_CUDA_NO_CACHE set to anything
 // but "" or "0" (Note [Caching off] in block_pool.cpp; use it under compute-sanitizer).
-KILN_API bool caching_enabled_by_environment();
+bool caching_enabled_by_environment();
 
-}  // namespace kiln::cuda
+}  // namespace kiln::backend

@@ -49,7 +49,7 @@
 // With caching off (KILN_CUDA_NO_CACHE=1), each allocation is its own segment of exactly the
 // requested size (1 byte for 0) and is freed at once, so compute-sanitizer sees every buffer's
 // true bounds and every use after free.
-#include "block_pool.h"
+#include "backend/block_pool.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -64,7 +64,7 @@
 
 #include "core/check.h"
 
-namespace kiln::cuda {
+namespace kiln::backend {
 
 namespace {
 
@@ -325,4 +325,4 @@ bool caching_enabled_by_environment() {
   return value == nullptr || std::string_view(value).empty() || std::string_view(value) == "0";
 }
 
-}  // namespace kiln::cuda
+}  // namespace kiln::backend

@@ -1,15 +1,12 @@
-// Training checkpoints: <run>/checkpoint.h5 holds the weights (Keras 2 layout at the file root, so
-// Keras's load_weights and h5py read it), the optimizer's slots under optimizer_weights/, and the
-// epoch, optimizer iterations, seed, run configuration and history so far as root attributes.
-// Written atomically; restored only after every part has been checked against the model.
+// The kiln CLI's training checkpoints: <run>/checkpoint.h5 is a library checkpoint
+// (kiln/checkpoint.h: weights, Adam's state, epoch, history) whose metadata is the run's
+// configuration as JSON, so that --resume continues the run exactly.
 #pragma once
 
 #include <cstdint>
 #include <string>
-#include <vector>
 
 #include "kiln/model.h"
-#include "kiln/optimizers.h"
 
 namespace kiln::cli {
 
@@ -29,16 +26,17 @@ struct RunConfig {
 struct Checkpoint {
   RunConfig config;
   int epoch = 0;  // epochs completed
-  std::int64_t iterations = 0;
   History history;
 };
 
-void save_checkpoint(const std::string& path, const Model& model, const Optimizer& optimizer,
-                     const RunConfig& config, int epoch, const History& history);
-// Reads the attributes only (configuration, epoch, iterations, history).
+// Saves the weights and optimizer state of `model` with the run's configuration, epoch and
+// history, atomically.
+void save_checkpoint(const std::string& path, const Model& model, const RunConfig& config,
+                     int epoch, const History& history);
+// Reads the configuration, epoch and history only.
 Checkpoint read_checkpoint_info(const std::string& path);
 // Loads weights and optimizer state into a compiled model built from the same configuration.
 // Everything is validated first: on error the model and optimizer are unchanged.
-void restore_checkpoint(const std::string& path, Model& model, Optimizer& optimizer);
+void restore_checkpoint(const std::string& path, Model& model);
 
 }  // namespace kiln::cli

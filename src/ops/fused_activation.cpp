@@ -1,4 +1,6 @@
-// Which activations conv2d and dense fuse, and the fused ops' names (ops/fused_ops.h).
+// Which Keras activations conv2d and dense fuse into their output pass, and the fused ops' names
+// (ops/fused_ops.h). The fused ops themselves are in conv_ops.cpp and dense_ops.cpp; the epilogue
+// that applies bias + activation runs in the backends' kernels.
 #include "ops/fused_ops.h"
 #include "ops/op_helpers.h"
 
