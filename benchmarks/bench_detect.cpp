@@ -141,11 +141,12 @@ int main(int argc, char** argv) {
                              &profiles.back());
       }
     }
-    std::printf("kiln %s %lldx%lld on %s, %s, median of %d: pre-processing %.1f ms, graph %.1f ms, "
-                "post-processing %.2f ms\n",
-                o.model.c_str(), static_cast<long long>(detector.input_size()),
-                static_cast<long long>(detector.input_size()), device.str().c_str(),
-                o.photo.c_str(), o.runs, median(pre), median(graph), median(post));
+    std::printf(
+        "kiln %s %lldx%lld on %s, %s, median of %d: pre-processing %.1f ms, graph %.1f ms, "
+        "post-processing %.2f ms\n",
+        o.model.c_str(), static_cast<long long>(detector.input_size()),
+        static_cast<long long>(detector.input_size()), device.str().c_str(), o.photo.c_str(),
+        o.runs, median(pre), median(graph), median(post));
     if (device.is_cpu()) std::printf("%s\n", line_starting("CPU: ", kiln::build_info()).c_str());
     if (o.profile) print_profile(profiles);
   } catch (const std::exception& e) {

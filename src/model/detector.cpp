@@ -37,8 +37,7 @@ std::vector<std::string> blazeface_outputs(const OpGraph& graph, const std::stri
                                            std::int64_t size) {
   const std::vector<std::string>& names = graph.output_names();
   if (size % 16 != 0 || names.empty() || names.size() % 2 != 0) return {};
-  const std::vector<Tensor> values =
-      graph.run({{input, Tensor::zeros({1, size, size, 3})}}, names);
+  const std::vector<Tensor> values = graph.run({{input, Tensor::zeros({1, size, size, 3})}}, names);
   struct FeatureMap {
     std::string scores, regressions;
   };
@@ -198,8 +197,8 @@ Detector Detector::load(const std::string& model) {
                    centernet[3] == 3,
                "{}: expected CenterNet's input to be a square RGB image (1, s, s, 3), found {}",
                path, shape_str(centernet));
-    return Detector(std::move(graph), DetectorKind::centernet, kCenterNetInput,
-                    {kCenterNetOutput}, centernet[1]);
+    return Detector(std::move(graph), DetectorKind::centernet, kCenterNetInput, {kCenterNetOutput},
+                    centernet[1]);
   }
   std::vector<std::string> blazeface;
   if (square_rgb) blazeface = blazeface_outputs(graph, inputs[0], shape[1]);
@@ -247,9 +246,9 @@ Tensor Detector::preprocess(const Tensor& image, Letterbox* where) const {
   const Tensor pixels = rgb.astype(DType::f32).view({1, h, w, 3});
   const Tensor scaled = resize_bilinear(pixels, Size2(box.height, box.width), {false, true});
   if (where != nullptr) *where = box;
-  const Tensor padded = zero_pad2d(
-      scaled, Padding::explicit_amounts(box.top, s - box.top - box.height, box.left,
-                                        s - box.left - box.width));
+  const Tensor padded =
+      zero_pad2d(scaled, Padding::explicit_amounts(box.top, s - box.top - box.height, box.left,
+                                                   s - box.left - box.width));
   if (kind_ == DetectorKind::centernet) return padded;
   // BlazeFace: x / 127.5 - 1, as human scales its input (black padding becomes -1).
   return channel_affine(padded, Tensor::full({3}, 1.0 / 127.5), Tensor::full({3}, -1.0));

@@ -34,8 +34,9 @@ std::optional<double> scalar_constant(const OpGraph::Impl& g, const std::string&
 
 bool same_value(const std::string& a, const std::string& b) {
   const auto strip = [](const std::string& ref) {
-    return ref.size() > 2 && ref.compare(ref.size() - 2, 2, ":0") == 0 ? ref.substr(0, ref.size() - 2)
-                                                                        : ref;
+    return ref.size() > 2 && ref.compare(ref.size() - 2, 2, ":0") == 0
+               ? ref.substr(0, ref.size() - 2)
+               : ref;
   };
   return strip(a) == strip(b);
 }

@@ -94,10 +94,10 @@ inline TfjsReference tfjs_reference(const std::string& script, const std::string
   fs::create_directories(dir);
   std::ofstream(dir / "input.f32", std::ios::binary)
       .write(input_bytes.data(), static_cast<std::streamsize>(input_bytes.size()));
-  const std::string command =
-      "node " + shell_quoted(script_path) + " " + shell_quoted(model_dir) + " " +
-      shell_quoted((dir / "input.f32").string()) + " " + shell_quoted((dir / "out.json").string()) +
-      " wasm >" + shell_quoted((dir / "log.txt").string()) + " 2>&1";
+  const std::string command = "node " + shell_quoted(script_path) + " " + shell_quoted(model_dir) +
+                              " " + shell_quoted((dir / "input.f32").string()) + " " +
+                              shell_quoted((dir / "out.json").string()) + " wasm >" +
+                              shell_quoted((dir / "log.txt").string()) + " 2>&1";
   const int status = std::system(command.c_str());
   const std::string said = file_bytes(dir / "log.txt");
   std::ifstream in(dir / "out.json");

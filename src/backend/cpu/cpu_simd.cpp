@@ -57,7 +57,7 @@ KILN_INLINE Taps taps_inside(std::int64_t start, std::int64_t taps, std::int64_t
 // out[o] = sum over i < count of source[i][o] * weight[i][o], for o < channels; the products
 // added in order i = 0, 1, ... (as pixel[o] += … in the plain loop).
 KILN_INLINE void weighted_sum(const float* const* source, const float* const* weight, int count,
-                         std::int64_t channels, float* out) {
+                              std::int64_t channels, float* out) {
   std::int64_t o = 0;
   for (; o + 2 * kLanes <= channels; o += 2 * kLanes) {
     Floats16 a = {}, b = {};
