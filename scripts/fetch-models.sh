@@ -6,7 +6,12 @@
 # `npm pack`; model.json is the package's <name>.json under the name TF.js loaders expect.
 # DIR defaults to $KILN_MODELS, else ~/.kiln/models. Every file's SHA-256 is verified.
 # Idempotent: files already in place and verified are left alone, so a second run only verifies.
+# Where npm is, it also installs the TF.js runtime pinned in tests/reference/tfjs/package.json
+# (once; about 20 s), with which the detector tests run the TF.js reference on kiln's input
+# themselves (tests/unit/tfjs_reference.h); without it they read the committed references.
 set -euo pipefail
+
+REFERENCE_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/reference/tfjs"
 
 PACKAGE="@vladmandic/human@3.3.6"
 MODELS=(centernet blazeface)
@@ -76,15 +81,37 @@ fetch() {
   done
 }
 
+# Whether node_modules holds every package.json dependency at its pinned version.
+reference_runtime_installed() {
+  local name version
+  while read -r name version; do
+    grep -q "\"version\": \"$version\"" "$REFERENCE_DIR/node_modules/$name/package.json" 2>/dev/null ||
+      return 1
+  done < <(sed -n 's/^ *"\(@[^"]*\)": "\([0-9.]*\)".*/\1 \2/p' "$REFERENCE_DIR/package.json")
+}
+
+install_reference_runtime() {
+  if ! command -v npm >/dev/null; then
+    echo "models: no npm, so no TF.js reference runtime: the detector tests read the committed references"
+  elif reference_runtime_installed; then
+    echo "models: TF.js reference runtime in place ($REFERENCE_DIR/node_modules)"
+  elif (cd "$REFERENCE_DIR" && npm install --silent --no-audit --no-fund >/dev/null); then
+    echo "models: TF.js reference runtime installed ($REFERENCE_DIR/node_modules)"
+  else
+    echo "fetch-models: warning: npm install in $REFERENCE_DIR failed: the detector tests read the committed references" >&2
+  fi
+}
+
 main() {
   parse_args "$@"
   if all_in_place; then
     echo "models: verified in $MODELS_DIR (${MODELS[*]})"
-    return
+  else
+    fetch
+    all_in_place || die "the model files in $MODELS_DIR do not verify after copying"
+    echo "models: fetched and verified in $MODELS_DIR (${MODELS[*]})"
   fi
-  fetch
-  all_in_place || die "the model files in $MODELS_DIR do not verify after copying"
-  echo "models: fetched and verified in $MODELS_DIR (${MODELS[*]})"
+  install_reference_runtime
 }
 
 main "$@"

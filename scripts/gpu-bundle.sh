@@ -10,7 +10,8 @@
 #   1. build      Release, KILN_WITH_CUDA=ON, KILN_CUDA_ARCHITECTURES="90-real;90-virtual"
 #                 (sm_90 code for the H100/H200, compute_90 PTX for anything newer), device code
 #                 with -lineinfo (compute-sanitizer names source lines), in build-bundle/ (-j2):
-#                 kiln (kiln_cli), kiln_cuda_tests, kiln_bench_seed_step, kiln_bench_kernels.
+#                 kiln (kiln_cli), kiln_cuda_tests, kiln_bench_seed_step, kiln_bench_kernels,
+#                 kiln_bench_detect.
 #                 kiln_unit_tests is left out: it is CPU-only, runs here in every scripts/test.sh,
 #                 reads fixtures from this checkout (KILN_SOURCE_DIR) and is the slowest to build.
 #   1b. emulated  the same kiln_cuda_tests built against kiln's CUDA emulation (build-emu/,
@@ -42,7 +43,9 @@
 #                 libstdc++/libgcc_s than GCC 13's (GLIBCXX 3.4.32, CXXABI 1.3.14, GCC 13.0.0;
 #                 Ubuntu 24.04 has GCC 14's). Debian 12 has glibc 2.36 and GCC 12: this passes.
 #   5. data       MNIST's four IDX files (raw: the archive's compressor beats gzip on them; kiln
-#                 reads raw or .gz) from $KILN_DATA, else ~/.kiln/datasets (scripts/fetch-data.sh).
+#                 reads raw or .gz) from $KILN_DATA, else ~/.kiln/datasets (scripts/fetch-data.sh);
+#                 the packaged CenterNet (4 MB) from $KILN_MODELS, else ~/.kiln/models
+#                 (scripts/fetch-models.sh), and darknet's dog.jpg, for kiln_bench_detect.
 #   6. scripts    scripts/gpu-check.sh, benchmarks/compare_pytorch.sh, benchmarks/pytorch_seed_step.py.
 #   7. MANIFEST   git commit (and whether the tree was dirty), build settings, the libraries and
 #                 where they came from, the highest symbol versions needed, and a sha256 per file
@@ -66,6 +69,7 @@ WITH_EMULATED=$([ "${KILN_BUNDLE_SKIP_EMULATED:-0}" = 1 ] && echo 0 || echo 1)
 JOBS=${JOBS:-2}
 ARCHS=${KILN_CUDA_ARCHITECTURES:-90-real;90-virtual}
 DATA_DIR=${KILN_DATA:-$HOME/.kiln/datasets}
+MODELS_DIR=${KILN_MODELS:-$HOME/.kiln/models}
 MAX_MIB=${KILN_BUNDLE_MAX_MIB:-40}
 NAME=kiln-gpu-bundle
 
@@ -92,7 +96,7 @@ build() {
   cmake -S "$ROOT" -B "$BUILD_DIR" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
     -DKILN_WITH_CUDA=ON -DKILN_BUILD_TESTS=ON -DKILN_BUILD_BENCHMARKS=ON \
     -DKILN_CUDA_ARCHITECTURES="$ARCHS" -DCMAKE_CUDA_FLAGS=-lineinfo >/dev/null
-  local targets=(kiln_cli kiln_cuda_tests kiln_bench_seed_step)
+  local targets=(kiln_cli kiln_cuda_tests kiln_bench_seed_step kiln_bench_detect)
   if cmake --build "$BUILD_DIR" --target help | grep -q '^kiln_bench_kernels'; then
     targets+=(kiln_bench_kernels)
   else
@@ -125,6 +129,7 @@ programs() {
   echo "$BUILD_DIR/apps/kiln/kiln"
   echo "$BUILD_DIR/tests/kiln_cuda_tests"
   echo "$BUILD_DIR/benchmarks/kiln_bench_seed_step"
+  echo "$BUILD_DIR/benchmarks/kiln_bench_detect"
   [ -x "$BUILD_DIR/benchmarks/kiln_bench_kernels" ] && echo "$BUILD_DIR/benchmarks/kiln_bench_kernels"
   return 0
 }
@@ -284,6 +289,11 @@ stage_data_and_scripts() {
       die "MNIST's $name is not in $DATA_DIR/mnist: run scripts/fetch-data.sh"
     fi
   done
+  mkdir -p "$STAGE/data/models/centernet" "$STAGE/data/photos"
+  cp "$MODELS_DIR/centernet/model.json" "$MODELS_DIR/centernet/centernet.bin" "$STAGE/data/models/centernet/" ||
+    die "CenterNet is not in $MODELS_DIR/centernet: run scripts/fetch-models.sh"
+  cp /usr/share/darknet/data/dog.jpg "$STAGE/data/photos/" ||
+    die "/usr/share/darknet/data/dog.jpg is missing: apt-get install darknet"
   cp "$ROOT/scripts/gpu-check.sh" "$STAGE/scripts/"
   cp "$ROOT/benchmarks/compare_pytorch.sh" "$ROOT/benchmarks/pytorch_seed_step.py" "$STAGE/benchmarks/"
 }

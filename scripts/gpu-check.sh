@@ -19,9 +19,11 @@
 #             inside real training steps): 80 tests when this was written
 #   bench     kiln_bench_kernels on cuda:0; then the seed model, kiln_bench_seed_step against
 #             PyTorch eager and torch.compile, interleaved on the same GPU
-#             (benchmarks/compare_pytorch.sh): training step, 10k-image inference, peak device memory
-#   all       the three in order. Each stage's step limits add up to at most 220 s, so `all` can
-#             take 11 minutes in the worst case, more than one 10-minute device command: run the
+#             (benchmarks/compare_pytorch.sh): training step, 10k-image inference, peak device
+#             memory; then the packaged CenterNet at 512x512, one image at a time on cuda:0
+#             (kiln_bench_detect, median of 50 after a warm-up; issue 16's goal: <= 2 ms)
+#   all       the three in order. Each stage's step limits add up to at most 235 s, so `all` can
+#             take 11.5 minutes in the worst case, more than one 10-minute device command: run the
 #             stages as separate calls unless the earlier ones were seen to be quick
 #
 # Every step appends its row `| stage | step | result | seconds | detail |` to $OUT/summary.md as
@@ -442,10 +444,28 @@ step_compare() {
   record PASS "10k-image inference: kiln $(figure inference_10k_ms 2) ms, eager $(figure inference_10k_ms 3) ms (ratio $(figure inference_10k_ms 4))$compiled; peak device memory: kiln $(figure peak_allocated_mb 2) MB, PyTorch eager $(figure peak_allocated_mb 3) MB (ratio $(figure peak_allocated_mb 4))"
 }
 
+# The packaged CenterNet (bundled with darknet's dog.jpg) stage by stage on $DEVICE.
+step_detect_bench() {
+  begin "detect bench"
+  [ "$GPU_OK" = 1 ] || { no_gpu "kiln_bench_detect not run"; return; }
+  if [ ! -x "$B/bin/kiln_bench_detect" ] || [ ! -f "$B/data/models/centernet/model.json" ]; then
+    record skip "kiln_bench_detect or CenterNet is not in the bundle"
+    return
+  fi
+  run_logged 25 "$LOGS/bench-detect.log" env LD_LIBRARY_PATH="$KILN_LD_PATH" \
+    KILN_MODELS="$B/data/models" "$B/bin/kiln_bench_detect" "$B/data/photos/dog.jpg" 50 --device "$DEVICE"
+  if [ $RC -ne 0 ]; then
+    record FAIL "exit $RC$([ $RC -eq 124 ] && echo ': timed out after 25 s'): $(tail -1 "$LOGS/bench-detect.log" | cut -c1-160)"
+  else
+    record PASS "$(grep -m1 '^kiln centernet' "$LOGS/bench-detect.log")"
+  fi
+}
+
 stage_bench() {
   STAGE=bench
   step_kernel_bench
   step_compare
+  step_detect_bench
 }
 
 # ---- main

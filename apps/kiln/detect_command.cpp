@@ -25,7 +25,8 @@ namespace {
 
 struct DetectCommand {
   std::string input, output, model = "centernet", json, save_input;
-  double min_score = 0.1;
+  double min_score = 0;
+  bool min_score_given = false;  // else the model's default
   std::int64_t max_boxes = 10;
   std::string device = "cpu";
 };
@@ -73,8 +74,8 @@ int run_detect(const DetectCommand& c) {
   check_image(image, c.input);
   Detector detector = Detector::load(c.model);
   detector.to(resolve_device(c.device));
-  DetectOptions options;
-  options.min_score = static_cast<float>(c.min_score);
+  DetectOptions options = detector.default_options();
+  if (c.min_score_given) options.min_score = static_cast<float>(c.min_score);
   options.max_boxes = c.max_boxes;
   Letterbox where;
   const Tensor input = detector.preprocess(image, &where);
@@ -85,8 +86,8 @@ int run_detect(const DetectCommand& c) {
   if (!c.json.empty()) write_file_atomically(c.json, detections_json(detections, image, c.input));
   print_table(detections);
   std::printf("%s: %zu boxes with score >= %.2f drawn on %s (%lldx%lld)\n", c.output.c_str(),
-              detections.size(), c.min_score, c.input.c_str(), static_cast<long long>(image.dim(1)),
-              static_cast<long long>(image.dim(0)));
+              detections.size(), options.min_score, c.input.c_str(),
+              static_cast<long long>(image.dim(1)), static_cast<long long>(image.dim(0)));
   return 0;
 }
 
@@ -96,18 +97,20 @@ void add_detect_command(CLI::App& app, std::function<int()>& action) {
   auto c = std::make_shared<DetectCommand>();
   CLI::App* sub = app.add_subcommand(
       "detect",
-      "Find objects in a photo with the packaged CenterNet (COCO 80 classes) and draw "
-      "labelled boxes");
+      "Find objects in a photo with the packaged CenterNet (COCO 80 classes), or faces with "
+      "BlazeFace, and draw labelled boxes");
   sub->add_option("input", c->input, "A PNG or JPEG photo")->required();
   sub->add_option("-o,--output", c->output, "Output picture with the boxes (.png, .jpg)")
       ->required();
   sub->add_option("--model", c->model,
-                  "centernet (scripts/fetch-models.sh puts it in $KILN_MODELS, else "
-                  "~/.kiln/models) or a CenterNet TF.js model.json")
+                  "centernet or blazeface (scripts/fetch-models.sh puts them in $KILN_MODELS, "
+                  "else ~/.kiln/models), or the model.json of a TF.js graph model of either kind")
       ->capture_default_str();
-  sub->add_option("--min-score", c->min_score, "Boxes scoring less are dropped")
-      ->check(CLI::Range(0.0, 1.0))
-      ->capture_default_str();
+  CLI::Option* min_score =
+      sub->add_option("--min-score", c->min_score,
+                      "Boxes scoring less are dropped (default: 0.1 for CenterNet, as the seed; "
+                      "0.5 for BlazeFace, as MediaPipe)")
+          ->check(CLI::Range(0.0, 1.0));
   sub->add_option("--max-boxes", c->max_boxes, "At most this many boxes, best first")
       ->check(whole_number(0, 100))
       ->capture_default_str();
@@ -115,12 +118,15 @@ void add_detect_command(CLI::App& app, std::function<int()>& action) {
                   "Also write the detections as JSON (normalised [ymin, xmin, "
                   "ymax, xmax] boxes, class names, scores)");
   sub->add_option("--save-input", c->save_input,
-                  "Also write the model's input as raw float32 (1, 512, 512, 3), to compare "
-                  "with another runtime");
+                  "Also write the model's input as raw float32 (1, s, s, 3): s = 512 for "
+                  "CenterNet, 256 for BlazeFace; to compare with another runtime");
   sub->add_option("--device", c->device,
                   "cpu, cuda or cuda:N (so far checked on the CUDA emulation only), or auto")
       ->capture_default_str();
-  sub->callback([c, &action] { action = [c] { return run_detect(*c); }; });
+  sub->callback([c, min_score, &action] {
+    c->min_score_given = min_score->count() > 0;
+    action = [c] { return run_detect(*c); };
+  });
 }
 
 }  // namespace kiln::cli

@@ -49,6 +49,11 @@ KILN_API Tensor strided_slice(const Tensor& x, const std::vector<std::int64_t>& 
                               const std::vector<std::int64_t>& strides,
                               const std::vector<std::int64_t>& sizes);
 
+// TensorFlow's hard-swish as its graphs spell it (MobileNetV3: Mul, Add, Relu6, Mul):
+// y = (x * scale) * relu6(x + shift), evaluated in that order, so that it equals the unfused ops
+// exactly; one pass over x on the CPU. Floating x.
+KILN_API Tensor hard_swish(const Tensor& x, double scale = 1.0 / 6.0, double shift = 3.0);
+
 // x[indices] along axis 0 (tf.gather(x, indices, axis=0)): x (rows, ...), i32 indices of any
 // shape -> indices.shape + x.shape[1:]. Indices out of [0, rows) are an Error.
 KILN_API Tensor gather(const Tensor& x, const Tensor& indices);

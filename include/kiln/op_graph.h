@@ -30,6 +30,8 @@ class KILN_API OpGraph {
   ~OpGraph();
 
   // The signature's inputs and outputs (node names), and the shape of each input (-1 unknown).
+  // Without a signature, as TF.js: the Placeholder nodes, and the (non-constant) nodes nothing
+  // reads, in node order.
   const std::vector<std::string>& input_names() const;
   const std::vector<std::string>& output_names() const;
   Shape input_shape(const std::string& name) const;
@@ -40,10 +42,19 @@ class KILN_API OpGraph {
   void to(Device device);
   Device device() const;
 
+  // The time one node took in a run, as the host saw it: on the CPU its computation; on a GPU
+  // mostly the time to queue its kernels (they run asynchronously).
+  struct NodeTime {
+    std::string node, op;
+    double milliseconds = 0;
+  };
+
   // Feeds the placeholders (name -> tensor) and returns `outputs` in order, each a node name
   // ("name", its first output) or "name:k" (its k-th output); intermediates may be asked for.
+  // With `times`, also appends the time of every node run (constants and inputs left out).
   std::vector<Tensor> run(const std::vector<std::pair<std::string, Tensor>>& feeds,
-                          const std::vector<std::string>& outputs) const;
+                          const std::vector<std::string>& outputs,
+                          std::vector<NodeTime>* times = nullptr) const;
 
   struct Impl;
 

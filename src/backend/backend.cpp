@@ -100,4 +100,15 @@ void Backend::strided_slice(const Tensor&, const std::vector<std::int64_t>&,
   no_graph_kernel(*this, "strided_slice");
 }
 
+void Backend::hard_swish(const Tensor& x, double scale, double shift, Tensor& y) {
+  const auto scalar = [&](double value) { return Tensor::full({}, value, x.dtype(), x.device()); };
+  Tensor scaled = Tensor::empty(x.shape(), x.dtype(), x.device());
+  Tensor shifted = Tensor::empty(x.shape(), x.dtype(), x.device());
+  Tensor clipped = Tensor::empty(x.shape(), x.dtype(), x.device());
+  broadcast_binary(BinaryOp::multiply, x, scalar(scale), scaled);
+  broadcast_binary(BinaryOp::add, x, scalar(shift), shifted);
+  general_relu_forward(GeneralRelu{0.0, 0.0, 6.0}, shifted, clipped);
+  broadcast_binary(BinaryOp::multiply, scaled, clipped, y);
+}
+
 }  // namespace kiln::backend

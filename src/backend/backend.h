@@ -342,6 +342,9 @@ class Backend {
   // y[i0, i1, …] = x[begin[0] + i0 * strides[0], …] for y's shape; positions checked by the op.
   virtual void strided_slice(const Tensor& x, const std::vector<std::int64_t>& begin,
                              const std::vector<std::int64_t>& strides, Tensor& y);
+  // y = (x * scale) * min(max(x + shift, 0), 6), evaluated in that order (graph_ops.h,
+  // hard_swish). The default composes broadcast_binary and general_relu_forward; the CPU fuses it.
+  virtual void hard_swish(const Tensor& x, double scale, double shift, Tensor& y);
 
  private:
   std::atomic<std::uint64_t> waits_{0};

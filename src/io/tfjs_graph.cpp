@@ -135,6 +135,27 @@ std::vector<std::string> signature_names(const Json& model, const char* key) {
   return names;
 }
 
+// Without a signature (BlazeFace's model.json has none), TF.js's loader takes the Placeholder
+// nodes as the inputs and the nodes nothing reads as the outputs, in node order; so does kiln,
+// leaving out constants nothing reads.
+void inputs_and_outputs_from_nodes(OpGraph::Impl& graph) {
+  std::vector<char> read(graph.nodes.size(), 0);
+  for (const TfGraphNode& node : graph.nodes) {
+    for (const std::string& input : node.inputs) {
+      const auto it = graph.index.find(input.substr(0, input.rfind(':')));  // "node" or "node:k"
+      if (it != graph.index.end()) read[it->second] = 1;
+    }
+  }
+  for (std::size_t i = 0; i < graph.nodes.size(); ++i) {
+    const TfGraphNode& node = graph.nodes[i];
+    if (node.op == "Placeholder") {
+      graph.inputs.push_back(node.name);
+    } else if (read[i] == 0 && node.op != "Const") {
+      graph.outputs.push_back(node.name);
+    }
+  }
+}
+
 }  // namespace
 
 OpGraph OpGraph::load_tfjs(const std::string& model_json) {
@@ -160,6 +181,8 @@ OpGraph OpGraph::load_tfjs(const std::string& model_json) {
   }
   graph->inputs = signature_names(model, "inputs");
   graph->outputs = signature_names(model, "outputs");
+  if (graph->inputs.empty() && graph->outputs.empty()) inputs_and_outputs_from_nodes(*graph);
+  tf::fuse_ops(*graph);
   return OpGraph(std::move(graph));
 }
 

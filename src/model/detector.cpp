@@ -1,12 +1,16 @@
-// kiln::Detector: letterbox pre-processing, the CenterNet graph (whose decode — 3x3 max-pool
-// peaks, top-100, box regression — is inside the graph), and the post-processing: score
-// threshold, greedy NMS with tf.image.non_max_suppression's rules, boxes back to image pixels.
+// kiln::Detector: which model a TF.js graph is (CenterNet or BlazeFace), letterbox
+// pre-processing into the model's range, the graph, BlazeFace's anchor decode (blazeface.cpp;
+// CenterNet's decode — 3x3 max-pool peaks, top-100, box regression — is inside its graph), and
+// the post-processing: score threshold, greedy NMS with tf.image.non_max_suppression's rules,
+// boxes back to image pixels.
 #include "kiln/detector.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <numeric>
 
 #include "core/check.h"
@@ -20,6 +24,45 @@ namespace {
 
 constexpr const char* kCenterNetInput = "tower_0/images";
 constexpr const char* kCenterNetOutput = "tower_0/detections";
+constexpr std::int64_t kBlazeFaceRegression = 16;  // box centre, size, then 6 keypoints (x, y)
+
+bool contains(const std::vector<std::string>& names, const std::string& name) {
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+// BlazeFace's outputs in anchor order (scores, regressions of each feature map; the finer map,
+// with more anchors, first), found from their shapes after one run on zeros as human finds them
+// from their sizes; empty when the graph's outputs are not those of BlazeFace.
+std::vector<std::string> blazeface_outputs(const OpGraph& graph, const std::string& input,
+                                           std::int64_t size) {
+  const std::vector<std::string>& names = graph.output_names();
+  if (size % 16 != 0 || names.empty() || names.size() % 2 != 0) return {};
+  const std::vector<Tensor> values = graph.run({{input, Tensor::zeros({1, size, size, 3})}}, names);
+  struct FeatureMap {
+    std::string scores, regressions;
+  };
+  std::map<std::int64_t, FeatureMap, std::greater<>> maps;  // by anchor count
+  std::int64_t anchors = 0;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    const Tensor& t = values[i];
+    if (t.rank() != 3 || t.dim(0) != 1) return {};
+    const std::int64_t width = t.dim(2);
+    if (width != 1 && width != kBlazeFaceRegression) return {};
+    FeatureMap& map = maps[t.dim(1)];
+    std::string& slot = width == 1 ? map.scores : map.regressions;
+    if (!slot.empty()) return {};
+    slot = names[i];
+    if (width == 1) anchors += t.dim(1);
+  }
+  if (anchors != static_cast<std::int64_t>(blazeface_anchors(size).size())) return {};
+  std::vector<std::string> order;
+  for (const auto& [count, map] : maps) {
+    if (map.scores.empty() || map.regressions.empty()) return {};
+    order.push_back(map.scores);
+    order.push_back(map.regressions);
+  }
+  return order;
+}
 
 float area(const Box& b) { return std::max(0.0f, b.x2 - b.x1) * std::max(0.0f, b.y2 - b.y1); }
 
@@ -110,42 +153,82 @@ Box Letterbox::to_image(const Box& b, std::int64_t image_width, std::int64_t ima
   return {x(b.x1), y(b.y1), x(b.x2), y(b.y2)};
 }
 
-std::string Detector::default_model_path() {
+std::string Detector::default_model_path(const std::string& name) {
+  KILN_CHECK(name == "centernet" || name == "blazeface",
+             "unknown detector model '{}' (expected centernet or blazeface)", name);
   const char* models = std::getenv("KILN_MODELS");
   const char* home = std::getenv("HOME");
   const std::filesystem::path dir = models != nullptr && *models != '\0'
                                         ? std::filesystem::path(models)
                                         : std::filesystem::path(home ? home : ".") / ".kiln/models";
-  return (dir / "centernet" / "model.json").string();
+  return (dir / name / "model.json").string();
 }
 
-Detector::Detector(OpGraph graph, std::string input, std::string output, std::int64_t input_size)
+Detector::Detector(OpGraph graph, DetectorKind kind, std::string input,
+                   std::vector<std::string> outputs, std::int64_t input_size)
     : graph_(std::move(graph)),
+      kind_(kind),
       input_(std::move(input)),
-      output_(std::move(output)),
+      outputs_(std::move(outputs)),
       input_size_(input_size) {}
 
 Detector Detector::load(const std::string& model) {
-  KILN_CHECK(model != "blazeface",
-             "detector: blazeface is not supported yet (expected centernet or a CenterNet "
-             "model.json path)");
-  const std::string path = model == "centernet" ? default_model_path() : model;
+  const bool named = model == "centernet" || model == "blazeface";
+  const bool path_like = model.find('/') != std::string::npos ||
+                         std::filesystem::path(model).extension() == ".json" ||
+                         std::filesystem::exists(model);
+  KILN_CHECK(named || path_like,
+             "unknown detector model '{}' (expected centernet, blazeface or the path of a TF.js "
+             "model.json)",
+             model);
+  const std::string path = named ? default_model_path(model) : model;
   KILN_CHECK(std::filesystem::exists(path),
              "detector model {} not found (run scripts/fetch-models.sh, or give a model.json path)",
              path);
   OpGraph graph = OpGraph::load_tfjs(path);
-  const auto& inputs = graph.input_names();
-  const auto& outputs = graph.output_names();
-  KILN_CHECK(std::find(inputs.begin(), inputs.end(), kCenterNetInput) != inputs.end() &&
-                 std::find(outputs.begin(), outputs.end(), kCenterNetOutput) != outputs.end(),
-             "{}: expected a CenterNet graph with input '{}' and output '{}', found inputs [{}] "
-             "and outputs [{}]",
-             path, kCenterNetInput, kCenterNetOutput, fmt::join(inputs, ", "),
-             fmt::join(outputs, ", "));
-  const Shape shape = graph.input_shape(kCenterNetInput);
-  KILN_CHECK(shape.size() == 4 && shape[1] > 0 && shape[1] == shape[2] && shape[3] == 3,
-             "{}: expected a square RGB input (1, s, s, 3), found {}", path, shape_str(shape));
-  return Detector(std::move(graph), kCenterNetInput, kCenterNetOutput, shape[1]);
+  const std::vector<std::string>& inputs = graph.input_names();
+  const std::vector<std::string>& outputs = graph.output_names();
+  const Shape shape = inputs.size() == 1 ? graph.input_shape(inputs[0]) : Shape{};
+  const bool square_rgb =
+      shape.size() == 4 && shape[1] > 0 && shape[1] == shape[2] && shape[3] == 3;
+  if (contains(inputs, kCenterNetInput) && contains(outputs, kCenterNetOutput)) {
+    const Shape centernet = graph.input_shape(kCenterNetInput);
+    KILN_CHECK(centernet.size() == 4 && centernet[1] > 0 && centernet[1] == centernet[2] &&
+                   centernet[3] == 3,
+               "{}: expected CenterNet's input to be a square RGB image (1, s, s, 3), found {}",
+               path, shape_str(centernet));
+    return Detector(std::move(graph), DetectorKind::centernet, kCenterNetInput, {kCenterNetOutput},
+                    centernet[1]);
+  }
+  std::vector<std::string> blazeface;
+  if (square_rgb) blazeface = blazeface_outputs(graph, inputs[0], shape[1]);
+  std::vector<std::string> input_shapes;
+  for (const std::string& name : inputs) {
+    input_shapes.push_back(name + " " + shape_str(graph.input_shape(name)));
+  }
+  KILN_CHECK(!blazeface.empty(),
+             "{}: not a detector kiln knows: expected CenterNet (input '{}', output '{}') or "
+             "BlazeFace (one square RGB input; per feature map, scores (1, n, 1) and regressions "
+             "(1, n, {}) over {} anchors in all), found inputs [{}] and outputs [{}]",
+             path, kCenterNetInput, kCenterNetOutput, kBlazeFaceRegression,
+             square_rgb && shape[1] % 16 == 0 ? blazeface_anchors(shape[1]).size() : 896,
+             fmt::join(input_shapes, ", "), fmt::join(outputs, ", "));
+  return Detector(std::move(graph), DetectorKind::blazeface, inputs[0], std::move(blazeface),
+                  shape[1]);
+}
+
+DetectOptions Detector::default_options() const {
+  DetectOptions options;
+  if (kind_ == DetectorKind::blazeface) {
+    options.min_score = 0.5f;
+    options.iou_threshold = 0.3f;
+  }
+  return options;
+}
+
+const std::vector<std::string>& Detector::class_names() const {
+  static const std::vector<std::string> faces = {"face"};
+  return kind_ == DetectorKind::blazeface ? faces : coco_class_names();
 }
 
 Tensor Detector::preprocess(const Tensor& image, Letterbox* where) const {
@@ -163,21 +246,33 @@ Tensor Detector::preprocess(const Tensor& image, Letterbox* where) const {
   const Tensor pixels = rgb.astype(DType::f32).view({1, h, w, 3});
   const Tensor scaled = resize_bilinear(pixels, Size2(box.height, box.width), {false, true});
   if (where != nullptr) *where = box;
-  return zero_pad2d(scaled, Padding::explicit_amounts(box.top, s - box.top - box.height, box.left,
-                                                      s - box.left - box.width));
+  const Tensor padded =
+      zero_pad2d(scaled, Padding::explicit_amounts(box.top, s - box.top - box.height, box.left,
+                                                   s - box.left - box.width));
+  if (kind_ == DetectorKind::centernet) return padded;
+  // BlazeFace: x / 127.5 - 1, as human scales its input (black padding becomes -1).
+  return channel_affine(padded, Tensor::full({3}, 1.0 / 127.5), Tensor::full({3}, -1.0));
 }
 
 Tensor Detector::run_graph(const Tensor& input) const {
-  return graph_.run({{input_, input.to(graph_.device())}}, {output_}).at(0).to(Device::cpu());
+  const std::vector<Tensor> values = graph_.run({{input_, input.to(graph_.device())}}, outputs_);
+  if (kind_ == DetectorKind::centernet) return values.at(0).to(Device::cpu());
+  std::vector<Tensor> scores, regressions;
+  for (std::size_t i = 0; i < values.size(); i += 2) {
+    scores.push_back(values[i].to(Device::cpu()));
+    regressions.push_back(values[i + 1].to(Device::cpu()));
+  }
+  return decode_blazeface(concatenate(scores, 1), concatenate(regressions, 1), input_size_);
 }
 
-std::vector<Detection> Detector::postprocess(const Tensor& detections, const Letterbox& where,
+std::vector<Detection> Detector::postprocess(const Tensor& candidates, const Letterbox& where,
                                              std::int64_t image_width, std::int64_t image_height,
                                              const DetectOptions& options) const {
-  KILN_CHECK(detections.rank() == 3 && detections.dim(2) == 6,
-             "detector: expected detections (1, k, 6), found {}", shape_str(detections.shape()));
-  const std::vector<float> rows = detections.to_vector<float>();
-  const auto count = static_cast<std::size_t>(detections.dim(1));
+  KILN_CHECK(candidates.rank() == 3 && candidates.dim(2) == 6,
+             "detector: expected candidate boxes (1, k, 6), found {}",
+             shape_str(candidates.shape()));
+  const std::vector<float> rows = candidates.to_vector<float>();
+  const auto count = static_cast<std::size_t>(candidates.dim(1));
   std::vector<Box> boxes(count);
   std::vector<float> scores(count);
   for (std::size_t i = 0; i < count; ++i) {
@@ -188,13 +283,13 @@ std::vector<Detection> Detector::postprocess(const Tensor& detections, const Let
   const float threshold = std::nextafter(options.min_score, -1.0f);  // keep score == min_score
   const std::vector<std::int64_t> kept =
       non_max_suppression(boxes, scores, options.max_boxes, options.iou_threshold, threshold);
-  const auto& names = coco_class_names();
+  const std::vector<std::string>& names = class_names();
   std::vector<Detection> result;
   for (std::int64_t k : kept) {
     const auto i = static_cast<std::size_t>(k);
     const auto class_id = static_cast<std::int64_t>(std::lround(rows[6 * i + 5]));
     KILN_CHECK(class_id >= 0 && class_id < static_cast<std::int64_t>(names.size()),
-               "detector: class id {} out of the {} COCO classes", class_id, names.size());
+               "detector: class id {} out of the model's {} classes", class_id, names.size());
     result.push_back({class_id, names[static_cast<std::size_t>(class_id)], scores[i],
                       where.to_image(boxes[i], image_width, image_height)});
   }

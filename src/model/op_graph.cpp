@@ -2,6 +2,7 @@
 // outputs), each through its TensorFlow op's kernel (tf_ops.cpp), and frees every value once its
 // last consumer has run. Also the attribute decoding the kernels share.
 #include <algorithm>
+#include <chrono>
 
 #include "core/check.h"
 #include "kiln/tape.h"
@@ -109,7 +110,8 @@ Shape OpGraph::input_shape(const std::string& name) const {
 }
 
 std::vector<Tensor> OpGraph::run(const std::vector<std::pair<std::string, Tensor>>& feeds,
-                                 const std::vector<std::string>& outputs) const {
+                                 const std::vector<std::string>& outputs,
+                                 std::vector<NodeTime>* times) const {
   const NoGrad no_tape;
   const Impl& g = *impl_;
   const std::vector<std::size_t> order = run_order(g, outputs);
@@ -143,10 +145,17 @@ std::vector<Tensor> OpGraph::run(const std::vector<std::pair<std::string, Tensor
                  n.name);
       values[node] = {it->second};
     } else {
+      const auto start = std::chrono::steady_clock::now();
       try {
         values[node] = (*tf::find_op(n.op))(tf::Attributes(n), inputs);
       } catch (const Error& e) {
         fail("graph: {} node '{}': {}", n.op, n.name, e.what());
+      }
+      if (times != nullptr) {
+        times->push_back({n.name, n.op,
+                          std::chrono::duration<double, std::milli>(
+                              std::chrono::steady_clock::now() - start)
+                              .count()});
       }
     }
     for (const std::string& input : n.inputs) {
@@ -220,6 +229,8 @@ std::vector<std::int64_t> Attributes::ints(const std::string& key) const {
   }
   return result;
 }
+
+double Attributes::number(const std::string& key) const { return find(key).at("f").get<double>(); }
 
 std::int64_t Attributes::integer(const std::string& key, std::int64_t otherwise) const {
   if (!node_.attr.contains(key)) return otherwise;

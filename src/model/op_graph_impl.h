@@ -37,6 +37,7 @@ class Attributes {
   explicit Attributes(const TfGraphNode& node) : node_(node) {}
   std::string string(const std::string& key) const;
   std::vector<std::string> strings(const std::string& key) const;  // empty list when absent
+  double number(const std::string& key) const;                     // a float attribute
   std::vector<std::int64_t> ints(const std::string& key) const;
   std::int64_t integer(const std::string& key, std::int64_t otherwise) const;
   bool boolean(const std::string& key, bool otherwise) const;
@@ -53,6 +54,9 @@ using OpKernel = std::function<std::vector<Tensor>(const Attributes&, const std:
 
 // The kernel of a TensorFlow op, or null when kiln does not run it.
 const OpKernel* find_op(const std::string& op);
+
+// Rewrites node patterns into fused kiln ops (op_graph_fusion.cpp); once, after reading.
+void fuse_ops(OpGraph::Impl& graph);
 
 // RFC 4648 base64, as TF.js encodes string attributes.
 std::string base64_decode(const std::string& text);

@@ -307,6 +307,11 @@ const std::map<std::string, OpKernel>& op_table() {
       {"TopKV2", top_k_op},
       {"GatherV2", gather_op},
       {"Pad", pad},
+      // kiln's own, made by fuse_ops (op_graph_fusion.cpp)
+      {"_KilnHardSwish",
+       [](const Attributes& a, const Inputs& in) {
+         return Outputs{hard_swish(in.at(0), a.number("scale"), a.number("shift"))};
+       }},
   };
   return table;
 }

@@ -124,6 +124,13 @@ Tensor strided_slice(const Tensor& x, const std::vector<std::int64_t>& begin,
   return y;
 }
 
+Tensor hard_swish(const Tensor& x, double scale, double shift) {
+  ops::check_floating("hard_swish", x, "input");
+  Tensor y = ops::empty_like(x);
+  ops::backend_of(x).hard_swish(x, scale, shift, y);
+  return y;
+}
+
 Tensor gather(const Tensor& x, const Tensor& indices) {
   ops::check_defined("gather", indices, "indices");
   Shape shape = indices.shape();

@@ -1,7 +1,8 @@
 // Rows of the op table (op_table.h) for the kernels of imported graphs (kiln/graph_ops.h):
 // broadcasting arithmetic in every broadcast pattern CenterNet uses (scalar, per channel, same
 // shape, both ways) on f32 and i32 with negative operands, spatial mean, bilinear resize in its
-// three modes, top-k with ties and strided slice with a negative stride.
+// three modes, top-k with ties, strided slice with a negative stride, and hard-swish (the CPU's
+// fused loop against the backend default that composes the kernels above).
 #include <string>
 #include <vector>
 
@@ -88,6 +89,11 @@ void add_top_k_and_slice_cases(std::vector<OpCase>& cases) {
                      Tensor indices = output_on(d, {3, 9}, DType::i32);
                      be.top_k(with_ties(d, {3, 4099}, 476), values, indices);
                      return Outputs{values, indices};
+                   }});
+  cases.push_back({"hard_swish", kElementwise, false, false, [](Backend& be, Device d) {
+                     Tensor y = output_on(d, {3, 4099});
+                     be.hard_swish(uniform_on(d, {3, 4099}, 478, -6.0, 6.0), 1.0 / 6.0, 3.0, y);
+                     return Outputs{y};
                    }});
   cases.push_back({"strided_slice_negative_stride", kExact, false, false, [](Backend& be, Device d) {
                      Tensor y = output_on(d, {2, 3, 3});

@@ -3,8 +3,11 @@
 // computes each case from the same float32 / int32 inputs in float64. kiln runs in float32.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "kiln/detector.h"
@@ -183,6 +186,91 @@ TEST(GraphOps, TopKTiesGoToTheLowerIndex) {
   const TopK top = top_k(Tensor::from_vector(std::vector<float>{1, 3, 3, 2, 3}, {5}), 4);
   EXPECT_EQ(top.indices.to_vector<std::int32_t>(), (std::vector<std::int32_t>{1, 2, 4, 3}));
   EXPECT_EQ(top.values.to_vector<float>(), (std::vector<float>{3, 3, 3, 2}));
+}
+
+// NaN ranks first (TensorFlow sorts it so); equal values in index order, in several rows; k of
+// the whole row.
+TEST(GraphOps, TopKRanksNaNFirstAndKeepsIndexOrderPerRow) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const TopK top = top_k(
+      Tensor::from_vector(std::vector<float>{2, nan, 5, 5, -1, 0, 0, 7, 0, 7}, {2, 5}), 5);
+  EXPECT_EQ(top.indices.to_vector<std::int32_t>(),
+            (std::vector<std::int32_t>{1, 2, 3, 0, 4, 2, 4, 0, 1, 3}));
+  const std::vector<float> values = top.values.to_vector<float>();
+  EXPECT_TRUE(std::isnan(values[0]));
+  EXPECT_EQ(std::vector<float>(values.begin() + 1, values.end()),
+            (std::vector<float>{5, 5, 2, -1, 7, 7, 0, 0, 0}));
+}
+
+// hard_swish equals the four ops TensorFlow's graphs spell it with (the fused CPU loop evaluates
+// the same expression in the same order), on every branch: below -3, inside, above 3, at the
+// corners, -0 and NaN; float32 on the vector path (with a tail) and float64. The one difference
+// is the sign of a zero: TensorFlow's Relu6 is min(max(x, 0), 6), +0 for x < 0, so its
+// hard-swish of x < -3 is (x / 6) * +0 = -0, and so is kiln's; kiln's general relu (Keras's
+// formula, 0 * x below the threshold) makes -0 there, and the unfused product +0.
+TEST(GraphOps, HardSwishEqualsTheUnfusedOps) {
+  std::vector<float> values = {-7.5f, -3.0f, -2.999f, -0.0f, 0.0f, 1.25f, 3.0f, 3.001f, 42.0f,
+                               std::numeric_limits<float>::quiet_NaN()};
+  const std::vector<float> random = Tensor::uniform({37}, -6.0, 6.0, 7).to_vector<float>();
+  values.insert(values.end(), random.begin(), random.end());
+  const float sixth = 1.0f / 6.0f;
+  for (DType dtype : {DType::f32, DType::f64}) {
+    const Tensor x = Tensor::from_vector(values, {static_cast<std::int64_t>(values.size())})
+                         .astype(dtype);
+    const Tensor scale = Tensor::full({}, sixth, dtype), shift = Tensor::full({}, 3.0, dtype);
+    const Tensor unfused = broadcast_binary(
+        broadcast_binary(x, scale, BinaryOp::multiply),
+        relu(broadcast_binary(x, shift, BinaryOp::add), ReluOptions{0.0, 6.0, 0.0}),
+        BinaryOp::multiply);
+    const std::vector<double> want = unfused.astype(DType::f64).to_vector<double>();
+    const std::vector<double> got = hard_swish(x, sixth, 3.0).astype(DType::f64).to_vector<double>();
+    ASSERT_EQ(got.size(), want.size());
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      if (std::isnan(want[i])) {
+        EXPECT_TRUE(std::isnan(got[i])) << i;
+      } else {
+        EXPECT_EQ(got[i], want[i]) << "x = " << values[i] << ", " << dtype_name(dtype);
+        if (values[i] < -3.0f) {
+          EXPECT_TRUE(std::signbit(got[i])) << "x = " << values[i];
+        }
+      }
+    }
+  }
+  EXPECT_THROW(hard_swish(ints({1}, {1})), Error);
+}
+
+// The float depthwise convolution of a depth multiplier 1 runs on vectors of 32, 16, 8 and 4
+// channels and then one at a time (src/backend/cpu/cpu_simd.cpp); float64 runs the plain loop.
+// Every remainder, both paddings, strides 1 and 2, 3x3 and 5x5 windows and odd sizes: the two
+// agree to float32's rounding.
+TEST(GraphOps, DepthwiseVectorPathsMatchThePlainLoop) {
+  struct Geometry {
+    std::int64_t channels, size, kernel;
+    Size2 strides;
+    Padding padding;
+  };
+  const Geometry cases[] = {{16, 9, 3, 1, Padding::same()},  {29, 8, 3, 2, Padding::same()},
+                            {40, 7, 5, 1, Padding::same()},  {77, 6, 3, 2, Padding::valid()},
+                            {5, 10, 5, 2, Padding::same()},  {64, 5, 3, 1, Padding::valid()}};
+  std::uint64_t seed = 900;
+  for (const Geometry& g : cases) {
+    const Tensor x = uniform({2, g.size, g.size + 1, g.channels}, seed++);
+    const Tensor w = uniform({g.kernel, g.kernel, g.channels, 1}, seed++, -1.0, 1.0);
+    const Tensor b = uniform({g.channels}, seed++);
+    const std::vector<float> got =
+        depthwise_conv2d(x, w, b, g.strides, g.padding).to_vector<float>();
+    const std::vector<double> want =
+        depthwise_conv2d(x.astype(DType::f64), w.astype(DType::f64), b.astype(DType::f64),
+                         g.strides, g.padding)
+            .to_vector<double>();
+    ASSERT_EQ(got.size(), want.size());
+    double worst = 0;
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      worst = std::max(worst, std::abs(got[i] - want[i]) / (1.0 + std::abs(want[i])));
+    }
+    EXPECT_LT(worst, 1e-5) << g.channels << " channels, " << g.kernel << "x" << g.kernel
+                           << ", stride " << g.strides.h;
+  }
 }
 
 TEST(GraphOps, BadArgumentsNameWhatWasExpected) {

@@ -3,6 +3,7 @@
 // base64 string attributes; an unknown op; a shard of the wrong size.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <fstream>
@@ -82,6 +83,45 @@ TEST_F(TfjsGraph, PadsHeightWidthAndChannels) {
   // Row 0 is padding; row 1 holds 5, 6 then a padded column; each pixel (v, 0, 0).
   EXPECT_EQ(y.to_vector<float>(), (std::vector<float>{0, 0, 0, 0, 0, 0, 0, 0, 0,  //
                                                       5, 0, 0, 6, 0, 0, 0, 0, 0}));
+}
+
+// MobileNetV3's hard-swish, its operands in the order CenterNet's graph has them, becomes one
+// fused node with the same name and the same values; the nodes it no longer reads still answer
+// when asked for. Without a signature, the placeholder is the input and y (read by no node) the
+// output, as TF.js has them.
+TEST_F(TfjsGraph, HardSwishBecomesOneFusedNode) {
+  std::vector<std::uint8_t> shard(8);
+  const float constants[2] = {1.0f / 6.0f, 3.0f};
+  std::memcpy(shard.data(), constants, sizeof constants);
+  write(R"({"modelTopology": {"node": [
+      {"name": "x", "op": "Placeholder"},
+      {"name": "sixth", "op": "Const"},
+      {"name": "three", "op": "Const"},
+      {"name": "scaled", "op": "Mul", "input": ["sixth", "x"]},
+      {"name": "shifted", "op": "Add", "input": ["x", "three"]},
+      {"name": "clipped", "op": "Relu6", "input": ["shifted"]},
+      {"name": "y", "op": "Mul", "input": ["scaled", "clipped"]}]},
+    "weightsManifest": [{"paths": ["w.bin"], "weights": [
+      {"name": "sixth", "shape": [], "dtype": "float32"},
+      {"name": "three", "shape": [], "dtype": "float32"}]}]})",
+        shard);
+  const OpGraph graph = OpGraph::load_tfjs(model());
+  EXPECT_EQ(graph.input_names(), std::vector<std::string>{"x"});
+  EXPECT_EQ(graph.output_names(), std::vector<std::string>{"y"});
+  const Tensor x = Tensor::from_vector(std::vector<float>{-4, -1.5f, 0, 2, 9}, {5});
+  std::vector<OpGraph::NodeTime> times;
+  const Tensor y = graph.run({{"x", x}}, {"y"}, &times).at(0);
+  ASSERT_EQ(times.size(), 1u) << "only the fused node runs";
+  EXPECT_EQ(times[0].node, "y");
+  EXPECT_EQ(times[0].op, "_KilnHardSwish");
+  const std::vector<float> got = y.to_vector<float>();
+  const std::vector<float> in = x.to_vector<float>();
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    const float r = std::min(std::max(in[i] + 3.0f, 0.0f), 6.0f);
+    EXPECT_EQ(got[i], (in[i] * (1.0f / 6.0f)) * r) << in[i];
+  }
+  EXPECT_EQ(graph.run({{"x", x}}, {"clipped"}).at(0).to_vector<float>(),
+            (std::vector<float>{0, 1.5f, 3, 5, 6}));
 }
 
 TEST_F(TfjsGraph, ShardOfTheWrongSizeNamesTheWeight) {

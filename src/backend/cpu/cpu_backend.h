@@ -73,6 +73,7 @@ class CpuBackend final : public Backend {
   void top_k(const Tensor& x, Tensor& values, Tensor& indices) override;
   void strided_slice(const Tensor& x, const std::vector<std::int64_t>& begin,
                      const std::vector<std::int64_t>& strides, Tensor& y) override;
+  void hard_swish(const Tensor& x, double scale, double shift, Tensor& y) override;
 
  private:
   CpuAllocator allocator_;

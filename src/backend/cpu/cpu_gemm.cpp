@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <climits>
+#include <iterator>
+#include <string>
 #include <vector>
 
 #include "backend/cpu/cpu_backend.h"
@@ -60,10 +62,38 @@ void gemm(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, st
   gemm_with(cblas_dgemm, transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
+// Note [OpenBLAS's kernels]: a DYNAMIC_ARCH OpenBLAS picks its kernels by the CPU's model
+// number when it loads. A model it does not know gets its generic SSE3 "Prescott" ones: Debian
+// 12's 0.3.21 does so on Intel's family 6 model 207 (Emerald Rapids), which has AVX-512
+// (OpenBLAS#4267, fixed in 0.3.25), and its SGEMM then runs 3x slower than with its SkylakeX
+// kernels (CenterNet's convolutions: 150 ms against 50). OPENBLAS_CORETYPE=SkylakeX (or Haswell)
+// in the environment picks the right ones, but OpenBLAS reads it before any kiln code runs, and
+// a library must not change its host program's environment, nor re-run it, behind its back. So
+// kiln says so, here (kiln --version, the benchmarks) and in the README, and leaves the choice to
+// whoever starts the program.
+std::string blas_core_advice() {
+#if defined(__x86_64__) && defined(__GNUC__)
+  static const char* const generic[] = {"Prescott", "Core2",   "Penryn", "Dunnington",
+                                        "Nehalem",  "Sandybridge", "Atom"};
+  const std::string core = openblas_get_corename();
+  const bool old = std::find(std::begin(generic), std::end(generic), core) != std::end(generic);
+  __builtin_cpu_init();
+  if (old && __builtin_cpu_supports("avx512f")) {
+    return "; this CPU has AVX-512 but OpenBLAS runs its " + core +
+           " kernels (a model it does not know): OPENBLAS_CORETYPE=SkylakeX picks faster ones";
+  }
+  if (old && __builtin_cpu_supports("avx2")) {
+    return "; this CPU has AVX2 but OpenBLAS runs its " + core +
+           " kernels (a model it does not know): OPENBLAS_CORETYPE=Haswell picks faster ones";
+  }
+#endif
+  return "";
+}
+
 std::string blas_description() {
   const int parallel = openblas_get_parallel();
   const char* threading = parallel == 2 ? "OpenMP threads" : parallel == 1 ? "pthreads" : "sequential";
-  return std::string(openblas_get_config()) + " (" + threading + ")";
+  return std::string(openblas_get_config()) + " (" + threading + ")" + blas_core_advice();
 }
 
 }  // namespace cpu
