@@ -103,15 +103,9 @@ void bench_conv(benchmark::State& state, Device device, int layer, ConvPass pass
   if (pass == ConvPass::backward_relu) be.conv2d_forward_fused(g, x, w, bias, Pointwise::relu, y);
   for (auto _ : state) {
     switch (pass) {
-      case ConvPass::forward:
-        be.conv2d_forward(g, x, w, y);
-        break;
-      case ConvPass::backward_data:
-        be.conv2d_backward_data(g, dy, w, dx);
-        break;
-      case ConvPass::backward_filter:
-        be.conv2d_backward_filter(g, x, dy, dw);
-        break;
+      case ConvPass::forward: be.conv2d_forward(g, x, w, y); break;
+      case ConvPass::backward_data: be.conv2d_backward_data(g, dy, w, dx); break;
+      case ConvPass::backward_filter: be.conv2d_backward_filter(g, x, dy, dw); break;
       case ConvPass::forward_bias_relu:
         be.conv2d_forward_fused(g, x, w, bias, Pointwise::relu, y);
         break;
@@ -187,19 +181,15 @@ void bench_dense(benchmark::State& state, Device device, std::int64_t in, std::i
   kiln::backend::Backend& be = on(device);
   for (auto _ : state) {
     switch (pass) {
-      case DensePass::forward:
-        be.gemm(false, false, 1.0, x, w, 0.0, y);
-        break;
-      case DensePass::backward_data:
-        be.gemm(false, true, 1.0, dy, w, 0.0, dx);
-        break;
-      case DensePass::backward_filter:
-        be.gemm(true, false, 1.0, x, dy, 0.0, dw);
-        break;
+      case DensePass::forward: be.gemm(false, false, 1.0, x, w, 0.0, y); break;
+      case DensePass::backward_data: be.gemm(false, true, 1.0, dy, w, 0.0, dx); break;
+      case DensePass::backward_filter: be.gemm(true, false, 1.0, x, dy, 0.0, dw); break;
     }
     finish(device);
   }
-  require_finite(state, pass == DensePass::forward ? y : pass == DensePass::backward_data ? dx : dw);
+  require_finite(state, pass == DensePass::forward         ? y
+                        : pass == DensePass::backward_data ? dx
+                                                           : dw);
   set_counters(state, 2.0 * static_cast<double>(n * in * out), n);
 }
 
@@ -263,7 +253,8 @@ template <class... Args>
 void add(const std::string& name, Device device, std::int64_t batch, benchmark::TimeUnit unit,
          void (*run)(benchmark::State&, Device, Args...), Args... args) {
   const std::string full = name + (device.is_cuda() ? "/cuda" : "/cpu");
-  benchmark::internal::Benchmark* entry = benchmark::RegisterBenchmark(full.c_str(), run, device, args...);
+  benchmark::internal::Benchmark* entry =
+      benchmark::RegisterBenchmark(full.c_str(), run, device, args...);
   if (batch > 0) entry->Arg(batch);
   entry->UseRealTime()->Unit(unit);
 }

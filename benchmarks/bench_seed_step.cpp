@@ -32,11 +32,17 @@ Args parse(int argc, char** argv) {
   Args args;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string key = argv[i];
-    if (key == "--device") args.device = argv[i + 1];
-    else if (key == "--steps") args.steps = std::stoi(argv[i + 1]);
-    else if (key == "--batch") args.batch = std::stoll(argv[i + 1]);
-    else if (key == "--epoch") args.epoch = std::stoll(argv[i + 1]);
-    else throw kiln::Error("unknown option " + key + "; expected --device, --steps, --batch or --epoch");
+    if (key == "--device")
+      args.device = argv[i + 1];
+    else if (key == "--steps")
+      args.steps = std::stoi(argv[i + 1]);
+    else if (key == "--batch")
+      args.batch = std::stoll(argv[i + 1]);
+    else if (key == "--epoch")
+      args.epoch = std::stoll(argv[i + 1]);
+    else
+      throw kiln::Error("unknown option " + key +
+                        "; expected --device, --steps, --batch or --epoch");
   }
   return args;
 }
@@ -57,8 +63,10 @@ double seconds_since_process_start() {
   if (read == 0 || field == nullptr) return -1.0;
   unsigned long long start_ticks = 0;
   // After ")": state (field 3), then fields 4..21, then starttime (22).
-  if (std::sscanf(field + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d "
-                             "%*d %*d %llu", &start_ticks) != 1) {
+  if (std::sscanf(field + 2,
+                  "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d "
+                  "%*d %*d %llu",
+                  &start_ticks) != 1) {
     return -1.0;
   }
   timespec now{};
@@ -105,7 +113,7 @@ int main(int argc, char** argv) try {
   const auto start = std::chrono::steady_clock::now();
   kiln::StepLogs logs;
   for (int i = 0; i < args.steps; ++i) logs = model->train_step(xs, ys);  // no waits in between
-  const double loss = logs.to_host().at("loss");  // waits for the last step
+  const double loss = logs.to_host().at("loss");                          // waits for the last step
   const double step_s = seconds_since(start) / args.steps;
   if (!std::isfinite(loss)) throw kiln::Error("the benchmarked steps produced a non-finite loss");
 
@@ -116,9 +124,11 @@ int main(int argc, char** argv) try {
   const double infer_s = seconds_since(infer_start);
   double total = 0.0;
   for (float p : probabilities.to_vector<float>()) total += p;
-  if (!(std::abs(total - 10000.0) < 1.0)) throw kiln::Error("inference produced no valid probabilities");
+  if (!(std::abs(total - 10000.0) < 1.0))
+    throw kiln::Error("inference produced no valid probabilities");
 
-  const double epoch_s = args.epoch > 0 ? steady_epoch_s(*model, device, args.epoch, args.batch) : -1.0;
+  const double epoch_s =
+      args.epoch > 0 ? steady_epoch_s(*model, device, args.epoch, args.batch) : -1.0;
 
   const kiln::MemoryStats mem = kiln::memory_stats(device);
   std::printf("device %s, batch %lld, %d timed steps\n", device.str().c_str(),
@@ -126,11 +136,12 @@ int main(int argc, char** argv) try {
   std::printf("final_loss %.4f\n", loss);
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);  // ru_maxrss is in KiB on Linux, as PyTorch's script reads it
-  std::printf("train_step_ms %.1f\nimages_per_s %.0f\ninference_10k_ms %.1f\npeak_allocated_mb %.1f\n"
-              "peak_rss_mb %.1f\n",
-              step_s * 1e3, static_cast<double>(args.batch) / step_s, infer_s * 1e3,
-              static_cast<double>(mem.peak_allocated) / (1 << 20),
-              static_cast<double>(usage.ru_maxrss) / 1024);
+  std::printf(
+      "train_step_ms %.1f\nimages_per_s %.0f\ninference_10k_ms %.1f\npeak_allocated_mb %.1f\n"
+      "peak_rss_mb %.1f\n",
+      step_s * 1e3, static_cast<double>(args.batch) / step_s, infer_s * 1e3,
+      static_cast<double>(mem.peak_allocated) / (1 << 20),
+      static_cast<double>(usage.ru_maxrss) / 1024);
   if (first_step_s >= 0) std::printf("first_step_s %.2f\n", first_step_s);
   if (epoch_s >= 0) {
     std::printf("epoch_ms %.1f\ngraph_replays %llu\n", epoch_s * 1e3,

@@ -115,10 +115,10 @@ void add_stats(MemoryStats& total, const MemoryStats& more) {
 struct CachingAllocator::GraphPool {
   GraphPool(int device, bool caching)
       : source(device), pool(source, device_name(device) + " graph pool", caching) {}
-  GraphSegments source;         // declared first: the pool returns its segments to it
+  GraphSegments source;  // declared first: the pool returns its segments to it
   BlockPool pool;
-  std::vector<void*> held;      // blocks of the shared pool freed while capturing
-  bool retired = false;         // its graph is gone
+  std::vector<void*> held;  // blocks of the shared pool freed while capturing
+  bool retired = false;     // its graph is gone
 };
 
 CachingAllocator::CachingAllocator(int device, StreamId stream)

@@ -61,8 +61,7 @@ class CudaBackend final : public backend::Backend {
   void general_relu_forward(const backend::GeneralRelu& f, const Tensor& x, Tensor& y) override;
   void general_relu_backward(const backend::GeneralRelu& f, const Tensor& x, const Tensor& dy,
                              Tensor& dx) override;
-  void smooth_activation_forward(backend::SmoothActivation f, const Tensor& x,
-                                 Tensor& y) override;
+  void smooth_activation_forward(backend::SmoothActivation f, const Tensor& x, Tensor& y) override;
   void smooth_activation_backward(backend::SmoothActivation f, const Tensor& x, const Tensor& dy,
                                   Tensor& dx) override;
   void maximum(const Tensor& a, const Tensor& b, Tensor& out) override;

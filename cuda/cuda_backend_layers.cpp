@@ -158,8 +158,8 @@ void CudaBackend::depthwise_conv2d_forward(const backend::Conv2dGeometry& g, con
                                     y.data<float>(), stream());
 }
 
-void CudaBackend::depthwise_conv2d_backward_data(const backend::Conv2dGeometry& g,
-                                                 const Tensor& dy, const Tensor& w, Tensor& dx) {
+void CudaBackend::depthwise_conv2d_backward_data(const backend::Conv2dGeometry& g, const Tensor& dy,
+                                                 const Tensor& w, Tensor& dx) {
   require_f32(dy, "depthwise_conv2d_backward_data");
   require_f32(w, "depthwise_conv2d_backward_data");
   require_f32(dx, "depthwise_conv2d_backward_data");

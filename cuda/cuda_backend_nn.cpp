@@ -110,9 +110,7 @@ void CudaBackend::bias_backward(const Tensor& dy, Tensor& dbias) {
 // forward GEMM's epilogue, the bias gradient in the kernel-gradient GEMM's; other activations,
 // and problems cuBLASLt offers no algorithm for, take the composed default.
 
-LtTarget CudaBackend::lt_target() {
-  return {device_index_, &allocator_, stream(), tf32_allowed()};
-}
+LtTarget CudaBackend::lt_target() { return {device_index_, &allocator_, stream(), tf32_allowed()}; }
 
 void CudaBackend::dense_forward_fused(const Tensor& x, const Tensor& kernel, const Tensor& bias,
                                       std::optional<backend::Pointwise> f, Tensor& y) {
@@ -185,10 +183,9 @@ void CudaBackend::conv2d_forward_fused(const backend::Conv2dGeometry& g, const T
   require_f32(y, "conv2d");
   if (bias.defined()) require_f32(bias, "conv2d");
   const bool relu = f == backend::Pointwise::relu;
-  if ((!f || relu) &&
-      convolutions_.forward_fused(g, x.data<float>(), w.data<float>(),
-                                  bias.defined() ? bias.data<float>() : nullptr, relu,
-                                  y.data<float>())) {
+  if ((!f || relu) && convolutions_.forward_fused(g, x.data<float>(), w.data<float>(),
+                                                  bias.defined() ? bias.data<float>() : nullptr,
+                                                  relu, y.data<float>())) {
     return;
   }
   Backend::conv2d_forward_fused(g, x, w, bias, f, y);

@@ -130,11 +130,11 @@ std::string version_info() {
       driver > 0 ? fmt::format("{}.{}", driver / 1000, driver % 1000 / 10) : std::string("none");
   // The cuDNN loaded at run time can differ from the headers kiln was built with (the GPU
   // machine's system cuDNN, or the one in PyTorch's wheel): say both.
-  return fmt::format("CUDA {}.{} (driver {}), cuDNN {}.{}.{} (built with {}.{}.{}), cuBLAS {}.{}.{}{}",
-                     runtime / 1000, runtime % 1000 / 10, driver_text, cudnn / 10000,
-                     cudnn % 10000 / 100, cudnn % 100, CUDNN_MAJOR, CUDNN_MINOR, CUDNN_PATCHLEVEL,
-                     cublas[0], cublas[1], cublas[2],
-                     emulated() ? "; emulated on the CPU (KILN_CUDA_EMULATION, tests only)" : "");
+  return fmt::format(
+      "CUDA {}.{} (driver {}), cuDNN {}.{}.{} (built with {}.{}.{}), cuBLAS {}.{}.{}{}",
+      runtime / 1000, runtime % 1000 / 10, driver_text, cudnn / 10000, cudnn % 10000 / 100,
+      cudnn % 100, CUDNN_MAJOR, CUDNN_MINOR, CUDNN_PATCHLEVEL, cublas[0], cublas[1], cublas[2],
+      emulated() ? "; emulated on the CPU (KILN_CUDA_EMULATION, tests only)" : "");
 }
 
 }  // namespace kiln::cuda_bridge

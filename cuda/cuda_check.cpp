@@ -30,8 +30,8 @@ void sync_check(const char* call, const char* file, int line) {
   const cudaError_t status = cudaDeviceSynchronize();
   if (status != cudaSuccess) {
     fail("CUDA error {} ({}: {}) in the device work of {} at {}:{} (KILN_CUDA_SYNC=1)",
-         static_cast<int>(status), cudaGetErrorName(status), cudaGetErrorString(status), call,
-         file, line);
+         static_cast<int>(status), cudaGetErrorName(status), cudaGetErrorString(status), call, file,
+         line);
   }
 }
 

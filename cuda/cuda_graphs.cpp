@@ -32,7 +32,8 @@ class CudaGraph final : public backend::CapturedWork {
     DeviceGuard guard(backend_.device().index);
     const cudaError_t status = cudaGraphExecDestroy(exec_);
     if (status != cudaSuccess) {
-      std::fprintf(stderr, "kiln: could not destroy a CUDA graph: %s\n", cudaGetErrorString(status));
+      std::fprintf(stderr, "kiln: could not destroy a CUDA graph: %s\n",
+                   cudaGetErrorString(status));
     }
     // pool_ goes after the graph: its blocks are free for others only once no replay can come.
   }
@@ -57,7 +58,8 @@ cudaGraph_t end_capture(cudaStream_t stream, std::string& failure) {
   const cudaError_t status = cudaStreamEndCapture(stream, &graph);
   if (status != cudaSuccess) {
     cudaGetLastError();  // handled here
-    if (failure.empty()) failure = std::string("cudaStreamEndCapture: ") + cudaGetErrorString(status);
+    if (failure.empty())
+      failure = std::string("cudaStreamEndCapture: ") + cudaGetErrorString(status);
     if (graph != nullptr) cudaGraphDestroy(graph);
     return nullptr;
   }

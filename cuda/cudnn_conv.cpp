@@ -113,8 +113,8 @@ std::size_t floats(std::int64_t count) { return static_cast<std::size_t>(count) 
 
 struct Convolutions::Plan {
   ConvDescriptors d;
-  bool padded = false;  // Note [Asymmetric padding]
-  Extent in;            // the input cuDNN sees
+  bool padded = false;                               // Note [Asymmetric padding]
+  Extent in;                                         // the input cuDNN sees
   std::array<std::optional<AlgoChoice>, 3> choices;  // by ConvDirection
 };
 
@@ -124,9 +124,7 @@ struct Convolutions::Call {
   cudnnHandle_t handle;
   DeviceBuffer padded;
 
-  float* padded_or(float* unpadded) const {
-    return plan.padded ? padded.as<float>() : unpadded;
-  }
+  float* padded_or(float* unpadded) const { return plan.padded ? padded.as<float>() : unpadded; }
 };
 
 void set_cudnn_element_limit(std::int64_t elements) {
@@ -145,9 +143,8 @@ namespace {
 
 // A geometry and TF32 setting, with or without n (Note [Choosing algorithms]).
 std::array<std::int64_t, 14> key_of(const backend::Conv2dGeometry& g, bool tf32, bool with_n) {
-  return {with_n ? g.n : 0, g.h,         g.w,         g.c,       g.kh,       g.kw,
-          g.o,             g.oh,        g.ow,        g.stride_h, g.stride_w, g.pad_top,
-          g.pad_left,      tf32 ? 1 : 0};
+  return {with_n ? g.n : 0, g.h,        g.w,       g.c,        g.kh,        g.kw, g.o, g.oh, g.ow,
+          g.stride_h,       g.stride_w, g.pad_top, g.pad_left, tf32 ? 1 : 0};
 }
 
 }  // namespace
@@ -233,15 +230,15 @@ void Convolutions::forward_chunk(const backend::Conv2dGeometry& g, const float* 
   const Call call = prepare(g);
   const ConvDescriptors& d = call.plan.d;
   const float* input = padded_input(call, x);
-  const AlgoChoice& choice = algorithm(
-      call, ConvDirection::forward,
-      [&](cudnnConvolutionDescriptor_t conv, void* ws, std::size_t ws_bytes, void* perf,
-          int* returned) {
-        CHECK_CUDNN(cudnnFindConvolutionForwardAlgorithmEx(
-            call.handle, d.x.get(), input, d.w.get(), filter, conv, d.y.get(), y,
-            CUDNN_CONVOLUTION_FWD_ALGO_COUNT, returned,
-            static_cast<cudnnConvolutionFwdAlgoPerf_t*>(perf), ws, ws_bytes));
-      });
+  const AlgoChoice& choice =
+      algorithm(call, ConvDirection::forward,
+                [&](cudnnConvolutionDescriptor_t conv, void* ws, std::size_t ws_bytes, void* perf,
+                    int* returned) {
+                  CHECK_CUDNN(cudnnFindConvolutionForwardAlgorithmEx(
+                      call.handle, d.x.get(), input, d.w.get(), filter, conv, d.y.get(), y,
+                      CUDNN_CONVOLUTION_FWD_ALGO_COUNT, returned,
+                      static_cast<cudnnConvolutionFwdAlgoPerf_t*>(perf), ws, ws_bytes));
+                });
   const DeviceBuffer workspace(allocator_, choice.workspace);
   CHECK_CUDNN(cudnnConvolutionForward(call.handle, &kOne, d.x.get(), input, d.w.get(), filter,
                                       choice.conv.get(),
@@ -269,8 +266,7 @@ std::array<std::int64_t, 20> fused_key(const FusedConvSpec& s) {
 
 }  // namespace
 
-const FusedConvPlan* Convolutions::fused_plan_for(const FusedConvSpec& spec,
-                                                  cudnnHandle_t handle) {
+const FusedConvPlan* Convolutions::fused_plan_for(const FusedConvSpec& spec, cudnnHandle_t handle) {
   std::lock_guard lock(mutex_);
   const auto key = fused_key(spec);
   const auto found = fused_plans_.find(key);
@@ -286,8 +282,8 @@ const FusedConvPlan* Convolutions::fused_plan_for(const FusedConvSpec& spec,
   return fused_plans_.emplace(key, std::move(plan)).first->second.get();
 }
 
-bool Convolutions::forward_fused(const backend::Conv2dGeometry& g, const float* x,
-                                 const float* w, const float* bias, bool relu, float* y) {
+bool Convolutions::forward_fused(const backend::Conv2dGeometry& g, const float* x, const float* w,
+                                 const float* bias, bool relu, float* y) {
   // A batch too large for one call keeps the legacy path's chunking (Note [Large batches]).
   if (!cudnn_graph_enabled() || degenerate(g) || images_per_call(g) < g.n) return false;
   DeviceGuard guard(device_);
@@ -333,23 +329,23 @@ void Convolutions::backward_data_chunk(const backend::Conv2dGeometry& g, const f
   const Call call = prepare(g);
   const ConvDescriptors& d = call.plan.d;
   float* output = call.padded_or(dx);
-  const AlgoChoice& choice = algorithm(
-      call, ConvDirection::backward_data,
-      [&](cudnnConvolutionDescriptor_t conv, void* ws, std::size_t ws_bytes, void* perf,
-          int* returned) {
-        CHECK_CUDNN(cudnnFindConvolutionBackwardDataAlgorithmEx(
-            call.handle, d.w.get(), filter, d.y.get(), dy, conv, d.x.get(), output,
-            CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, returned,
-            static_cast<cudnnConvolutionBwdDataAlgoPerf_t*>(perf), ws, ws_bytes));
-      });
+  const AlgoChoice& choice =
+      algorithm(call, ConvDirection::backward_data,
+                [&](cudnnConvolutionDescriptor_t conv, void* ws, std::size_t ws_bytes, void* perf,
+                    int* returned) {
+                  CHECK_CUDNN(cudnnFindConvolutionBackwardDataAlgorithmEx(
+                      call.handle, d.w.get(), filter, d.y.get(), dy, conv, d.x.get(), output,
+                      CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, returned,
+                      static_cast<cudnnConvolutionBwdDataAlgoPerf_t*>(perf), ws, ws_bytes));
+                });
   const DeviceBuffer workspace(allocator_, choice.workspace);
   CHECK_CUDNN(cudnnConvolutionBackwardData(
       call.handle, &kOne, d.w.get(), filter, d.y.get(), dy, choice.conv.get(),
       static_cast<cudnnConvolutionBwdDataAlgo_t>(choice.algo), workspace.get(), workspace.bytes(),
       &kZero, d.x.get(), output));
   if (call.plan.padded) {  // crop the padded gradient back to x's extent
-    kernels::shift_window(output, g.n, call.plan.in.h, call.plan.in.w, g.c, dx, g.h, g.w,
-                          g.pad_top, g.pad_left, stream_);
+    kernels::shift_window(output, g.n, call.plan.in.h, call.plan.in.w, g.c, dx, g.h, g.w, g.pad_top,
+                          g.pad_left, stream_);
   }
 }
 
@@ -383,20 +379,20 @@ void Convolutions::backward_filter_chunk(const backend::Conv2dGeometry& g, const
     scratch = DeviceBuffer(allocator_, floats(filter_rows(g) * g.o));
     find_output = scratch.as<float>();
   }
-  const AlgoChoice& choice = algorithm(
-      call, ConvDirection::backward_filter,
-      [&](cudnnConvolutionDescriptor_t conv, void* ws, std::size_t ws_bytes, void* perf,
-          int* returned) {
-        CHECK_CUDNN(cudnnFindConvolutionBackwardFilterAlgorithmEx(
-            call.handle, d.x.get(), input, d.y.get(), dy, conv, d.w.get(), find_output,
-            CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, returned,
-            static_cast<cudnnConvolutionBwdFilterAlgoPerf_t*>(perf), ws, ws_bytes));
-      });
+  const AlgoChoice& choice =
+      algorithm(call, ConvDirection::backward_filter,
+                [&](cudnnConvolutionDescriptor_t conv, void* ws, std::size_t ws_bytes, void* perf,
+                    int* returned) {
+                  CHECK_CUDNN(cudnnFindConvolutionBackwardFilterAlgorithmEx(
+                      call.handle, d.x.get(), input, d.y.get(), dy, conv, d.w.get(), find_output,
+                      CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, returned,
+                      static_cast<cudnnConvolutionBwdFilterAlgoPerf_t*>(perf), ws, ws_bytes));
+                });
   const DeviceBuffer workspace(allocator_, choice.workspace);
   CHECK_CUDNN(cudnnConvolutionBackwardFilter(
       call.handle, &kOne, d.x.get(), input, d.y.get(), dy, choice.conv.get(),
-      static_cast<cudnnConvolutionBwdFilterAlgo_t>(choice.algo), workspace.get(),
-      workspace.bytes(), accumulate ? &kOne : &kZero, d.w.get(), filter));
+      static_cast<cudnnConvolutionBwdFilterAlgo_t>(choice.algo), workspace.get(), workspace.bytes(),
+      accumulate ? &kOne : &kZero, d.w.get(), filter));
 }
 
 }  // namespace kiln::cuda

@@ -121,10 +121,10 @@ std::string perf_table(const char* source, const Perf* perf, int count) {
   std::string text = fmt::format("; {} returned {} result(s)", source, count);
   for (int i = 0; i < count; ++i) {
     const Perf& r = perf[i];
-    text += fmt::format("{} algo {} status {} ({}) time {:.3f} ms workspace {} B math type {}",
-                        i == 0 ? ":" : ",", static_cast<int>(r.algo), static_cast<int>(r.status),
-                        cudnnGetErrorString(r.status), r.time, r.memory,
-                        static_cast<int>(r.mathType));
+    text +=
+        fmt::format("{} algo {} status {} ({}) time {:.3f} ms workspace {} B math type {}",
+                    i == 0 ? ":" : ",", static_cast<int>(r.algo), static_cast<int>(r.status),
+                    cudnnGetErrorString(r.status), r.time, r.memory, static_cast<int>(r.mathType));
   }
   return text;
 }
@@ -224,8 +224,8 @@ AlgoChoice choose(cudnnHandle_t handle, const ConvDescriptors& d, Allocator& poo
              perf_table("Find", found.data(), found_count),
              perf_table("the heuristics", guessed.data(), guessed_count));
   AlgoChoice choice;
-  KILN_CHECK(runnable<Traits>(handle, d, static_cast<int>(pick->algo), pick->mathType,
-                              pick->memory, choice),
+  KILN_CHECK(runnable<Traits>(handle, d, static_cast<int>(pick->algo), pick->mathType, pick->memory,
+                              choice),
              "cuDNN gives no workspace size for the {} convolution algorithm {} it offered for {}",
              Traits::kName, static_cast<int>(pick->algo), describe(d.g));
   return choice;
@@ -239,9 +239,8 @@ AlgoChoice adopt(cudnnHandle_t handle, const ConvDescriptors& d, const AlgoChoic
   std::array<typename Traits::Perf, Traits::kCount> guessed{};
   int guessed_count = 0;
   const typename Traits::Perf* pick = guess<Traits>(handle, d, probe.get(), guessed, guessed_count);
-  KILN_CHECK(pick != nullptr &&
-                 runnable<Traits>(handle, d, static_cast<int>(pick->algo), pick->mathType,
-                                  pick->memory, choice),
+  KILN_CHECK(pick != nullptr && runnable<Traits>(handle, d, static_cast<int>(pick->algo),
+                                                 pick->mathType, pick->memory, choice),
              "cuDNN cannot run {} convolution algorithm {} for {} (TF32 {}), and its heuristics "
              "offer no other{}",
              Traits::kName, found.algo, describe(d.g), d.tf32 ? "on" : "off",
@@ -287,8 +286,8 @@ ConvolutionDescriptor ConvDescriptors::convolution(cudnnMathType_t math) const {
   return conv;
 }
 
-AlgoChoice choose_algorithm(ConvDirection direction, cudnnHandle_t handle,
-                            const ConvDescriptors& d, Allocator& pool, const FindAlgorithms& find) {
+AlgoChoice choose_algorithm(ConvDirection direction, cudnnHandle_t handle, const ConvDescriptors& d,
+                            Allocator& pool, const FindAlgorithms& find) {
   return by_direction<Choose>(direction, handle, d, pool, find);
 }
 

@@ -47,8 +47,8 @@ using FindAlgorithms =
 // from cudaMalloc outside `pool` and freed right after (the pool's cache is emptied first if the
 // device is short of memory). Throws kiln::Error naming the geometry and every result cuDNN
 // returned when none is acceptable.
-AlgoChoice choose_algorithm(ConvDirection direction, cudnnHandle_t handle,
-                            const ConvDescriptors& d, Allocator& pool, const FindAlgorithms& find);
+AlgoChoice choose_algorithm(ConvDirection direction, cudnnHandle_t handle, const ConvDescriptors& d,
+                            Allocator& pool, const FindAlgorithms& find);
 
 // Note [Choosing algorithms]: the algorithm and math type of `found` (chosen for the same geometry
 // at a batch at least as large) with the workspace this plan needs, or, when cuDNN cannot run it

@@ -51,8 +51,10 @@ ncclUniqueId shared_id() {
 Communicator& communicator(int device) {
   static Communicator c;
   if (c.comm != nullptr) {
-    KILN_CHECK(c.device == device, "NCCL: this rank's communicator is on cuda:{}, the gradients "
-               "on cuda:{}; one GPU per rank", c.device, device);
+    KILN_CHECK(c.device == device,
+               "NCCL: this rank's communicator is on cuda:{}, the gradients "
+               "on cuda:{}; one GPU per rank",
+               c.device, device);
     return c;
   }
   const ncclUniqueId id = shared_id();

@@ -50,8 +50,7 @@ void draw_colour_bar(Canvas& canvas, const GridLayout& layout, Colormap colormap
     const auto level = static_cast<std::uint8_t>(255 - (255 * y) / (height - 1));
     std::fill_n(ramp.begin() + y * kBarWidth, kBarWidth, level);
   }
-  const Tensor bar =
-      apply_colormap(Tensor::from_vector(ramp, {height, kBarWidth, 1}), colormap);
+  const Tensor bar = apply_colormap(Tensor::from_vector(ramp, {height, kBarWidth, 1}), colormap);
   const std::int64_t left = origin.left + layout.width + kBarGap;
   paste(canvas, bar, top, left);
   const double text_left = static_cast<double>(left + kBarWidth + 4);
@@ -78,16 +77,14 @@ Tensor compose_figure(const Tensor& grid, const GridLayout& layout, std::int64_t
   cairo_surface_destroy(probe);
 
   const FigureOrigin origin = figure_origin();
-  const std::int64_t width = std::max(origin.left + layout.width + kBarGap + kBarWidth +
-                                          kBarTextWidth,
-                                      2 * kMargin + title_width);
+  const std::int64_t width = std::max(
+      origin.left + layout.width + kBarGap + kBarWidth + kBarTextWidth, 2 * kMargin + title_width);
   const std::int64_t height = origin.top + layout.height + kMargin;
   Canvas canvas(width, height);
   // The grid first (its label bands are white): everything drawn afterwards lies outside the
   // tiles, which the unit test checks pixel by pixel.
   paste(canvas, grid, origin.top, origin.left);
-  cairo_select_font_face(canvas.cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL,
-                         CAIRO_FONT_WEIGHT_BOLD);
+  cairo_select_font_face(canvas.cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_BOLD);
   draw_text(canvas.cr, text.title, static_cast<double>(kMargin),
             static_cast<double>(kMargin) + kTitleFont, kTitleFont);
   cairo_select_font_face(canvas.cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL,

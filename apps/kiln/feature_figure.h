@@ -15,9 +15,9 @@ namespace kiln::cli {
 inline constexpr std::int64_t kLabelBand = 14;
 
 struct FigureText {
-  std::string title;               // e.g. "model.h5 · conv2d · 64 feature maps of test image 0"
-  std::string low, high;           // the colour bar's ends, e.g. "-0.31" and "0.42"
-  std::string caption;             // under the colour bar's high end, e.g. "each map: own range"
+  std::string title;      // e.g. "model.h5 · conv2d · 64 feature maps of test image 0"
+  std::string low, high;  // the colour bar's ends, e.g. "-0.31" and "0.42"
+  std::string caption;    // under the colour bar's high end, e.g. "each map: own range"
 };
 
 // Where the grid's top-left corner lands in the figure.

@@ -42,10 +42,11 @@ constexpr std::int64_t kMaxCount = std::int64_t{1} << 40;
 const char* const kDeviceHelp = "auto (CUDA when a GPU is usable, else CPU), cpu, cuda or cuda:N";
 
 CLI::Option* add_input_scale(CLI::App* sub, std::string& value) {
-  return sub->add_option("--input-scale", value,
-                  "Pixels as the model takes them: 1/255 (in [0, 1], as Keras's MNIST examples), "
-                  "1 (raw 0..255) or auto (raw when the model starts with a Rescaling layer, "
-                  "else 1/255)")
+  return sub
+      ->add_option("--input-scale", value,
+                   "Pixels as the model takes them: 1/255 (in [0, 1], as Keras's MNIST examples), "
+                   "1 (raw 0..255) or auto (raw when the model starts with a Rescaling layer, "
+                   "else 1/255)")
       ->check(CLI::IsMember(kiln::cli::input_scale_names()))
       ->capture_default_str();
 }
@@ -57,8 +58,8 @@ void add_train_model(CLI::App* sub, TrainOptions& o) {
       "Train (fine-tune) the model of this file, keeping its weights, instead of an experiment's. "
       "Loss and optimizer: the file's training_config, unless --loss, --optimizer or --lr are "
       "given; epochs 1 and batch size 32 (Keras's fit) unless given");
-  CLI::Option* output =
-      sub->add_option("-o,--output", o.output, "With --model: where to save the trained model (.h5)");
+  CLI::Option* output = sub->add_option("-o,--output", o.output,
+                                        "With --model: where to save the trained model (.h5)");
   CLI::Option* optimizer =
       sub->add_option("--optimizer", o.optimizer, "With --model: adam or sgd [default: the file's]")
           ->check(CLI::IsMember({"adam", "sgd"}));
@@ -82,8 +83,9 @@ void add_train(CLI::App& app, TrainOptions& o, std::function<int()>& action) {
   sub->add_option("--dataset", o.dataset, "mnist or fashion_mnist")
       ->check(CLI::IsMember({"mnist", "fashion_mnist", "fashion-mnist"}))
       ->capture_default_str();
-  sub->add_option("--epochs", o.epochs,
-                  "Epochs to train (with --resume: the total) [default: seed 3, odd-even 5, --model 1]")
+  sub->add_option(
+         "--epochs", o.epochs,
+         "Epochs to train (with --resume: the total) [default: seed 3, odd-even 5, --model 1]")
       ->check(kiln::cli::whole_number(1, 100000));
   sub->add_option("--batch-size", o.batch_size,
                   "Samples per step [default: seed 1024, odd-even 32, --model 32]")
@@ -116,11 +118,13 @@ void add_train(CLI::App& app, TrainOptions& o, std::function<int()>& action) {
       ->check(kiln::cli::whole_number(0, 100000));
   sub->add_option("--resume", o.resume,
                   "Continue the run in this directory from its checkpoint.h5");
-  CLI::Option* check_numerics = sub->add_flag("--check-numerics")->description(
-      "Stop at the first op that produces NaN/Inf, naming the op, layer and shape. Without it, "
-      "a NaN/Inf loss still stops training, but it is seen only where the running losses are "
-      "read from the device (each progress line, each epoch's end), so up to one progress line "
-      "after the step that produced it");
+  CLI::Option* check_numerics =
+      sub->add_flag("--check-numerics")
+          ->description(
+              "Stop at the first op that produces NaN/Inf, naming the op, layer and shape. Without it, "
+              "a NaN/Inf loss still stops training, but it is seen only where the running losses are "
+              "read from the device (each progress line, each epoch's end), so up to one progress line "
+              "after the step that produced it");
   add_train_model(sub, o);
   sub->callback([sub, &o, &action, check_numerics] {
     for (const CLI::Option* option : sub->get_options()) {
@@ -166,7 +170,8 @@ void add_evaluate(CLI::App& app, EvaluateOptions& o, std::function<int()>& actio
 void add_predict(CLI::App& app, PredictOptions& o, std::function<int()>& action) {
   CLI::App* sub = app.add_subcommand("predict", "Class probabilities of one image");
   add_model_options(*sub, o.model, o.weights, o.verify);
-  CLI::Option* image = sub->add_option("--image", o.image, "A 28x28 PNG or JPEG (grayscale or colour)");
+  CLI::Option* image =
+      sub->add_option("--image", o.image, "A 28x28 PNG or JPEG (grayscale or colour)");
   CLI::Option* dataset =
       sub->add_option("--dataset", o.dataset, "Take a test image of this data set")
           ->check(CLI::IsMember({"mnist", "fashion_mnist", "fashion-mnist"}));
@@ -223,7 +228,8 @@ std::string unknown_command(const CLI::App& app, int argc, char** argv) {
   const std::string list = fmt::format("{}", fmt::join(names, ", "));
   if (argc < 2) return "a command is required: " + list + " (kiln --help describes them)";
   const std::string word = argv[1];
-  if (word.empty() || word[0] == '-' || std::find(names.begin(), names.end(), word) != names.end()) {
+  if (word.empty() || word[0] == '-' ||
+      std::find(names.begin(), names.end(), word) != names.end()) {
     return {};
   }
   const std::string nearest = kiln::cli::nearest_name(word, names);

@@ -203,7 +203,7 @@ Drawing draw_kernels(const FeaturesCommand& c, Model& model, const std::string& 
   const Tensor slices = kernel_slices(kernel, channel);
   const std::vector<float> values = slices.to_vector<float>();
   const auto [low, high] = std::minmax_element(values.begin(), values.end());
-  const std::string which = channel ? fmt::format("input channel {} of {}", *channel, in)
+  const std::string which = channel   ? fmt::format("input channel {} of {}", *channel, in)
                             : in == 1 ? std::string("1 input channel")
                                       : fmt::format("mean over {} input channels", in);
   Drawing d;
@@ -236,8 +236,8 @@ Drawing draw_feature_maps(const FeaturesCommand& c, Model& model, const std::str
   }
   const std::vector<float> values = activations.to_vector<float>();
   const auto [low, high] = std::minmax_element(values.begin(), values.end());
-  const std::string source = c.image.empty() ? fmt::format("{} test image {}", c.dataset, c.index)
-                                             : c.image;
+  const std::string source =
+      c.image.empty() ? fmt::format("{} test image {}", c.dataset, c.index) : c.image;
   const std::int64_t maps = activations.dim(3);
   Drawing d;
   d.grid = feature_map_grid(activations, grid);
@@ -259,8 +259,8 @@ int run_features(const FeaturesCommand& c) {
   grid.label_band = kLabelBand;
   std::unique_ptr<Model> model = load_model(c.model);
   const std::string layer = c.layer.empty() ? first_conv_layer(*model) : c.layer;
-  const Drawing d = c.kernels ? draw_kernels(c, *model, layer, grid)
-                              : draw_feature_maps(c, *model, layer, grid);
+  const Drawing d =
+      c.kernels ? draw_kernels(c, *model, layer, grid) : draw_feature_maps(c, *model, layer, grid);
   const Tensor picture = compose_figure(d.grid, d.layout, d.tiles, grid.colormap, d.text);
   write_image(c.output, picture);
   std::printf("%s: %s, %lldx%lld pixels\n", c.output.c_str(), d.summary.c_str(),

@@ -229,4 +229,3 @@ cublasStatus_t cublasGetProperty(libraryPropertyType type, int* value) {
     require_value(false, "type " + std::to_string(type) + " is not a libraryPropertyType");
   });
 }
-

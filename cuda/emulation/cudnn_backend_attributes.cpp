@@ -118,32 +118,19 @@ const AttributeRule* rule_for(cudnnBackendDescriptorType_t type, cudnnBackendAtt
 
 std::size_t element_size(cudnnBackendAttributeType_t type) {
   switch (type) {
-    case CUDNN_TYPE_HANDLE:
-      return sizeof(cudnnHandle_t);
-    case CUDNN_TYPE_DATA_TYPE:
-      return sizeof(cudnnDataType_t);
-    case CUDNN_TYPE_BOOLEAN:
-      return sizeof(bool);
-    case CUDNN_TYPE_INT64:
-      return sizeof(std::int64_t);
-    case CUDNN_TYPE_FLOAT:
-      return sizeof(float);
-    case CUDNN_TYPE_DOUBLE:
-      return sizeof(double);
-    case CUDNN_TYPE_VOID_PTR:
-      return sizeof(void*);
-    case CUDNN_TYPE_CONVOLUTION_MODE:
-      return sizeof(cudnnConvolutionMode_t);
-    case CUDNN_TYPE_HEUR_MODE:
-      return sizeof(cudnnBackendHeurMode_t);
-    case CUDNN_TYPE_POINTWISE_MODE:
-      return sizeof(cudnnPointwiseMode_t);
-    case CUDNN_TYPE_BACKEND_DESCRIPTOR:
-      return sizeof(cudnnBackendDescriptor_t);
-    case CUDNN_TYPE_NUMERICAL_NOTE:
-      return sizeof(cudnnBackendNumericalNote_t);
-    default:
-      return 0;
+    case CUDNN_TYPE_HANDLE: return sizeof(cudnnHandle_t);
+    case CUDNN_TYPE_DATA_TYPE: return sizeof(cudnnDataType_t);
+    case CUDNN_TYPE_BOOLEAN: return sizeof(bool);
+    case CUDNN_TYPE_INT64: return sizeof(std::int64_t);
+    case CUDNN_TYPE_FLOAT: return sizeof(float);
+    case CUDNN_TYPE_DOUBLE: return sizeof(double);
+    case CUDNN_TYPE_VOID_PTR: return sizeof(void*);
+    case CUDNN_TYPE_CONVOLUTION_MODE: return sizeof(cudnnConvolutionMode_t);
+    case CUDNN_TYPE_HEUR_MODE: return sizeof(cudnnBackendHeurMode_t);
+    case CUDNN_TYPE_POINTWISE_MODE: return sizeof(cudnnPointwiseMode_t);
+    case CUDNN_TYPE_BACKEND_DESCRIPTOR: return sizeof(cudnnBackendDescriptor_t);
+    case CUDNN_TYPE_NUMERICAL_NOTE: return sizeof(cudnnBackendNumericalNote_t);
+    default: return 0;
   }
 }
 
@@ -278,10 +265,8 @@ bool creatable(cudnnBackendDescriptorType_t type) {
     case CUDNN_BACKEND_ENGINECFG_DESCRIPTOR:
     case CUDNN_BACKEND_ENGINE_DESCRIPTOR:
     case CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR:
-    case CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR:
-      return true;
-    default:
-      return false;
+    case CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR: return true;
+    default: return false;
   }
 }
 

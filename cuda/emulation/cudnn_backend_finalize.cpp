@@ -350,26 +350,15 @@ std::vector<const GraphTensor*> FusedGraph::boundary() const {
 
 void finalize_descriptor(BackendDescriptor& d) {
   switch (d.type) {
-    case CUDNN_BACKEND_TENSOR_DESCRIPTOR:
-      return finalize_tensor(d);
-    case CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR:
-      return finalize_convolution(d);
-    case CUDNN_BACKEND_POINTWISE_DESCRIPTOR:
-      return finalize_pointwise(d);
-    case CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR:
-      (void)convolution_op(d);
-      return;
-    case CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR:
-      (void)pointwise_op(d);
-      return;
-    case CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR:
-      return finalize_operation_graph(d);
-    case CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR:
-      return finalize_heuristics(d);
-    case CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR:
-      return finalize_plan(d);
-    case CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR:
-      return finalize_variant_pack(d);
+    case CUDNN_BACKEND_TENSOR_DESCRIPTOR: return finalize_tensor(d);
+    case CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR: return finalize_convolution(d);
+    case CUDNN_BACKEND_POINTWISE_DESCRIPTOR: return finalize_pointwise(d);
+    case CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR: (void)convolution_op(d); return;
+    case CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR: (void)pointwise_op(d); return;
+    case CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR: return finalize_operation_graph(d);
+    case CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR: return finalize_heuristics(d);
+    case CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR: return finalize_plan(d);
+    case CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR: return finalize_variant_pack(d);
     default:
       require_supported(false, "finalizing descriptor type " +
                                    std::to_string(static_cast<int>(d.type)) +

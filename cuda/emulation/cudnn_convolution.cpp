@@ -97,8 +97,8 @@ cudnnStatus_t convolve(const char* call, Direction direction, cudnnHandle_t hand
                       std::to_string(algo) + " needs " + std::to_string(needed));
     require_operands(direction, p, operands, workspace, workspace_size);
     require_stream(context);
-    const std::vector<CheckedRange> ranges = operand_ranges(direction, p, operands, workspace,
-                                                            workspace_size);
+    const std::vector<CheckedRange> ranges =
+        operand_ranges(direction, p, operands, workspace, workspace_size);
     queue_or_fail(CUDNN_STATUS_EXECUTION_FAILED, context.stream, call, [=] {
       if (!ranges_still_live(call, ranges)) return;
       run_algorithm(direction, p, algo, operands, workspace, alpha_value, beta_value);

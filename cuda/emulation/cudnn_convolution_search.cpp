@@ -134,9 +134,9 @@ cudnnStatus_t heuristics(const char* call, Direction direction, cudnnHandle_t ha
 // (Note [Stream capture] in stream_capture.cpp). The refusal is a CUDA runtime failure under
 // cuDNN, hence EXECUTION_FAILED_CUDART; cudaGetLastError gives the CUDA error.
 void require_not_capturing(cudaStream_t stream, const char* call) {
-  const cudaError_t refused = refuse_if_capturing(
-      stream, cudaErrorStreamCaptureUnsupported,
-      std::string(call) + " (Find synchronises the handle's stream)");
+  const cudaError_t refused =
+      refuse_if_capturing(stream, cudaErrorStreamCaptureUnsupported,
+                          std::string(call) + " (Find synchronises the handle's stream)");
   require(refused == cudaSuccess, CUDNN_STATUS_EXECUTION_FAILED_CUDART,
           std::string("the handle's stream captures (or is the legacy stream during a blocking "
                       "capture): ") +

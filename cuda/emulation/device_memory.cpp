@@ -26,7 +26,7 @@ namespace kiln::emu {
 
 namespace {
 
-constexpr unsigned char kPoison = 0xFF;   // fresh device memory: NaN for f32 / f64
+constexpr unsigned char kPoison = 0xFF;  // fresh device memory: NaN for f32 / f64
 constexpr unsigned char kRedzoneByte = 0xA5;
 constexpr std::size_t kQuarantineBytes = std::size_t{256} << 20;
 
@@ -176,8 +176,8 @@ bool is_device_range(const void* ptr, std::size_t bytes) {
   std::lock_guard lock(m.mutex);
   const Allocation* a = find(m, ptr);
   if (a == nullptr) return false;
-  const std::size_t offset = static_cast<std::size_t>(static_cast<const unsigned char*>(ptr) -
-                                                      user_pointer(*a));
+  const std::size_t offset =
+      static_cast<std::size_t>(static_cast<const unsigned char*>(ptr) - user_pointer(*a));
   return offset <= a->bytes && bytes <= a->bytes - offset;
 }
 

@@ -51,7 +51,16 @@ KILN_EMU_API const ThreadContext& this_thread();
 // __syncthreads(): every thread of the block must reach the same call site.
 KILN_EMU_API void syncthreads(const char* file, int line);
 
-enum class WarpOp : unsigned char { sync, shfl_idx, shfl_up, shfl_down, shfl_xor, ballot, all, any };
+enum class WarpOp : unsigned char {
+  sync,
+  shfl_idx,
+  shfl_up,
+  shfl_down,
+  shfl_xor,
+  ballot,
+  all,
+  any
+};
 
 // One warp collective: every lane named in `mask` must arrive at the same call site with the same
 // mask. Each lane deposits `bytes` bytes of `value` (at most 16) and its `operand` (source lane,
@@ -162,20 +171,20 @@ constexpr int warpSize = 32;
 
 #define __syncthreads() ::kiln::emu::syncthreads(__FILE__, __LINE__)
 #define __syncwarp(...) ::kiln::emu::syncwarp(__FILE__, __LINE__ __VA_OPT__(, ) __VA_ARGS__)
-#define __shfl_sync(mask, value, lane, ...) \
+#define __shfl_sync(mask, value, lane, ...)                                                     \
   ::kiln::emu::collective(__FILE__, __LINE__, ::kiln::emu::WarpOp::shfl_idx, mask, value, lane, \
                           ::kiln::emu::width_or_warp(0 __VA_OPT__(, ) __VA_ARGS__))
-#define __shfl_up_sync(mask, value, delta, ...) \
+#define __shfl_up_sync(mask, value, delta, ...)                                                 \
   ::kiln::emu::collective(__FILE__, __LINE__, ::kiln::emu::WarpOp::shfl_up, mask, value, delta, \
                           ::kiln::emu::width_or_warp(0 __VA_OPT__(, ) __VA_ARGS__))
-#define __shfl_down_sync(mask, value, delta, ...)                                           \
-  ::kiln::emu::collective(__FILE__, __LINE__, ::kiln::emu::WarpOp::shfl_down, mask, value, \
-                          delta, ::kiln::emu::width_or_warp(0 __VA_OPT__(, ) __VA_ARGS__))
-#define __shfl_xor_sync(mask, value, lane_mask, ...)                                       \
+#define __shfl_down_sync(mask, value, delta, ...)                                                 \
+  ::kiln::emu::collective(__FILE__, __LINE__, ::kiln::emu::WarpOp::shfl_down, mask, value, delta, \
+                          ::kiln::emu::width_or_warp(0 __VA_OPT__(, ) __VA_ARGS__))
+#define __shfl_xor_sync(mask, value, lane_mask, ...)                                      \
   ::kiln::emu::collective(__FILE__, __LINE__, ::kiln::emu::WarpOp::shfl_xor, mask, value, \
                           lane_mask, ::kiln::emu::width_or_warp(0 __VA_OPT__(, ) __VA_ARGS__))
 #define __ballot_sync(mask, predicate) \
-  static_cast<unsigned>(              \
+  static_cast<unsigned>(               \
       ::kiln::emu::vote(__FILE__, __LINE__, ::kiln::emu::WarpOp::ballot, mask, predicate))
 #define __all_sync(mask, predicate) \
   ::kiln::emu::vote(__FILE__, __LINE__, ::kiln::emu::WarpOp::all, mask, predicate)

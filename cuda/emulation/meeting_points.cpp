@@ -31,7 +31,6 @@ const Thread* first_finished(const Block& block) {
   return nullptr;
 }
 
-
 void release_barrier(Block& block) {
   for (Thread& t : block.threads) {
     if (t.state == State::at_barrier) t.state = State::runnable;
@@ -111,8 +110,8 @@ std::string lane_list(unsigned bits) {
 }
 
 // What is wrong with this arrival at a warp collective (Note [Strict meeting points]).
-std::string warp_problem(const Block& block, const Thread& t, const char* file, int line,
-                         WarpOp op, unsigned mask, int width) {
+std::string warp_problem(const Block& block, const Thread& t, const char* file, int line, WarpOp op,
+                         unsigned mask, int width) {
   const unsigned warp = t.linear / kWarp;
   const unsigned lane = t.linear % kWarp;
   const WarpMeeting& m = block.warps[warp];
@@ -121,21 +120,23 @@ std::string warp_problem(const Block& block, const Thread& t, const char* file, 
   const std::string who = fmt::format("lane {} of warp {} in {}", lane, warp, block_name(block));
   std::string problem;
   if ((mask >> lane & 1u) == 0) {
-    problem = fmt::format("{}: {} calls it with mask {}, which leaves it out", here, who, hex(mask));
+    problem =
+        fmt::format("{}: {} calls it with mask {}, which leaves it out", here, who, hex(mask));
   } else if ((mask & ~exists) != 0) {
-    problem = fmt::format("{}: the mask {} names lanes {} of warp {}, which do not exist (the "
-                          "block has {} threads; {})",
-                          here, hex(mask), lane_list(mask & ~exists), warp, block.threads.size(),
-                          block_name(block));
+    problem = fmt::format(
+        "{}: the mask {} names lanes {} of warp {}, which do not exist (the "
+        "block has {} threads; {})",
+        here, hex(mask), lane_list(mask & ~exists), warp, block.threads.size(), block_name(block));
   } else if (width < 1 || width > 32 || (width & (width - 1)) != 0) {
     problem = fmt::format("{}: width {} is not a power of two up to 32", here, width);
   } else if (m.open && (m.line != line || std::strcmp(m.file, file) != 0 || m.op != op ||
                         m.mask != mask || m.width != width)) {
-    problem = fmt::format("{} with mask {}: {} arrives while lanes {} wait at {} at {} with mask "
-                          "{}: a warp collective must be met at one call site with one mask "
-                          "(Note [Strict meeting points])",
-                          here, hex(mask), who, lane_list(m.arrived), op_name(m.op),
-                          site_text(m.file, m.line), hex(m.mask));
+    problem = fmt::format(
+        "{} with mask {}: {} arrives while lanes {} wait at {} at {} with mask "
+        "{}: a warp collective must be met at one call site with one mask "
+        "(Note [Strict meeting points])",
+        here, hex(mask), who, lane_list(m.arrived), op_name(m.op), site_text(m.file, m.line),
+        hex(m.mask));
   } else {
     for (unsigned other = 0; other < kWarp && problem.empty(); ++other) {
       if ((mask >> other & 1u) == 0) continue;
@@ -198,15 +199,14 @@ void arrive_at_barrier(Block& block, Thread& t, const char* file, int line) {
   wait_at(t, State::at_barrier, file, line);
 }
 
-void arrive_at_warp(Block& block, Thread& t, const char* file, int line, WarpOp op,
-                    unsigned mask, const void* value, std::size_t bytes, int operand, int width,
-                    void* result) {
+void arrive_at_warp(Block& block, Thread& t, const char* file, int line, WarpOp op, unsigned mask,
+                    const void* value, std::size_t bytes, int operand, int width, void* result) {
   const unsigned warp = t.linear / kWarp;
   const unsigned lane = t.linear % kWarp;
   WarpMeeting& m = block.warps[warp];
   const unsigned exists = warp_lanes(block, warp);
-  const bool mismatch = m.open && (m.line != line || std::strcmp(m.file, file) != 0 ||
-                                   m.op != op || m.mask != mask || m.width != width);
+  const bool mismatch = m.open && (m.line != line || std::strcmp(m.file, file) != 0 || m.op != op ||
+                                   m.mask != mask || m.width != width);
   const bool bad_width = width < 1 || width > 32 || (width & (width - 1)) != 0;
   if ((mask >> lane & 1u) == 0 || (mask & ~exists) != 0 || bad_width || mismatch ||
       (mask & m.finished_lanes) != 0) {
@@ -251,11 +251,11 @@ void on_thread_finished(Block& block, Thread& t) {
   WarpMeeting& m = block.warps[warp];
   m.finished_lanes |= 1u << (t.linear % kWarp);
   if (m.open && (m.mask >> (t.linear % kWarp) & 1u) != 0) {
-    fault_in_block(block, fmt::format("lane {} of warp {} in {} exited while lanes {} wait for it "
-                                      "at {} at {}",
-                                      t.linear % kWarp, warp, block_name(block),
-                                      lane_list(m.arrived), op_name(m.op),
-                                      site_text(m.file, m.line)));
+    fault_in_block(block,
+                   fmt::format("lane {} of warp {} in {} exited while lanes {} wait for it "
+                               "at {} at {}",
+                               t.linear % kWarp, warp, block_name(block), lane_list(m.arrived),
+                               op_name(m.op), site_text(m.file, m.line)));
   }
 }
 

@@ -112,7 +112,6 @@ struct GridJob {
 };
 thread_local const GridJob* current_job = nullptr;
 
-
 void enter_thread(ctx::transfer_t from) {
   auto& t = *static_cast<Thread*>(from.data);
   t.scheduler = from.fctx;
@@ -276,8 +275,9 @@ const ThreadContext& this_thread() {
 
 void syncthreads(const char* file, int line) {
   if (running == nullptr || current_block == nullptr) {
-    record_fault(cudaErrorLaunchFailure,
-                 fmt::format("__syncthreads() called outside a kernel at {}", site_text(file, line)));
+    record_fault(
+        cudaErrorLaunchFailure,
+        fmt::format("__syncthreads() called outside a kernel at {}", site_text(file, line)));
     return;
   }
   arrive_at_barrier(*current_block, *running, file, line);
@@ -306,10 +306,10 @@ void declare_shared(void* address, std::size_t bytes, const char* name, const ch
   std::memset(address, 0xFF, bytes);
   block->shared_bytes += bytes;
   if (block->shared_bytes > kMaxStaticShared) {
-    fault_in_block(*block, fmt::format("__shared__ {} at {} brings the static shared memory of {} "
-                                       "to {} bytes, over CUDA's 48 KiB",
-                                       name, site_text(file, line), block_name(*block),
-                                       block->shared_bytes));
+    fault_in_block(
+        *block, fmt::format("__shared__ {} at {} brings the static shared memory of {} "
+                            "to {} bytes, over CUDA's 48 KiB",
+                            name, site_text(file, line), block_name(*block), block->shared_bytes));
   }
 }
 

@@ -37,8 +37,8 @@ void launch_binary(const BroadcastShape& s, const void* a, const void* b, void* 
 }
 
 template <BinaryOp Op>
-void launch_for_dtype(DType dtype, const BroadcastShape& s, const void* a, const void* b,
-                      void* out, cudaStream_t stream) {
+void launch_for_dtype(DType dtype, const BroadcastShape& s, const void* a, const void* b, void* out,
+                      cudaStream_t stream) {
   if (dtype == DType::i32) {
     launch_binary<Op, std::int32_t>(s, a, b, out, stream);
   } else {
@@ -63,8 +63,7 @@ void broadcast_binary(BinaryOp op, DType dtype, const BroadcastShape& s, const v
                       const void* b, void* out, cudaStream_t stream) {
   if (s.count == 0) return;
   switch (op) {
-    case BinaryOp::add:
-      return launch_for_dtype<BinaryOp::add>(dtype, s, a, b, out, stream);
+    case BinaryOp::add: return launch_for_dtype<BinaryOp::add>(dtype, s, a, b, out, stream);
     case BinaryOp::subtract:
       return launch_for_dtype<BinaryOp::subtract>(dtype, s, a, b, out, stream);
     case BinaryOp::multiply:
@@ -73,8 +72,7 @@ void broadcast_binary(BinaryOp op, DType dtype, const BroadcastShape& s, const v
       return launch_for_dtype<BinaryOp::floor_divide>(dtype, s, a, b, out, stream);
     case BinaryOp::floor_mod:
       return launch_for_dtype<BinaryOp::floor_mod>(dtype, s, a, b, out, stream);
-    case BinaryOp::equal:
-      return launch_for_dtype<BinaryOp::equal>(dtype, s, a, b, out, stream);
+    case BinaryOp::equal: return launch_for_dtype<BinaryOp::equal>(dtype, s, a, b, out, stream);
   }
 }
 

@@ -16,8 +16,8 @@ __device__ __forceinline__ bool pick_first(float a, float b) { return isnan(a) |
 
 constexpr float kSeluAlpha = 1.6732632423543772848170429916717f;
 constexpr float kSeluScale = 1.0507009873554804934193349852946f;
-constexpr float kSqrtHalf = 0.70710678118654752440f;           // 1 / sqrt(2)
-constexpr float kInvSqrtTwoPi = 0.39894228040143267794f;      // 1 / sqrt(2 pi)
+constexpr float kSqrtHalf = 0.70710678118654752440f;      // 1 / sqrt(2)
+constexpr float kInvSqrtTwoPi = 0.39894228040143267794f;  // 1 / sqrt(2 pi)
 
 // max(x, 0) + log1p(exp(-|x|)): log(1 + exp(x)) without overflow.
 __device__ __forceinline__ float softplus(float x) {
@@ -163,7 +163,7 @@ void channel_affine(const float* x, const float* scale, const float* shift, floa
                     std::int64_t rows, std::int64_t channels, cudaStream_t stream) {
   if (rows * channels == 0) return;
   channel_affine_kernel<<<blocks_for(rows * channels), kThreads, 0, stream>>>(x, scale, shift, y,
-                                                                             rows, channels);
+                                                                              rows, channels);
   KILN_CUDA_LAUNCH_CHECK();
 }
 

@@ -20,7 +20,7 @@ constexpr int kMaxTensorsPerLaunch = 32;
 struct AdamScalars {
   double beta1 = 0, beta2 = 0;  // for the bias correction
   float b1 = 0, b2 = 0, one_minus_beta1 = 0, one_minus_beta2 = 0, epsilon = 0;
-  std::int32_t* step = nullptr;            // t, device memory
+  std::int32_t* step = nullptr;           // t, device memory
   const double* learning_rate = nullptr;  // lr, device memory
 };
 

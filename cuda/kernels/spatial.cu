@@ -48,8 +48,10 @@ __global__ void resize_bilinear_forward_kernel(ResizeShape s, const float* x, fl
     const Source r = source_of(oy, s.h, s.oh, s.align_corners, s.half_pixel_centers);
     const Source q = source_of(ox, s.w, s.ow, s.align_corners, s.half_pixel_centers);
     const float* image = x + b * s.h * s.w * s.c + k;
-    const float tl = image[(r.lower * s.w + q.lower) * s.c], tr = image[(r.lower * s.w + q.upper) * s.c];
-    const float bl = image[(r.upper * s.w + q.lower) * s.c], br = image[(r.upper * s.w + q.upper) * s.c];
+    const float tl = image[(r.lower * s.w + q.lower) * s.c],
+                tr = image[(r.lower * s.w + q.upper) * s.c];
+    const float bl = image[(r.upper * s.w + q.lower) * s.c],
+                br = image[(r.upper * s.w + q.upper) * s.c];
     const float top = tl + (tr - tl) * q.lerp;
     const float bottom = bl + (br - bl) * q.lerp;
     y[i] = top + (bottom - top) * r.lerp;
@@ -86,7 +88,8 @@ __global__ void resize_bilinear_backward_kernel(ResizeShape s, const float* dy, 
   }
 }
 
-__global__ void depthwise_forward_kernel(DepthwiseShape s, const float* x, const float* w, float* y) {
+__global__ void depthwise_forward_kernel(DepthwiseShape s, const float* x, const float* w,
+                                         float* y) {
   const std::int64_t o_count = s.c * s.m;
   KILN_GRID_STRIDE_LOOP(i, s.n * s.oh * s.ow * o_count) {
     const std::int64_t o = i % o_count;
@@ -170,7 +173,8 @@ void resize_bilinear_forward(const ResizeShape& s, const float* x, float* y, cud
   KILN_CUDA_LAUNCH_CHECK();
 }
 
-void resize_bilinear_backward(const ResizeShape& s, const float* dy, float* dx, cudaStream_t stream) {
+void resize_bilinear_backward(const ResizeShape& s, const float* dy, float* dx,
+                              cudaStream_t stream) {
   const std::int64_t count = s.n * s.h * s.w * s.c;
   if (count == 0) return;
   resize_bilinear_backward_kernel<<<blocks_for(count), kThreads, 0, stream>>>(s, dy, dx);

@@ -32,7 +32,8 @@ struct DepthwiseShape {
 };
 
 void resize_bilinear_forward(const ResizeShape& s, const float* x, float* y, cudaStream_t stream);
-void resize_bilinear_backward(const ResizeShape& s, const float* dy, float* dx, cudaStream_t stream);
+void resize_bilinear_backward(const ResizeShape& s, const float* dy, float* dx,
+                              cudaStream_t stream);
 void depthwise_conv2d_forward(const DepthwiseShape& s, const float* x, const float* w, float* y,
                               cudaStream_t stream);
 void depthwise_conv2d_backward_data(const DepthwiseShape& s, const float* dy, const float* w,

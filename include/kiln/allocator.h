@@ -11,14 +11,14 @@
 namespace kiln {
 
 struct MemoryStats {
-  std::size_t allocated = 0;       // bytes handed out and not yet returned
-  std::size_t reserved = 0;        // bytes held from the system (allocated + cached)
-  std::size_t peak_allocated = 0;  // high-water mark of `allocated`
-  std::size_t peak_reserved = 0;   // high-water mark of `reserved`
-  std::uint64_t allocations = 0;   // calls to allocate()
-  std::uint64_t cache_hits = 0;    // allocations served from cached blocks
+  std::size_t allocated = 0;             // bytes handed out and not yet returned
+  std::size_t reserved = 0;              // bytes held from the system (allocated + cached)
+  std::size_t peak_allocated = 0;        // high-water mark of `allocated`
+  std::size_t peak_reserved = 0;         // high-water mark of `reserved`
+  std::uint64_t allocations = 0;         // calls to allocate()
+  std::uint64_t cache_hits = 0;          // allocations served from cached blocks
   std::uint64_t system_allocations = 0;  // calls to the system allocator (malloc / cudaMalloc)
-  std::uint64_t oom_retries = 0;   // out-of-memory answers retried after freeing the cache
+  std::uint64_t oom_retries = 0;         // out-of-memory answers retried after freeing the cache
 };
 
 class KILN_API Allocator {

@@ -30,9 +30,9 @@ KILN_API Colormap parse_colormap(const std::string& text);
 KILN_API Tensor apply_colormap(const Tensor& gray, Colormap colormap);
 
 struct GridOptions {
-  std::int64_t columns = 16;   // tiles per row (fewer when there are fewer tiles)
-  std::int64_t separator = 1;  // pixels of white between tiles
-  std::int64_t zoom = 0;       // pixels per value; 0: the smallest making tiles >= 64 px
+  std::int64_t columns = 16;    // tiles per row (fewer when there are fewer tiles)
+  std::int64_t separator = 1;   // pixels of white between tiles
+  std::int64_t zoom = 0;        // pixels per value; 0: the smallest making tiles >= 64 px
   std::int64_t label_band = 0;  // rows of white above each row of tiles, for labels (0..64)
   Colormap colormap = Colormap::viridis;
 };

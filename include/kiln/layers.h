@@ -144,7 +144,8 @@ struct DenseOptions {
 KILN_API SymbolicTensor Input(const Shape& shape, const std::string& name = "");
 // An input layer for Sequential models: Sequential({InputLayer({28, 28, 1}), …}).
 KILN_API LayerRef InputLayer(const Shape& shape, const std::string& name = "");
-KILN_API LayerRef Conv2D(std::int64_t filters, Size2 kernel_size, const Conv2DOptions& options = {});
+KILN_API LayerRef Conv2D(std::int64_t filters, Size2 kernel_size,
+                         const Conv2DOptions& options = {});
 KILN_API LayerRef MaxPooling2D(Size2 pool_size = 2, const Pool2DOptions& options = {});
 KILN_API LayerRef MinPooling2D(Size2 pool_size = 2, const Pool2DOptions& options = {});
 KILN_API LayerRef AveragePooling2D(Size2 pool_size = 2, const Pool2DOptions& options = {});

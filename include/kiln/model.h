@@ -19,9 +19,9 @@ namespace kiln {
 using TensorMap = std::map<std::string, Tensor>;
 
 struct CompileOptions {
-  std::shared_ptr<Optimizer> optimizer;            // default: Adam()
-  std::map<std::string, std::string> loss;         // output name -> loss; key "" = every output
-  std::map<std::string, double> loss_weights;      // default 1 per output
+  std::shared_ptr<Optimizer> optimizer;        // default: Adam()
+  std::map<std::string, std::string> loss;     // output name -> loss; key "" = every output
+  std::map<std::string, double> loss_weights;  // default 1 per output
   std::map<std::string, std::vector<std::string>> metrics;  // output (or "") -> {"accuracy"}
 };
 
@@ -124,7 +124,8 @@ class KILN_API Model {
 
  protected:
   Model() = default;  // Sequential fills in the graph later
-  void set_graph(const std::vector<SymbolicTensor>& inputs, const std::vector<SymbolicTensor>& outputs);
+  void set_graph(const std::vector<SymbolicTensor>& inputs,
+                 const std::vector<SymbolicTensor>& outputs);
   bool is_chain() const;
   // Error (saying what to do) when the graph is not known yet.
   void check_built() const;

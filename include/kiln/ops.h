@@ -107,7 +107,8 @@ KILN_API Tensor maximum(const Tensor& a, const Tensor& b);
 // x (..., c) -> (c): the sum over every axis but the last.
 KILN_API Tensor channel_sum(const Tensor& x);
 // x (..., c), scale (c), shift (c) or undefined -> x * scale + shift along the last axis.
-KILN_API Tensor channel_affine(const Tensor& x, const Tensor& scale, const Tensor& shift = Tensor());
+KILN_API Tensor channel_affine(const Tensor& x, const Tensor& scale,
+                               const Tensor& shift = Tensor());
 // 1 / sqrt(x + epsilon), elementwise.
 KILN_API Tensor inverse_sqrt(const Tensor& x, double epsilon);
 // Batch mean and (biased) variance of x (..., c) over every axis but the last -> two (c) tensors.
@@ -128,8 +129,9 @@ KILN_API Tensor upsample2d_nearest(const Tensor& x, Size2 size);
 KILN_API Tensor upsample2d_bilinear(const Tensor& x, Size2 size);
 // Depthwise convolution: x (n, h, w, c), kernel (kh, kw, c, m), bias (c * m) or undefined ->
 // (n, oh, ow, c * m); output channel k * m + j is input channel k convolved with kernel[.., .., k, j].
-KILN_API Tensor depthwise_conv2d(const Tensor& x, const Tensor& kernel, const Tensor& bias = Tensor(),
-                                 Size2 strides = 1, const Padding& padding = Padding::valid());
+KILN_API Tensor depthwise_conv2d(const Tensor& x, const Tensor& kernel,
+                                 const Tensor& bias = Tensor(), Size2 strides = 1,
+                                 const Padding& padding = Padding::valid());
 
 // ---- losses, Keras argument order (y_true, y_pred), mean over the batch -> shape ()
 // y_pred: probabilities straight from softmax/sigmoid (the loss then works from their logits,

@@ -85,9 +85,9 @@ class KILN_API Tensor {
   // The single element of a one-element tensor, converted to double.
   double item() const;
 
-  Tensor to(Device device) const;   // a copy on `device` (this tensor if already there)
+  Tensor to(Device device) const;    // a copy on `device` (this tensor if already there)
   Tensor astype(DType dtype) const;  // a converted copy (this tensor if already that dtype)
-  Tensor clone() const;             // a copy with its own storage
+  Tensor clone() const;              // a copy with its own storage
   // Same bytes, another shape with the same element count; one extent may be -1.
   // Not recorded on the tape: differentiable code uses kiln::reshape.
   Tensor view(const Shape& shape) const;

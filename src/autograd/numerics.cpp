@@ -44,11 +44,12 @@ OutOfMemoryError in_layer(const OutOfMemoryError& error, const LayerLabel& layer
 void check_finite(const char* op, const Tensor& output) {
   if (!numerics_enabled || !is_floating(output.dtype())) return;
   const Tensor host = output.to(Device::cpu());
-  const std::int64_t bad = host.dtype() == DType::f32 ? count_non_finite<float>(host)
-                                                      : count_non_finite<double>(host);
-  KILN_CHECK(bad == 0, "check_numerics: op '{}'{} produced {} non-finite value(s) (NaN/Inf) in its "
-             "output of shape {}", op,
-             active_layer ? " in layer '" + active_layer->name + "'" : std::string(), bad,
+  const std::int64_t bad =
+      host.dtype() == DType::f32 ? count_non_finite<float>(host) : count_non_finite<double>(host);
+  KILN_CHECK(bad == 0,
+             "check_numerics: op '{}'{} produced {} non-finite value(s) (NaN/Inf) in its "
+             "output of shape {}",
+             op, active_layer ? " in layer '" + active_layer->name + "'" : std::string(), bad,
              shape_str(output.shape()));
 }
 

@@ -35,8 +35,7 @@ class LayerScope {
 
 // The same error with ", while running <pass> of layer 'conv2d' (Conv2D)" appended and its layer
 // set; `pass` is "the forward pass" or "the backward pass".
-OutOfMemoryError in_layer(const OutOfMemoryError& error, const LayerLabel& layer,
-                          const char* pass);
+OutOfMemoryError in_layer(const OutOfMemoryError& error, const LayerLabel& layer, const char* pass);
 
 // Runs `body` with `layer` as the current layer. An OutOfMemoryError from it that names no layer
 // yet comes out naming this one (an inner layer's name is kept).

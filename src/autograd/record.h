@@ -20,8 +20,7 @@ bool recording();
 
 // Records `output = op(inputs)` if recording(); `name` is the op's name for messages. Every op
 // calls it, recording or not, so the non-finite guard (kiln/numerics.h) sees every output.
-void record(const char* name, std::vector<Tensor> inputs, const Tensor& output,
-                     BackwardStep step);
+void record(const char* name, std::vector<Tensor> inputs, const Tensor& output, BackwardStep step);
 
 }  // namespace kiln::autograd
 

@@ -104,15 +104,16 @@ std::vector<std::vector<std::size_t>> final_after(
       by_id.erase(found);
     }
   }
-  for (const auto& [id, indices] : by_id) unused->insert(unused->end(), indices.begin(), indices.end());
+  for (const auto& [id, indices] : by_id)
+    unused->insert(unused->end(), indices.begin(), indices.end());
   return after;
 }
 
 }  // namespace
 
-std::vector<Tensor> GradientTape::walk(const Tensor& target, const std::vector<Tensor>& sources,
-                                       const Tensor& target_grad,
-                                       const std::function<void(std::size_t, const Tensor&)>& on_final) {
+std::vector<Tensor> GradientTape::walk(
+    const Tensor& target, const std::vector<Tensor>& sources, const Tensor& target_grad,
+    const std::function<void(std::size_t, const Tensor&)>& on_final) {
   KILN_CHECK(!used_, "GradientTape::gradient: this tape was already used; record a new one");
   used_ = true;
   if (active_tape == this) active_tape = previous_;
@@ -121,7 +122,8 @@ std::vector<Tensor> GradientTape::walk(const Tensor& target, const std::vector<T
   if (!seed.defined()) {
     KILN_CHECK(target.numel() == 1,
                "GradientTape::gradient: target of shape {} has more than one element; pass "
-               "target_grad", shape_str(target.shape()));
+               "target_grad",
+               shape_str(target.shape()));
     seed = Tensor::full(target.shape(), 1.0, target.dtype(), target.device());
   }
   KILN_CHECK(seed.shape() == target.shape() && seed.dtype() == target.dtype(),
@@ -139,8 +141,9 @@ std::vector<Tensor> GradientTape::walk(const Tensor& target, const std::vector<T
   grads.emplace(target.id(), seed);
   auto gradient_of = [&](std::size_t i) {
     auto found = grads.find(sources[i].id());
-    return found != grads.end() ? found->second
-                                : Tensor::zeros(sources[i].shape(), sources[i].dtype(), sources[i].device());
+    return found != grads.end()
+               ? found->second
+               : Tensor::zeros(sources[i].shape(), sources[i].dtype(), sources[i].device());
   };
   std::vector<std::size_t> unused;
   const auto finals = on_final ? final_after(nodes_, sources, &unused)
@@ -160,7 +163,8 @@ std::vector<Tensor> GradientTape::walk(const Tensor& target, const std::vector<T
       }
       std::vector<Tensor> input_grads = run_backward_step(node, grad_output, needed);
       for (std::size_t i = 0; i < node.inputs.size(); ++i) {
-        if (needed[i] && input_grads.at(i).defined()) add_into(grads, node.inputs[i], input_grads[i]);
+        if (needed[i] && input_grads.at(i).defined())
+          add_into(grads, node.inputs[i], input_grads[i]);
       }
     }
     nodes_[n].reset();

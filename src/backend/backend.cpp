@@ -10,11 +10,11 @@ void check_adam_step(const AdamStep& step, Device device, const char* who) {
   const auto scalar_on_device = [&](const Tensor& t, DType dtype) {
     return t.defined() && t.dtype() == dtype && t.numel() == 1 && t.device() == device;
   };
-  KILN_CHECK(scalar_on_device(step.step, DType::i32) &&
-                 scalar_on_device(step.learning_rate, DType::f64),
-             "{}: expected the step counter (int32) and the learning rate (float64), one element "
-             "each, on {}; found {} and {}",
-             who, device.str(), step.step.str(), step.learning_rate.str());
+  KILN_CHECK(
+      scalar_on_device(step.step, DType::i32) && scalar_on_device(step.learning_rate, DType::f64),
+      "{}: expected the step counter (int32) and the learning rate (float64), one element "
+      "each, on {}; found {} and {}",
+      who, device.str(), step.step.str(), step.learning_rate.str());
 }
 
 Backend::Capture Backend::capture(const std::function<void()>& /*work*/) {

@@ -58,7 +58,13 @@ enum class Pointwise : unsigned char { relu, sigmoid, tanh };
 // exponential, mish. Formulas: the CPU loops in src/backend/cpu/cpu_layer_kernels.cpp, mirrored
 // by cuda/kernels/layer_elementwise.cu.
 enum class SmoothActivation : unsigned char {
-  elu, selu, softplus, softsign, gelu, exponential, mish
+  elu,
+  selu,
+  softplus,
+  softsign,
+  gelu,
+  exponential,
+  mish
 };
 
 // Keras's relu(x, negative_slope, max_value, threshold) with threshold >= 0 and max_value >= 0
@@ -260,8 +266,8 @@ class Backend {
                               Tensor& y) = 0;
   virtual void conv2d_backward_data(const Conv2dGeometry& g, const Tensor& dy, const Tensor& w,
                                     Tensor& dx) = 0;
-  virtual void conv2d_backward_filter(const Conv2dGeometry& g, const Tensor& x,
-                                      const Tensor& dy, Tensor& dw) = 0;
+  virtual void conv2d_backward_filter(const Conv2dGeometry& g, const Tensor& x, const Tensor& dy,
+                                      Tensor& dw) = 0;
 
   // ---- pooling. The winner of a max / min window is its first largest / smallest unpadded
   // position in row-major scan order, where a NaN beats every number: the first NaN of a window

@@ -11,7 +11,8 @@ namespace kiln {
 std::string version() { return KILN_VERSION_STRING; }
 
 std::string build_info() {
-  std::string text = fmt::format("kiln {}\ncompiler: g++ {}.{}\n", version(), __GNUC__, __GNUC_MINOR__);
+  std::string text =
+      fmt::format("kiln {}\ncompiler: g++ {}.{}\n", version(), __GNUC__, __GNUC_MINOR__);
   if (cuda_bridge::compiled_in()) {
     text += "CUDA: compiled in (" + cuda_bridge::version_info() + ")\n";
   } else {

@@ -22,9 +22,9 @@ template <class... Args>
 }  // namespace kiln
 
 // KILN_CHECK(condition, "format {}", args...): throws kiln::Error with the message when false.
-#define KILN_CHECK(condition, ...)  \
-  do {                              \
-    if (!(condition)) {             \
-      ::kiln::fail(__VA_ARGS__);    \
-    }                               \
+#define KILN_CHECK(condition, ...) \
+  do {                             \
+    if (!(condition)) {            \
+      ::kiln::fail(__VA_ARGS__);   \
+    }                              \
   } while (false)

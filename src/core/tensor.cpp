@@ -28,7 +28,8 @@ std::shared_ptr<detail::TensorImpl> make_impl(const Shape& shape, DType dtype, D
   KILN_CHECK(static_cast<std::uint64_t>(count) <= (std::uint64_t{1} << 62) / element,
              "tensor of shape {} and dtype {} is too large", shape_str(shape), dtype_name(dtype));
   auto impl = std::make_shared<detail::TensorImpl>();
-  impl->storage = std::make_shared<detail::Storage>(static_cast<std::size_t>(count) * element, device);
+  impl->storage =
+      std::make_shared<detail::Storage>(static_cast<std::size_t>(count) * element, device);
   impl->shape = shape;
   impl->dtype = dtype;
   return impl;
@@ -44,8 +45,8 @@ Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) {
   return full(shape, 0.0, dtype, device);
 }
 
-Tensor Tensor::uniform(const Shape& shape, double low, double high, std::uint64_t seed,
-                       DType dtype, Device device) {
+Tensor Tensor::uniform(const Shape& shape, double low, double high, std::uint64_t seed, DType dtype,
+                       Device device) {
   KILN_CHECK(is_floating(dtype), "Tensor::uniform: expected a floating dtype, found {}",
              dtype_name(dtype));
   KILN_CHECK(low <= high, "Tensor::uniform: expected low <= high, found {} > {}", low, high);
@@ -147,8 +148,8 @@ Tensor Tensor::view(const Shape& new_shape) const {
     }
   }
   if (unknown_axis >= 0) {
-    KILN_CHECK(known > 0 && numel() % known == 0, "view: cannot view {} as {}",
-               shape_str(shape()), shape_str(new_shape));
+    KILN_CHECK(known > 0 && numel() % known == 0, "view: cannot view {} as {}", shape_str(shape()),
+               shape_str(new_shape));
     resolved[static_cast<std::size_t>(unknown_axis)] = numel() / known;
   }
   KILN_CHECK(shape_numel(resolved) == numel(), "view: cannot view {} ({} elements) as {}",
@@ -165,7 +166,8 @@ Tensor Tensor::narrow(std::int64_t begin, std::int64_t end) const {
   KILN_CHECK(rank() >= 1 && 0 <= begin && begin <= end && end <= dim(0),
              "narrow: rows [{}, {}) are not within the first dimension of {}", begin, end,
              shape_str(shape()));
-  const std::size_t row_bytes = rank() == 0 || dim(0) == 0 ? 0 : nbytes() / static_cast<std::size_t>(dim(0));
+  const std::size_t row_bytes =
+      rank() == 0 || dim(0) == 0 ? 0 : nbytes() / static_cast<std::size_t>(dim(0));
   auto impl = std::make_shared<detail::TensorImpl>(*impl_);
   impl->offset += static_cast<std::size_t>(begin) * row_bytes;
   impl->shape[0] = end - begin;
@@ -190,8 +192,8 @@ void Tensor::check_dtype(DType expected, const char* what) const {
              dtype_name(expected), dtype_name(impl_->dtype));
 }
 
-#define KILN_INSTANTIATE_TENSOR(T)              \
-  template KILN_API T* Tensor::data<T>();       \
+#define KILN_INSTANTIATE_TENSOR(T)        \
+  template KILN_API T* Tensor::data<T>(); \
   template KILN_API const T* Tensor::data<T>() const;
 
 KILN_INSTANTIATE_TENSOR(float)

@@ -241,9 +241,7 @@ void convert_big_endian(const std::vector<std::uint8_t>& bytes, Out* out) {
 Tensor to_tensor(const std::vector<std::uint8_t>& bytes, const Header& header) {
   Tensor tensor = Tensor::empty(header.shape, header.type->dtype);
   switch (header.type->code) {
-    case 0x08:
-      std::memcpy(tensor.data<std::uint8_t>(), bytes.data(), bytes.size());
-      break;
+    case 0x08: std::memcpy(tensor.data<std::uint8_t>(), bytes.data(), bytes.size()); break;
     case 0x09:
       convert_big_endian<std::int32_t, std::uint8_t, std::int8_t>(bytes,
                                                                   tensor.data<std::int32_t>());
@@ -256,12 +254,8 @@ Tensor to_tensor(const std::vector<std::uint8_t>& bytes, const Header& header) {
       convert_big_endian<std::int32_t, std::uint32_t, std::int32_t>(bytes,
                                                                     tensor.data<std::int32_t>());
       break;
-    case 0x0D:
-      convert_big_endian<float, std::uint32_t, float>(bytes, tensor.data<float>());
-      break;
-    default:
-      convert_big_endian<double, std::uint64_t, double>(bytes, tensor.data<double>());
-      break;
+    case 0x0D: convert_big_endian<float, std::uint32_t, float>(bytes, tensor.data<float>()); break;
+    default: convert_big_endian<double, std::uint64_t, double>(bytes, tensor.data<double>()); break;
   }
   return tensor;
 }

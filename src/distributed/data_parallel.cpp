@@ -30,8 +30,10 @@ std::string model_identity(const Model& model) {
 
 // Sums `t` (f32) over the ranks after scaling it by `weight`, through a host copy.
 void reduce_through_host(Tensor& t, float weight) {
-  KILN_CHECK(t.dtype() == DType::f32, "distributed: gradients are all-reduced as f32; found a {} "
-             "gradient", dtype_name(t.dtype()));
+  KILN_CHECK(t.dtype() == DType::f32,
+             "distributed: gradients are all-reduced as f32; found a {} "
+             "gradient",
+             dtype_name(t.dtype()));
   std::vector<float> host = t.to_vector<float>();
   for (float& x : host) x *= weight;
   all_reduce_sum(host.data(), static_cast<std::int64_t>(host.size()));
@@ -104,7 +106,8 @@ GradientReducer& StepReducer::reducer_for(const std::vector<std::shared_ptr<Vari
   for (const auto& v : variables) sizes.push_back(v->value().numel());
   if (!reducer_ || sizes != sizes_) {
     reducer_ = std::make_unique<GradientReducer>(
-        sizes, bucket_bytes(), [](float* data, std::int64_t count) { all_reduce_sum(data, count); });
+        sizes, bucket_bytes(),
+        [](float* data, std::int64_t count) { all_reduce_sum(data, count); });
     sizes_ = sizes;
   }
   return *reducer_;

@@ -46,8 +46,8 @@ bool under_mpirun() {
 bool wanted() {
   const char* value = std::getenv("KILN_DISTRIBUTED");
   const std::string_view mode = value != nullptr ? value : "auto";
-  KILN_CHECK(mode == "auto" || mode == "off",
-             "KILN_DISTRIBUTED must be auto or off, found '{}'", mode);
+  KILN_CHECK(mode == "auto" || mode == "off", "KILN_DISTRIBUTED must be auto or off, found '{}'",
+             mode);
   return mode == "auto" && under_mpirun();
 }
 
@@ -94,8 +94,9 @@ void join() {
   MPI_Comm_rank(MPI_COMM_WORLD, &s.rank);
   MPI_Comm_size(MPI_COMM_WORLD, &s.world);
   MPI_Comm local;
-  check_mpi(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, s.rank, MPI_INFO_NULL, &local),
-            "MPI_Comm_split_type");
+  check_mpi(
+      MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, s.rank, MPI_INFO_NULL, &local),
+      "MPI_Comm_split_type");
   MPI_Comm_rank(local, &s.local_rank);
   MPI_Comm_size(local, &s.local_size);
   MPI_Comm_free(&local);
@@ -105,9 +106,10 @@ void join() {
 #else
 
 void join() {
-  fail("KILN_DISTRIBUTED: this process was started by mpirun, but this kiln was built without "
-       "MPI (install libopenmpi-dev and rebuild, or set KILN_DISTRIBUTED=off to run each process "
-       "alone)");
+  fail(
+      "KILN_DISTRIBUTED: this process was started by mpirun, but this kiln was built without "
+      "MPI (install libopenmpi-dev and rebuild, or set KILN_DISTRIBUTED=off to run each process "
+      "alone)");
 }
 
 #endif
@@ -156,7 +158,8 @@ Device rank_device() {
   if (gpus == 0) return Device::cpu();
   KILN_CHECK(gpus >= local_size(),
              "distributed: {} ranks on this machine but {} GPUs; NCCL needs one GPU per rank "
-             "(run {} ranks here, or set KILN_DEVICE=cpu)", local_size(), gpus, gpus);
+             "(run {} ranks here, or set KILN_DEVICE=cpu)",
+             local_size(), gpus, gpus);
   return Device::cuda(local_rank());
 }
 
@@ -165,13 +168,15 @@ Device rank_device() {
 void all_reduce_sum(double* values, std::int64_t count) {
   if (!active()) return;
   check_mpi(MPI_Allreduce(MPI_IN_PLACE, values, static_cast<int>(count), MPI_DOUBLE, MPI_SUM,
-                          MPI_COMM_WORLD), "MPI_Allreduce");
+                          MPI_COMM_WORLD),
+            "MPI_Allreduce");
 }
 
 void all_reduce_sum(float* values, std::int64_t count) {
   if (!active()) return;
   check_mpi(MPI_Allreduce(MPI_IN_PLACE, values, static_cast<int>(count), MPI_FLOAT, MPI_SUM,
-                          MPI_COMM_WORLD), "MPI_Allreduce");
+                          MPI_COMM_WORLD),
+            "MPI_Allreduce");
 }
 
 void broadcast(float* values, std::int64_t count) {
@@ -184,7 +189,8 @@ void broadcast(std::string& text) {
   std::uint64_t size = text.size();
   check_mpi(MPI_Bcast(&size, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD), "MPI_Bcast");
   text.resize(size);
-  check_mpi(MPI_Bcast(text.data(), static_cast<int>(size), MPI_CHAR, 0, MPI_COMM_WORLD), "MPI_Bcast");
+  check_mpi(MPI_Bcast(text.data(), static_cast<int>(size), MPI_CHAR, 0, MPI_COMM_WORLD),
+            "MPI_Bcast");
 }
 
 void barrier() {
@@ -209,10 +215,10 @@ void check_same(const std::string& what, const std::string& text) {
   double differing = rank0 == std::to_string(mine) ? 0.0 : 1.0;
   all_reduce_sum(&differing, 1);
   if (differing == 0.0) return;
-  fail("distributed: {} of {} rank(s) differ from rank 0 in {} (this is rank {}: hash {:016x}, "
-       "rank 0's {:016x}); every rank must run the same model with the same kiln",
-       static_cast<int>(differing), world_size(), what, rank(), mine,
-       std::stoull(rank0));
+  fail(
+      "distributed: {} of {} rank(s) differ from rank 0 in {} (this is rank {}: hash {:016x}, "
+      "rank 0's {:016x}); every rank must run the same model with the same kiln",
+      static_cast<int>(differing), world_size(), what, rank(), mine, std::stoull(rank0));
 }
 
 void abort_all(const std::string& message, int exit_code) {
@@ -227,8 +233,10 @@ void abort_all(const std::string& message, int exit_code) {
 
 BucketBytes bucket_bytes() { return state().buckets; }
 void set_bucket_bytes(const BucketBytes& bytes) {
-  KILN_CHECK(bytes.first > 0 && bytes.rest > 0, "set_bucket_bytes: sizes must be positive, found "
-             "{} and {}", bytes.first, bytes.rest);
+  KILN_CHECK(bytes.first > 0 && bytes.rest > 0,
+             "set_bucket_bytes: sizes must be positive, found "
+             "{} and {}",
+             bytes.first, bytes.rest);
   state().buckets = bytes;
 }
 

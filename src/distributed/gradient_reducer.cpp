@@ -28,10 +28,13 @@ std::vector<Bucket> make_buckets(const std::vector<std::int64_t>& sizes, const B
 
 GradientReducer::GradientReducer(const std::vector<std::int64_t>& sizes, const BucketBytes& bytes,
                                  AllReduce all_reduce)
-    : buckets_(make_buckets(sizes, bytes)), bucket_of_(sizes.size()), waiting_(buckets_.size()),
+    : buckets_(make_buckets(sizes, bytes)),
+      bucket_of_(sizes.size()),
+      waiting_(buckets_.size()),
       all_reduce_(std::move(all_reduce)) {
   for (std::size_t b = 0; b < buckets_.size(); ++b) {
-    for (std::size_t v = buckets_[b].first_variable; v <= buckets_[b].last_variable; ++v) bucket_of_[v] = b;
+    for (std::size_t v = buckets_[b].first_variable; v <= buckets_[b].last_variable; ++v)
+      bucket_of_[v] = b;
   }
   thread_ = std::thread([this] { serve(); });
 }
@@ -50,7 +53,8 @@ void GradientReducer::start(float* buffer, float weight) {
   buffer_ = buffer;
   weight_ = weight;
   for (std::size_t b = 0; b < buckets_.size(); ++b) {
-    waiting_[b] = static_cast<std::int64_t>(buckets_[b].last_variable - buckets_[b].first_variable + 1);
+    waiting_[b] =
+        static_cast<std::int64_t>(buckets_[b].last_variable - buckets_[b].first_variable + 1);
   }
   next_launch_ = 0;
   final_count_ = 0;
@@ -61,7 +65,8 @@ void GradientReducer::start(float* buffer, float weight) {
 }
 
 void GradientReducer::ready(std::size_t index) {
-  KILN_CHECK(index < bucket_of_.size(), "GradientReducer: variable {} of {}", index, bucket_of_.size());
+  KILN_CHECK(index < bucket_of_.size(), "GradientReducer: variable {} of {}", index,
+             bucket_of_.size());
   std::lock_guard<std::mutex> lock(mutex_);
   --waiting_[bucket_of_[index]];
   ++final_count_;

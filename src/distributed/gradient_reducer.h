@@ -34,7 +34,7 @@ namespace kiln::distributed {
 
 struct Bucket {
   std::size_t first_variable = 0, last_variable = 0;  // inclusive, in the variables' order
-  std::int64_t begin = 0, end = 0;                     // elements of the flat buffer
+  std::int64_t begin = 0, end = 0;                    // elements of the flat buffer
 };
 
 // Buckets over variables of `sizes` elements (f32) each, from the last variable back.
@@ -75,8 +75,8 @@ class GradientReducer {
   void serve();
 
   std::vector<Bucket> buckets_;
-  std::vector<std::size_t> bucket_of_;      // variable -> bucket
-  std::vector<std::int64_t> waiting_;       // per bucket: variables not final yet
+  std::vector<std::size_t> bucket_of_;  // variable -> bucket
+  std::vector<std::int64_t> waiting_;   // per bucket: variables not final yet
   std::size_t next_launch_ = 0;
   std::size_t launched_before_finish_ = 0;
   std::size_t final_count_ = 0;

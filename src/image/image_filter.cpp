@@ -65,9 +65,9 @@ double resolve_scale(const ImageKernel& kernel, const std::optional<double>& sca
 struct FilterPlan {
   std::int64_t size = 0, stride = 1, channels = 0;
   std::int64_t out_height = 0, out_width = 0, pad_top = 0, pad_left = 0;
-  bool pillow = true;       // kernel row i meets window row size-1-i (else row i)
+  bool pillow = true;  // kernel row i meets window row size-1-i (else row i)
   std::vector<float> weights;
-  float start = 0.5f;       // offset + 0.5, in float32
+  float start = 0.5f;  // offset + 0.5, in float32
 };
 
 std::vector<float> divided_weights(const ImageKernel& kernel, double scale) {
@@ -86,8 +86,8 @@ std::int64_t source_row(const FilterPlan& plan, std::int64_t top, std::int64_t i
 
 // One picture row with zeros around it, as the windows read it: the row itself when no window
 // reaches past its ends, else a copy into `buffer` (pad_left zeros, the row, zeros).
-const std::uint8_t* padded_row(const FilterPlan& plan, const std::uint8_t* row,
-                               std::int64_t width, std::vector<std::uint8_t>& buffer) {
+const std::uint8_t* padded_row(const FilterPlan& plan, const std::uint8_t* row, std::int64_t width,
+                               std::vector<std::uint8_t>& buffer) {
   if (buffer.empty()) return row;
   std::fill(buffer.begin(), buffer.end(), std::uint8_t{0});
   std::memcpy(buffer.data() + plan.pad_left * plan.channels, row,
@@ -152,8 +152,8 @@ void run_plan(const FilterPlan& plan, const Tensor& pixels, Tensor& out, std::in
     std::vector<std::uint8_t> buffer(static_cast<std::size_t>(buffer_bytes));
 #pragma omp for schedule(static)
     for (std::int64_t y = 0; y < plan.out_height; ++y) {
-      filter_row(plan, pixels, y, dst + (y + row_offset) * out_row_bytes + column_offset * c,
-                 total, sums, buffer);
+      filter_row(plan, pixels, y, dst + (y + row_offset) * out_row_bytes + column_offset * c, total,
+                 sums, buffer);
     }
   }
 }
@@ -163,9 +163,10 @@ void check_window_fits(const char* what, const Tensor& pixels, std::int64_t wind
   KILN_CHECK(stride >= 1, "{}: stride must be at least 1, found {}", what, stride);
   if (padding.kind == Padding::Kind::explicit_amounts) {
     const std::int64_t height = pixels.dim(0), width = pixels.dim(1);
-    const bool bounded = std::min({padding.top, padding.bottom, padding.left, padding.right}) >= 0 &&
-                         std::max(padding.top, padding.bottom) <= height + window &&
-                         std::max(padding.left, padding.right) <= width + window;
+    const bool bounded =
+        std::min({padding.top, padding.bottom, padding.left, padding.right}) >= 0 &&
+        std::max(padding.top, padding.bottom) <= height + window &&
+        std::max(padding.left, padding.right) <= width + window;
     KILN_CHECK(bounded,
                "{}: padding {} must be 0..{} rows (the image's height + the window) and 0..{} "
                "columns (its width + the window)",
@@ -301,8 +302,7 @@ Tensor pool_image(const Tensor& image, const PoolOptions& options) {
   check_window_fits("pool_image", pixels, options.size, stride, options.padding);
 
   NoGrad no_grad;
-  const Tensor planes =
-      to_planar(pixels, options.device ? *options.device : default_device());
+  const Tensor planes = to_planar(pixels, options.device ? *options.device : default_device());
   Tensor pooled;
   switch (options.mode) {
     case PoolMode::max:
@@ -317,7 +317,8 @@ Tensor pool_image(const Tensor& image, const PoolOptions& options) {
   }
   // Averages are rounded half up.
   return from_planar(pooled, [](float v) {
-    return static_cast<std::uint8_t>(std::clamp(std::floor(static_cast<double>(v) + 0.5), 0.0, 255.0));
+    return static_cast<std::uint8_t>(
+        std::clamp(std::floor(static_cast<double>(v) + 0.5), 0.0, 255.0));
   });
 }
 

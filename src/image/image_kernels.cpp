@@ -19,14 +19,15 @@ namespace {
 ImageKernel make_kernel(std::string name, std::int64_t size, std::vector<double> weights,
                         std::string description, std::optional<double> scale = {},
                         double offset = 0.0) {
-  return ImageKernel{std::move(name), size, std::move(weights), std::move(description), scale,
-                     offset};
+  return ImageKernel{std::move(name),        size,  std::move(weights),
+                     std::move(description), scale, offset};
 }
 
 // Pillow's ImageFilter built-ins (PIL/ImageFilter.py, 9.4): weights, scale and offset as there.
 std::vector<ImageKernel> pillow_builtin_kernels() {
   return {
-      make_kernel("BLUR", 5, {1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1, 0, 0, 0, 1, 1, 0, 0, 0, 1, 1, 1, 1, 1, 1},
+      make_kernel("BLUR", 5,
+                  {1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1, 0, 0, 0, 1, 1, 0, 0, 0, 1, 1, 1, 1, 1, 1},
                   "Pillow's ImageFilter.BLUR (scale 16)", 16.0),
       make_kernel("CONTOUR", 3, {-1, -1, -1, -1, 8, -1, -1, -1, -1},
                   "Pillow's ImageFilter.CONTOUR (scale 1, offset 255)", 1.0, 255.0),
@@ -42,8 +43,8 @@ std::vector<ImageKernel> pillow_builtin_kernels() {
                   "Pillow's ImageFilter.FIND_EDGES (scale 1)", 1.0),
       make_kernel("SHARPEN", 3, {-2, -2, -2, -2, 32, -2, -2, -2, -2},
                   "Pillow's ImageFilter.SHARPEN (scale 16)", 16.0),
-      make_kernel("SMOOTH", 3, {1, 1, 1, 1, 5, 1, 1, 1, 1}, "Pillow's ImageFilter.SMOOTH (scale 13)",
-                  13.0),
+      make_kernel("SMOOTH", 3, {1, 1, 1, 1, 5, 1, 1, 1, 1},
+                  "Pillow's ImageFilter.SMOOTH (scale 13)", 13.0),
       make_kernel("SMOOTH_MORE", 5,
                   {1, 1, 1, 1, 1, 1, 5, 5, 5, 1, 1, 5, 44, 5, 1, 1, 5, 5, 5, 1, 1, 1, 1, 1, 1},
                   "Pillow's ImageFilter.SMOOTH_MORE (scale 100)", 100.0),
@@ -124,11 +125,11 @@ ImageKernel parse_image_kernel(const std::string& text) {
              "kernel: empty (expected a kernel name — {} — or a comma list of "
              "weights)",
              kernel_names());
-  const bool looks_like_a_name =
-      text.find(',') == std::string::npos &&
-      std::isalpha(static_cast<unsigned char>(text.front())) != 0;
-  KILN_CHECK(!looks_like_a_name, "kernel: unknown name '{}' (names: {}; or a comma list of weights)",
-             text, kernel_names());
+  const bool looks_like_a_name = text.find(',') == std::string::npos &&
+                                 std::isalpha(static_cast<unsigned char>(text.front())) != 0;
+  KILN_CHECK(!looks_like_a_name,
+             "kernel: unknown name '{}' (names: {}; or a comma list of weights)", text,
+             kernel_names());
   std::vector<double> weights = parse_weights(text);
   const auto count = static_cast<std::int64_t>(weights.size());
   const auto size = static_cast<std::int64_t>(std::llround(std::sqrt(static_cast<double>(count))));

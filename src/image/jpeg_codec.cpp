@@ -117,18 +117,15 @@ bool write_pixels(JpegEncoder& encoder, std::FILE* file, const std::uint8_t* pix
 
 std::int64_t output_channels(jpeg_decompress_struct& info, const std::string& path) {
   switch (info.jpeg_color_space) {
-    case JCS_GRAYSCALE:
-      info.out_color_space = JCS_GRAYSCALE;
-      return 1;
+    case JCS_GRAYSCALE: info.out_color_space = JCS_GRAYSCALE; return 1;
     case JCS_YCbCr:
-    case JCS_RGB:
-      info.out_color_space = JCS_RGB;
-      return 3;
+    case JCS_RGB: info.out_color_space = JCS_RGB; return 3;
     case JCS_CMYK:
     case JCS_YCCK:
-      fail("read_image: {}: CMYK JPEG is not supported (grey and RGB/YCbCr are; convert it to "
-           "RGB first)",
-           path);
+      fail(
+          "read_image: {}: CMYK JPEG is not supported (grey and RGB/YCbCr are; convert it to "
+          "RGB first)",
+          path);
     default:
       fail("read_image: {}: JPEG colour space {} is not supported (grey and RGB/YCbCr are)", path,
            static_cast<int>(info.jpeg_color_space));

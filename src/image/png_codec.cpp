@@ -93,14 +93,10 @@ bool read_rows(PngReader& reader, png_bytepp rows) {
 
 png_uint_32 png_format_for(std::int64_t channels) {
   switch (channels) {
-    case 1:
-      return PNG_FORMAT_GRAY;
-    case 2:
-      return PNG_FORMAT_GA;
-    case 3:
-      return PNG_FORMAT_RGB;
-    default:
-      return PNG_FORMAT_RGBA;
+    case 1: return PNG_FORMAT_GRAY;
+    case 2: return PNG_FORMAT_GA;
+    case 3: return PNG_FORMAT_RGB;
+    default: return PNG_FORMAT_RGBA;
   }
 }
 
@@ -115,10 +111,10 @@ Tensor decode_png(const std::vector<unsigned char>& bytes, const std::string& pa
   const std::int64_t height = png_get_image_height(reader.png, reader.info);
   check_header_size(width, height, path, "PNG");
   const std::int64_t channels = png_get_channels(reader.png, reader.info);
-  KILN_CHECK(channels >= 1 && channels <= 4 &&
-                 png_get_rowbytes(reader.png, reader.info) ==
-                     static_cast<png_size_t>(width * channels),
-             "read_image: {}: unsupported PNG layout ({} channels)", path, channels);
+  KILN_CHECK(
+      channels >= 1 && channels <= 4 &&
+          png_get_rowbytes(reader.png, reader.info) == static_cast<png_size_t>(width * channels),
+      "read_image: {}: unsupported PNG layout ({} channels)", path, channels);
   Tensor image = Tensor::empty({height, width, channels}, DType::u8);
   std::vector<png_bytep> rows(static_cast<std::size_t>(height));
   for (std::int64_t y = 0; y < height; ++y) {

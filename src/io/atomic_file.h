@@ -15,6 +15,6 @@ namespace kiln {
 // the commit steps are Errors naming `path`. A new file gets mode 0644, a replaced one keeps its
 // mode.
 void write_file_atomically(const std::string& path,
-                                    const std::function<void(const std::string& temp_path)>& write);
+                           const std::function<void(const std::string& temp_path)>& write);
 
 }  // namespace kiln

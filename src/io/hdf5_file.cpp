@@ -58,14 +58,10 @@ void checked_status(herr_t status, hid_t object, const std::string& what) {
 
 hid_t native_type(DType dtype) {
   switch (dtype) {
-    case DType::f32:
-      return H5T_NATIVE_FLOAT;
-    case DType::f64:
-      return H5T_NATIVE_DOUBLE;
-    case DType::u8:
-      return H5T_NATIVE_UINT8;
-    case DType::i32:
-      return H5T_NATIVE_INT32;
+    case DType::f32: return H5T_NATIVE_FLOAT;
+    case DType::f64: return H5T_NATIVE_DOUBLE;
+    case DType::u8: return H5T_NATIVE_UINT8;
+    case DType::i32: return H5T_NATIVE_INT32;
   }
   fail("HDF5: unsupported dtype");
 }
@@ -73,14 +69,10 @@ hid_t native_type(DType dtype) {
 // Little-endian standard types, as numpy's '<f4', '<f8', '|u1', '<i4' are stored by h5py.
 hid_t file_type(DType dtype) {
   switch (dtype) {
-    case DType::f32:
-      return H5T_IEEE_F32LE;
-    case DType::f64:
-      return H5T_IEEE_F64LE;
-    case DType::u8:
-      return H5T_STD_U8LE;
-    case DType::i32:
-      return H5T_STD_I32LE;
+    case DType::f32: return H5T_IEEE_F32LE;
+    case DType::f64: return H5T_IEEE_F64LE;
+    case DType::u8: return H5T_STD_U8LE;
+    case DType::i32: return H5T_STD_I32LE;
   }
   fail("HDF5: unsupported dtype");
 }
@@ -176,18 +168,13 @@ std::vector<std::string> read_fixed_strings(hid_t attribute, hid_t object, hid_t
 std::string type_name(hid_t type) {
   std::size_t bytes = H5Tget_size(type);
   switch (H5Tget_class(type)) {
-    case H5T_FLOAT:
-      return fmt::format("float{}", 8 * bytes);
+    case H5T_FLOAT: return fmt::format("float{}", 8 * bytes);
     case H5T_INTEGER:
       return fmt::format("{}int{}", H5Tget_sign(type) == H5T_SGN_NONE ? "u" : "", 8 * bytes);
-    case H5T_STRING:
-      return "string";
-    case H5T_COMPOUND:
-      return "compound";
-    case H5T_ENUM:
-      return "enum";
-    default:
-      return "another HDF5 type";
+    case H5T_STRING: return "string";
+    case H5T_COMPOUND: return "compound";
+    case H5T_ENUM: return "enum";
+    default: return "another HDF5 type";
   }
 }
 
@@ -284,30 +271,14 @@ void Handle::close() {
   if (H5Iis_valid(id) <= 0) return;
   herr_t status = 0;
   switch (H5Iget_type(id)) {
-    case H5I_FILE:
-      status = H5Fclose(id);
-      break;
-    case H5I_GROUP:
-      status = H5Gclose(id);
-      break;
-    case H5I_DATASET:
-      status = H5Dclose(id);
-      break;
-    case H5I_ATTR:
-      status = H5Aclose(id);
-      break;
-    case H5I_DATATYPE:
-      status = H5Tclose(id);
-      break;
-    case H5I_DATASPACE:
-      status = H5Sclose(id);
-      break;
-    case H5I_GENPROP_LST:
-      status = H5Pclose(id);
-      break;
-    default:
-      status = H5Idec_ref(id) < 0 ? -1 : 0;
-      break;
+    case H5I_FILE: status = H5Fclose(id); break;
+    case H5I_GROUP: status = H5Gclose(id); break;
+    case H5I_DATASET: status = H5Dclose(id); break;
+    case H5I_ATTR: status = H5Aclose(id); break;
+    case H5I_DATATYPE: status = H5Tclose(id); break;
+    case H5I_DATASPACE: status = H5Sclose(id); break;
+    case H5I_GENPROP_LST: status = H5Pclose(id); break;
+    default: status = H5Idec_ref(id) < 0 ? -1 : 0; break;
   }
   if (status < 0) fail("HDF5: closing an object failed: {}", hdf5_reason());
 }
@@ -426,9 +397,8 @@ std::vector<std::string> read_string_list_attribute(hid_t object, const std::str
   KILN_CHECK(H5Tget_class(type.id()) == H5T_STRING,
              "HDF5 {}: attribute {}: expected strings, found {}", describe(object), name,
              type_name(type.id()));
-  KILN_CHECK(
-      points > 0 && static_cast<std::uint64_t>(points) <= kMaxAttributeBytes / sizeof(char*),
-      "HDF5 {}: attribute {}: cannot read {} strings", describe(object), name, points);
+  KILN_CHECK(points > 0 && static_cast<std::uint64_t>(points) <= kMaxAttributeBytes / sizeof(char*),
+             "HDF5 {}: attribute {}: cannot read {} strings", describe(object), name, points);
   auto count = static_cast<std::size_t>(points);
   if (H5Tis_variable_str(type.id()) > 0) {
     return read_variable_strings(attribute.id(), object, type.id(), space.id(), count, name);

@@ -65,12 +65,11 @@ enum class StringStorage { fixed_length, variable_length };
 bool has_attribute(hid_t object, const std::string& name);
 // A scalar string: fixed-length (numpy bytes, as Keras writes `.encode("utf8")` values) or
 // variable-length UTF-8 (as h5py writes a Python str).
-void write_string_attribute(hid_t object, const std::string& name,
-                                     const std::string& value,
-                                     StringStorage storage = StringStorage::fixed_length);
+void write_string_attribute(hid_t object, const std::string& name, const std::string& value,
+                            StringStorage storage = StringStorage::fixed_length);
 // A 1-D array of fixed-length strings (a numpy bytes array, as Keras writes name lists).
 void write_string_list_attribute(hid_t object, const std::string& name,
-                                          const std::vector<std::string>& values);
+                                 const std::vector<std::string>& values);
 // Reads fixed- or variable-length strings, scalar or any rank (flattened). An attribute with no
 // elements reads as an empty list whatever its type (Keras writes an empty float64 array for a
 // layer without weights).
@@ -87,7 +86,7 @@ std::int64_t read_int64_attribute(hid_t object, const std::string& name);
 // read as numbers, floats read as integers) is an Error, and so are a float type other than
 // little-endian IEEE float32 / float64 and chunks larger than the dataset.
 void write_dataset(hid_t parent, const std::string& path, DType dtype, const void* values,
-                            const Shape& shape);
+                   const Shape& shape);
 Handle open_dataset(hid_t parent, const std::string& path);
 Shape dataset_shape(hid_t dataset);
 // "float32", "float64", "int32", "string", ... : the stored element type, for messages and checks.

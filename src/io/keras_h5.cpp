@@ -236,8 +236,7 @@ std::vector<LayerWeights> load_weights_h5(const std::string& path) {
 }
 
 void save_model_h5(const std::string& path, const std::string& model_config_json,
-                   const std::string& training_config_json,
-                   const std::vector<LayerWeights>& layers,
+                   const std::string& training_config_json, const std::vector<LayerWeights>& layers,
                    const std::function<void(hid_t)>& write_extra) {
   check_layers(layers, path);
   KILN_CHECK(!model_config_json.empty(), "{}: the model_config JSON is empty", path);

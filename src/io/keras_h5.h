@@ -51,7 +51,7 @@ std::vector<LayerWeights> read_keras_weights(hid_t group);
 // `budget` is how many more values the file may hold (kMaxFileWeightValues in all) and is
 // charged with this one's.
 Tensor read_keras_weight(hid_t layer_group, const std::string& layer,
-                                  const std::string& stored_name, std::int64_t& budget);
+                         const std::string& stored_name, std::int64_t& budget);
 
 // Like Keras model.save_weights("x.h5"): the layout at the file root, written atomically.
 void save_weights_h5(const std::string& path, const std::vector<LayerWeights>& layers);
@@ -64,9 +64,8 @@ std::vector<LayerWeights> load_weights_h5(const std::string& path);
 // `write_extra`, when given, adds kiln's groups (optimizer_weights, kiln_self_test) to the open
 // file; the root also gets a kiln_version attribute.
 void save_model_h5(const std::string& path, const std::string& model_config_json,
-                            const std::string& training_config_json,
-                            const std::vector<LayerWeights>& layers,
-                            const std::function<void(hid_t file)>& write_extra = {});
+                   const std::string& training_config_json, const std::vector<LayerWeights>& layers,
+                   const std::function<void(hid_t file)>& write_extra = {});
 
 struct ModelFileContents {
   std::string model_config;     // JSON text

@@ -113,15 +113,18 @@ std::string snake_case(const std::string& name) {
 Json keras_spelling(Json config) {
   if (config.contains("loss") && config["loss"].is_string()) {
     config["loss"] = snake_case(config["loss"].get<std::string>());
-  } else if (config.contains("loss") && config["loss"].is_object() && !config["loss"].contains("class_name")) {
+  } else if (config.contains("loss") && config["loss"].is_object() &&
+             !config["loss"].contains("class_name")) {
     for (Json& loss : config["loss"]) {
       if (loss.is_string()) loss = snake_case(loss.get<std::string>());
     }
   }
   if (config.contains("optimizer_config") && config["optimizer_config"].is_object() &&
-      config["optimizer_config"].contains("config") && config["optimizer_config"]["config"].is_object()) {
+      config["optimizer_config"].contains("config") &&
+      config["optimizer_config"]["config"].is_object()) {
     Json& options = config["optimizer_config"]["config"];
-    for (const auto& [tfjs, keras] : {std::pair{"learningRate", "learning_rate"}, {"beta1", "beta_1"}, {"beta2", "beta_2"}}) {
+    for (const auto& [tfjs, keras] :
+         {std::pair{"learningRate", "learning_rate"}, {"beta1", "beta_1"}, {"beta2", "beta_2"}}) {
       if (options.contains(tfjs) && !options.contains(keras)) options[keras] = options[tfjs];
     }
   }
@@ -150,7 +153,8 @@ Encoding encoding_of(const Json& spec, const std::string& where) {
   const std::string stored = q["dtype"].get<std::string>();
   if (stored == "float16") return Encoding::float16;
   KILN_CHECK(stored == "uint8" || stored == "uint16",
-             "{}: quantization dtype '{}' is not supported (uint8, uint16, float16)", where, stored);
+             "{}: quantization dtype '{}' is not supported (uint8, uint16, float16)", where,
+             stored);
   for (const char* key : {"scale", "min"}) {
     KILN_CHECK(q.contains(key) && q[key].is_number(),
                "{}: {} quantization needs a number '{}', found {}", where, stored, key, q.dump());
@@ -173,8 +177,9 @@ WeightEntry entry_of(const Json& spec, const std::string& path) {
                kMaxManifestValues);
     entry.shape.push_back(extent.get<std::int64_t>());
     entry.count *= entry.shape.back();
-    KILN_CHECK(entry.count <= kMaxManifestValues, "{}: shape {} holds more than the {} values kiln reads",
-               where, spec["shape"].dump(), kMaxManifestValues);
+    KILN_CHECK(entry.count <= kMaxManifestValues,
+               "{}: shape {} holds more than the {} values kiln reads", where, spec["shape"].dump(),
+               kMaxManifestValues);
   }
   entry.encoding = encoding_of(spec, where);
   if (entry.encoding == Encoding::uint8 || entry.encoding == Encoding::uint16) {
@@ -205,9 +210,9 @@ std::string group_bytes(const Json& paths, std::int64_t needed, std::size_t grou
     sizes.push_back(fmt::format("{} ({} bytes)", shard.get<std::string>(), size));
     total += size;
   }
-  KILN_CHECK(total == needed,
-             "{}: its weights take {} bytes, its shards hold {}: {}{}", where, needed, total,
-             fmt::join(sizes, ", "), total < needed ? " (a shard is missing bytes)" : "");
+  KILN_CHECK(total == needed, "{}: its weights take {} bytes, its shards hold {}: {}{}", where,
+             needed, total, fmt::join(sizes, ", "),
+             total < needed ? " (a shard is missing bytes)" : "");
   std::string bytes;
   for (const std::string& file : files) bytes += read_file(file, where);
   KILN_CHECK(static_cast<std::int64_t>(bytes.size()) == needed,
@@ -230,7 +235,7 @@ float half_to_float(std::uint32_t half) {
     const float magnitude = std::ldexp(static_cast<float>(mantissa), -24);
     return sign != 0 ? -magnitude : magnitude;
   }
-  const std::uint32_t bits = exponent == 0x1fu ? 0x7f800000u | (mantissa << 13)   // inf, NaN
+  const std::uint32_t bits = exponent == 0x1fu ? 0x7f800000u | (mantissa << 13)  // inf, NaN
                                                : ((exponent + 112) << 23) | (mantissa << 13);
   return std::bit_cast<float>(sign | bits);
 }
@@ -248,7 +253,8 @@ float decode_value(const WeightEntry& entry, const unsigned char* p) {
   return std::bit_cast<float>(little_endian(p, 4));
 }
 
-Tensor decode_weight(const WeightEntry& entry, const unsigned char* bytes, const std::string& path) {
+Tensor decode_weight(const WeightEntry& entry, const unsigned char* bytes,
+                     const std::string& path) {
   Tensor values = Tensor::empty(entry.shape, DType::f32);
   float* out = values.data<float>();
   const std::int64_t step = bytes_per_value(entry.encoding);
@@ -282,7 +288,8 @@ void read_group(const Json& group, std::size_t index, const std::filesystem::pat
   const std::string bytes = group_bytes(group.value("paths", Json()), needed, index, dir, path);
   const auto* cursor = reinterpret_cast<const unsigned char*>(bytes.data());
   for (const WeightEntry& entry : entries) {
-    if (!entry.optimizer) model.weights.emplace_back(entry.name, decode_weight(entry, cursor, path));
+    if (!entry.optimizer)
+      model.weights.emplace_back(entry.name, decode_weight(entry, cursor, path));
     cursor += entry.count * bytes_per_value(entry.encoding);
   }
 }

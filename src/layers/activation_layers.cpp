@@ -11,7 +11,8 @@ class ReluLayer final : public ShapePreservingLayer {
   ReluLayer(const ReluOptions& options, const std::string& name)
       : ShapePreservingLayer("re_lu", name), options_(options) {
     KILN_CHECK(options.max_value.value_or(0.0) >= 0.0,
-               "ReLU '{}': max_value must be >= 0 (or None), found {}", this->name(), *options.max_value);
+               "ReLU '{}': max_value must be >= 0 (or None), found {}", this->name(),
+               *options.max_value);
     KILN_CHECK(options.negative_slope >= 0.0, "ReLU '{}': negative_slope must be >= 0, found {}",
                this->name(), options.negative_slope);
     KILN_CHECK(options.threshold >= 0.0, "ReLU '{}': threshold must be >= 0, found {}",
@@ -57,14 +58,16 @@ class LeakyReluLayer final : public ShapePreservingLayer {
 
 class SoftmaxLayer final : public ShapePreservingLayer {
  public:
-  SoftmaxLayer(int axis, const std::string& name) : ShapePreservingLayer("softmax", name), axis_(axis) {}
+  SoftmaxLayer(int axis, const std::string& name)
+      : ShapePreservingLayer("softmax", name), axis_(axis) {}
   std::string type() const override { return "Softmax"; }
   Shape output_shape(const std::vector<Shape>& inputs) const override {
     check_input_count(inputs, 1);
     const int rank = static_cast<int>(inputs[0].size()) + 1;
     if (axis_ != -1 && axis_ != rank - 1) {
       fail_shape(fmt::format("kiln's Softmax works over the last axis (-1 or {}), found axis {}",
-                             rank - 1, axis_), inputs);
+                             rank - 1, axis_),
+                 inputs);
     }
     return inputs[0];
   }

@@ -34,14 +34,17 @@ class BatchNormalizationLayer final : public ShapePreservingLayer {
   Shape output_shape(const std::vector<Shape>& inputs) const override {
     check_input_count(inputs, 1);
     const int rank = static_cast<int>(inputs[0].size()) + 1;
-    if (inputs[0].empty()) fail_shape("expected an input of rank >= 2 (batch, ..., features)", inputs);
+    if (inputs[0].empty())
+      fail_shape("expected an input of rank >= 2 (batch, ..., features)", inputs);
     if (options_.axis != -1 && options_.axis != rank - 1) {
       fail_shape(fmt::format("kiln normalises over the last axis (-1 or {}), found axis {}",
-                             rank - 1, options_.axis), inputs);
+                             rank - 1, options_.axis),
+                 inputs);
     }
     if (built() && weights().back()->value().dim(0) != inputs[0].back()) {
       fail_shape(fmt::format("expected {} features on the last axis (built for them), found {}",
-                             weights().back()->value().dim(0), inputs[0].back()), inputs);
+                             weights().back()->value().dim(0), inputs[0].back()),
+                 inputs);
     }
     return inputs[0];
   }
@@ -57,7 +60,8 @@ class BatchNormalizationLayer final : public ShapePreservingLayer {
     c["gamma_initializer"] = initializer("Ones");
     c["moving_mean_initializer"] = initializer("Zeros");
     c["moving_variance_initializer"] = initializer("Ones");
-    for (const char* k : {"beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint"}) {
+    for (const char* k :
+         {"beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint"}) {
       c[k] = nullptr;
     }
     return c.dump();
@@ -66,9 +70,12 @@ class BatchNormalizationLayer final : public ShapePreservingLayer {
  private:
   void create_weights(const std::vector<Shape>& inputs, Device device) override {
     const std::int64_t features = inputs[0].back();
-    if (options_.scale) gamma_ = add_weight("gamma:0", Tensor::full({features}, 1.0, DType::f32, device));
-    if (options_.center) beta_ = add_weight("beta:0", Tensor::zeros({features}, DType::f32, device));
-    moving_mean_ = add_weight("moving_mean:0", Tensor::zeros({features}, DType::f32, device), false);
+    if (options_.scale)
+      gamma_ = add_weight("gamma:0", Tensor::full({features}, 1.0, DType::f32, device));
+    if (options_.center)
+      beta_ = add_weight("beta:0", Tensor::zeros({features}, DType::f32, device));
+    moving_mean_ =
+        add_weight("moving_mean:0", Tensor::zeros({features}, DType::f32, device), false);
     moving_variance_ =
         add_weight("moving_variance:0", Tensor::full({features}, 1.0, DType::f32, device), false);
   }

@@ -64,8 +64,9 @@ class DepthwiseLayer final : public WindowedLayer {
                glorot_uniform("depthwise_kernel", {kernel_size_.h, kernel_size_.w, channels, m},
                               receptive * channels, receptive * m, device));
     if (separable()) {
-      add_weight("pointwise_kernel:0", glorot_uniform("pointwise_kernel", {1, 1, channels * m, filters_},
-                                                      channels * m, filters_, device));
+      add_weight("pointwise_kernel:0",
+                 glorot_uniform("pointwise_kernel", {1, 1, channels * m, filters_}, channels * m,
+                                filters_, device));
     }
     const std::int64_t outputs = separable() ? filters_ : channels * m;
     if (options_.use_bias) add_weight("bias:0", Tensor::zeros({outputs}, DType::f32, device));
@@ -75,12 +76,15 @@ class DepthwiseLayer final : public WindowedLayer {
     const Tensor bias = options_.use_bias ? weights().back()->value() : Tensor();
     const Tensor& depthwise = weights()[0]->value();
     if (!separable()) {
-      return activation(depthwise_conv2d(inputs[0], depthwise, bias, options_.strides, options_.padding),
-                        options_.activation);
+      return activation(
+          depthwise_conv2d(inputs[0], depthwise, bias, options_.strides, options_.padding),
+          options_.activation);
     }
-    const Tensor spread = depthwise_conv2d(inputs[0], depthwise, Tensor(), options_.strides, options_.padding);
+    const Tensor spread =
+        depthwise_conv2d(inputs[0], depthwise, Tensor(), options_.strides, options_.padding);
     const auto fused = ops::fusable_activation(options_.activation);
-    const Tensor y = ops::conv2d_activation(spread, weights()[1]->value(), bias, 1, Padding::valid(), fused);
+    const Tensor y =
+        ops::conv2d_activation(spread, weights()[1]->value(), bias, 1, Padding::valid(), fused);
     return fused ? y : activation(y, options_.activation);
   }
 
@@ -99,7 +103,8 @@ LayerRef DepthwiseConv2D(Size2 kernel_size, const DepthwiseConv2DOptions& option
   return LayerRef(std::make_shared<layers::DepthwiseLayer>(0, kernel_size, options));
 }
 
-LayerRef SeparableConv2D(std::int64_t filters, Size2 kernel_size, const DepthwiseConv2DOptions& options) {
+LayerRef SeparableConv2D(std::int64_t filters, Size2 kernel_size,
+                         const DepthwiseConv2DOptions& options) {
   KILN_CHECK(filters >= 1, "SeparableConv2D: filters must be >= 1, found {}", filters);
   return LayerRef(std::make_shared<layers::DepthwiseLayer>(filters, kernel_size, options));
 }

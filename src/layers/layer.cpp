@@ -103,8 +103,10 @@ SymbolicTensor Layer::operator()(const SymbolicTensor& x) {
 }
 
 SymbolicTensor Layer::operator()(const std::vector<SymbolicTensor>& xs) {
-  KILN_CHECK(!called_, "layer '{}': already called in a graph; kiln does not share a layer "
-             "between calls, create a second layer", name_);
+  KILN_CHECK(!called_,
+             "layer '{}': already called in a graph; kiln does not share a layer "
+             "between calls, create a second layer",
+             name_);
   auto node = std::make_shared<GraphNode>();
   node->layer = shared_from_this();
   std::vector<Shape> shapes;
@@ -127,7 +129,7 @@ Tensor Layer::glorot_uniform(const std::string& weight, const Shape& shape, std:
 }
 
 std::shared_ptr<Variable> Layer::add_weight(const std::string& weight, Tensor value,
-                                           bool trainable) {
+                                            bool trainable) {
   auto variable = std::make_shared<Variable>(name_ + "/" + weight, std::move(value), trainable);
   weights_.push_back(variable);
   return variable;

@@ -78,14 +78,21 @@ Tensor InputLayerImpl::forward(const std::vector<Tensor>& inputs, bool) { return
 std::string InputLayerImpl::config_json() const {
   Json shape = Json::array({nullptr});
   for (std::int64_t e : shape_) shape.push_back(e);
-  return Json{{"batch_input_shape", shape}, {"dtype", "float32"}, {"sparse", false},
-              {"ragged", false}, {"name", name()}}.dump();
+  return Json{{"batch_input_shape", shape},
+              {"dtype", "float32"},
+              {"sparse", false},
+              {"ragged", false},
+              {"name", name()}}
+      .dump();
 }
 
 // ---- Conv2D
 
 Conv2DImpl::Conv2DImpl(std::int64_t filters, Size2 kernel_size, const Conv2DOptions& options)
-    : WindowedLayer("conv2d", options.name), filters_(filters), kernel_size_(kernel_size), options_(options) {
+    : WindowedLayer("conv2d", options.name),
+      filters_(filters),
+      kernel_size_(kernel_size),
+      options_(options) {
   KILN_CHECK(filters >= 1, "Conv2D '{}': filters must be >= 1, found {}", name(), filters);
   ops::check_window("Conv2D", kernel_size, options.strides, options.padding);
   check_activation(*this, "Conv2D", options.activation);
@@ -95,15 +102,18 @@ Size2 WindowedLayer::window_output(const std::vector<Shape>& inputs, Size2 windo
                                    const Padding& padding) const {
   check_input_count(inputs, 1);
   const Shape& in = inputs[0];
-  if (in.size() != 3) fail_shape("expected an input of rank 4 (batch, height, width, channels)", inputs);
+  if (in.size() != 3)
+    fail_shape("expected an input of rank 4 (batch, height, width, channels)", inputs);
   if (built() && weights()[0]->value().dim(2) != in[2]) {
     fail_shape(fmt::format("expected {} input channels (built for them), found {}",
-                           weights()[0]->value().dim(2), in[2]), inputs);
+                           weights()[0]->value().dim(2), in[2]),
+               inputs);
   }
   const WindowAxis rows = window_axis(in[0], window.h, strides.h, padding, true);
   const WindowAxis cols = window_axis(in[1], window.w, strides.w, padding, false);
   if (rows.output <= 0 || cols.output <= 0) {
-    fail_shape(fmt::format("kernel {}x{} is larger than the padded input", window.h, window.w), inputs);
+    fail_shape(fmt::format("kernel {}x{} is larger than the padded input", window.h, window.w),
+               inputs);
   }
   return {rows.output, cols.output};
 }
@@ -116,8 +126,9 @@ Shape Conv2DImpl::output_shape(const std::vector<Shape>& inputs) const {
 void Conv2DImpl::create_weights(const std::vector<Shape>& inputs, Device device) {
   const std::int64_t channels = inputs[0][2];
   const std::int64_t receptive = kernel_size_.h * kernel_size_.w;
-  add_weight("kernel:0", glorot_uniform("kernel", {kernel_size_.h, kernel_size_.w, channels, filters_},
-                                        receptive * channels, receptive * filters_, device));
+  add_weight("kernel:0",
+             glorot_uniform("kernel", {kernel_size_.h, kernel_size_.w, channels, filters_},
+                            receptive * channels, receptive * filters_, device));
   if (options_.use_bias) add_weight("bias:0", Tensor::zeros({filters_}, DType::f32, device));
 }
 
@@ -176,12 +187,14 @@ std::string Pool2DImpl::type() const {
 Shape Pool2DImpl::output_shape(const std::vector<Shape>& inputs) const {
   check_input_count(inputs, 1);
   const Shape& in = inputs[0];
-  if (in.size() != 3) fail_shape("expected an input of rank 4 (batch, height, width, channels)", inputs);
+  if (in.size() != 3)
+    fail_shape("expected an input of rank 4 (batch, height, width, channels)", inputs);
   const WindowAxis rows = window_axis(in[0], pool_size_.h, strides_.h, padding_, true);
   const WindowAxis cols = window_axis(in[1], pool_size_.w, strides_.w, padding_, false);
   if (rows.output <= 0 || cols.output <= 0) {
-    fail_shape(fmt::format("pool size {}x{} is larger than the padded input", pool_size_.h,
-                           pool_size_.w), inputs);
+    fail_shape(
+        fmt::format("pool size {}x{} is larger than the padded input", pool_size_.h, pool_size_.w),
+        inputs);
   }
   return {rows.output, cols.output, in[2]};
 }
@@ -215,11 +228,13 @@ DenseImpl::DenseImpl(std::int64_t units, const DenseOptions& options)
 Shape DenseImpl::output_shape(const std::vector<Shape>& inputs) const {
   check_input_count(inputs, 1);
   if (inputs[0].size() != 1) {
-    fail_shape("expected an input of rank 2 (batch, features); add a Flatten layer before it", inputs);
+    fail_shape("expected an input of rank 2 (batch, features); add a Flatten layer before it",
+               inputs);
   }
   if (built() && weights()[0]->value().dim(0) != inputs[0][0]) {
     fail_shape(fmt::format("expected {} input features (built for them), found {}",
-                           weights()[0]->value().dim(0), inputs[0][0]), inputs);
+                           weights()[0]->value().dim(0), inputs[0][0]),
+               inputs);
   }
   return {units_};
 }
@@ -277,7 +292,8 @@ Shape ConcatenateImpl::output_shape(const std::vector<Shape>& inputs) const {
   for (const Shape& s : inputs) {
     Shape masked = s;
     if (masked.size() == out.size()) masked[a] = 0;
-    if (masked != out) fail_shape(fmt::format("shapes must agree except along axis {}", axis_), inputs);
+    if (masked != out)
+      fail_shape(fmt::format("shapes must agree except along axis {}", axis_), inputs);
   }
   for (const Shape& s : inputs) out[a] += s[a];
   return out;
@@ -295,8 +311,10 @@ std::string ConcatenateImpl::config_json() const {
 
 // ---- Dropout
 
-DropoutImpl::DropoutImpl(double rate, const std::string& name) : Layer("dropout", name), rate_(rate) {
-  KILN_CHECK(rate >= 0.0 && rate < 1.0, "Dropout '{}': rate must be in [0, 1), found {}", this->name(), rate);
+DropoutImpl::DropoutImpl(double rate, const std::string& name)
+    : Layer("dropout", name), rate_(rate) {
+  KILN_CHECK(rate >= 0.0 && rate < 1.0, "Dropout '{}': rate must be in [0, 1), found {}",
+             this->name(), rate);
 }
 
 Shape DropoutImpl::output_shape(const std::vector<Shape>& inputs) const {
@@ -306,7 +324,8 @@ Shape DropoutImpl::output_shape(const std::vector<Shape>& inputs) const {
 
 Tensor DropoutImpl::forward(const std::vector<Tensor>& inputs, bool training) {
   if (!training) return inputs[0];
-  const std::uint64_t seed = rng::mix64(random_seed() ^ rng::mix64(calls_++) ^ rng::hash_text(name()));
+  const std::uint64_t seed =
+      rng::mix64(random_seed() ^ rng::mix64(calls_++) ^ rng::hash_text(name()));
   return dropout(inputs[0], rate_, true, seed);
 }
 

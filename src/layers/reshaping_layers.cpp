@@ -25,8 +25,9 @@ class ReshapeLayer final : public Layer {
       : Layer("reshape", name), target_(std::move(target)) {
     int unknown = 0;
     for (std::int64_t e : target_) {
-      KILN_CHECK(e >= 1 || e == -1, "Reshape '{}': target_shape extents must be >= 1 or -1, found {}",
-                 this->name(), shape_str(target_));
+      KILN_CHECK(e >= 1 || e == -1,
+                 "Reshape '{}': target_shape extents must be >= 1 or -1, found {}", this->name(),
+                 shape_str(target_));
       unknown += e == -1 ? 1 : 0;
     }
     KILN_CHECK(unknown <= 1, "Reshape '{}': at most one extent of target_shape may be -1, found {}",
@@ -45,7 +46,8 @@ class ReshapeLayer final : public Layer {
     }
     if (product(out) != count || known <= 0) {
       fail_shape(fmt::format("target_shape {} does not hold the input's {} values per sample",
-                             shape_str(target_), count), inputs);
+                             shape_str(target_), count),
+                 inputs);
     }
     return out;
   }
@@ -59,7 +61,8 @@ class ReshapeLayer final : public Layer {
  private:
   Tensor forward(const std::vector<Tensor>& inputs, bool) override {
     Shape shape{inputs[0].dim(0)};
-    const Shape per_sample = output_shape({Shape(inputs[0].shape().begin() + 1, inputs[0].shape().end())});
+    const Shape per_sample =
+        output_shape({Shape(inputs[0].shape().begin() + 1, inputs[0].shape().end())});
     shape.insert(shape.end(), per_sample.begin(), per_sample.end());
     return reshape(inputs[0], shape);
   }
@@ -114,9 +117,10 @@ class UpSamplingLayer final : public ImageLayer {
       : ImageLayer("up_sampling2d", name), size_(size), interpolation_(std::move(interpolation)) {
     KILN_CHECK(size.h >= 1 && size.w >= 1, "UpSampling2D '{}': size must be >= 1, found {}x{}",
                this->name(), size.h, size.w);
-    KILN_CHECK(interpolation_ == "nearest" || interpolation_ == "bilinear",
-               "UpSampling2D '{}': interpolation '{}' is not supported (kiln supports nearest, bilinear)",
-               this->name(), interpolation_);
+    KILN_CHECK(
+        interpolation_ == "nearest" || interpolation_ == "bilinear",
+        "UpSampling2D '{}': interpolation '{}' is not supported (kiln supports nearest, bilinear)",
+        this->name(), interpolation_);
   }
   std::string type() const override { return "UpSampling2D"; }
   Shape output_shape(const std::vector<Shape>& inputs) const override {

@@ -36,7 +36,8 @@ void check_history(const History& history, std::int64_t epochs, const std::strin
              history.values.size());
   for (const std::string& key : history.keys) {
     const auto series = history.values.find(key);
-    KILN_CHECK(series != history.values.end(), "{}: the history has no values for '{}'", where, key);
+    KILN_CHECK(series != history.values.end(), "{}: the history has no values for '{}'", where,
+               key);
     KILN_CHECK(static_cast<std::int64_t>(series->second.size()) == epochs,
                "{}: the history holds {} epochs of '{}', the checkpoint is at epoch {}", where,
                series->second.size(), key, epochs);
@@ -106,8 +107,8 @@ TrainingState read_state(const OpenCheckpoint& checkpoint, const std::string& pa
   state.epoch = static_cast<int>(epoch);
   state.history = history_from_json(h5::read_string_attribute(file, "history"), path);
   check_history(state.history, epoch, path);
-  state.metadata = h5::read_string_attribute(
-      file, checkpoint.format == kCliFormat ? "run_config" : "metadata");
+  state.metadata =
+      h5::read_string_attribute(file, checkpoint.format == kCliFormat ? "run_config" : "metadata");
   return state;
 }
 
@@ -173,9 +174,8 @@ void save_checkpoint(const Model& model, const std::string& path, const Training
   KILN_CHECK(state.epoch >= 0 && state.epoch <= kMaxEpochs,
              "save_checkpoint: epoch {} is out of range (0..{})", state.epoch, kMaxEpochs);
   check_history(state.history, state.epoch, "save_checkpoint");
-  write_file_atomically(path, [&](const std::string& temp) {
-    write_checkpoint_file(temp, model, state);
-  });
+  write_file_atomically(
+      path, [&](const std::string& temp) { write_checkpoint_file(temp, model, state); });
 }
 
 TrainingState read_checkpoint_state(const std::string& path) {

@@ -30,7 +30,8 @@ std::vector<double> MetricSums::accumulate(const StepLogs& logs) {
                key);
     const auto slot = static_cast<std::int64_t>(found - keys_.begin());
     Tensor sum = sums_.narrow(slot, slot + 1);
-    const Tensor value = entry.value.dtype() == DType::f32 ? entry.value : entry.value.astype(DType::f32);
+    const Tensor value =
+        entry.value.dtype() == DType::f32 ? entry.value : entry.value.astype(DType::f32);
     be.axpy(entry.scale, value.view({1}), sum);
     counts[static_cast<std::size_t>(slot)] += entry.count;
   }

@@ -45,8 +45,8 @@ Model::~Model() = default;
 
 void Model::set_graph(const std::vector<SymbolicTensor>& inputs,
                       const std::vector<SymbolicTensor>& outputs) {
-  KILN_CHECK(!inputs.empty() && !outputs.empty(), "Model '{}': needs at least one input and one output",
-             name_);
+  KILN_CHECK(!inputs.empty() && !outputs.empty(),
+             "Model '{}': needs at least one input and one output", name_);
   inputs_ = nodes_of(inputs);
   outputs_ = nodes_of(outputs);
   for (const auto& in : inputs_) {
@@ -66,7 +66,8 @@ void Model::set_graph(const std::vector<SymbolicTensor>& inputs,
     if (node->inputs.empty()) {
       bool declared = false;
       for (const auto& in : inputs_) declared = declared || in == node;
-      KILN_CHECK(declared, "Model '{}': the graph reads input '{}', which is not among the model's inputs",
+      KILN_CHECK(declared,
+                 "Model '{}': the graph reads input '{}', which is not among the model's inputs",
                  name_, node->layer->name());
     }
     layers_.push_back(node->layer);
@@ -182,8 +183,10 @@ TensorMap Model::call(const TensorMap& inputs, bool training) {
 }
 
 void Model::check_built() const {
-  KILN_CHECK(!inputs_.empty(), "Model '{}' is not built yet: start a Sequential with InputLayer(shape) "
-             "or call build(input_shape) before using it", name_);
+  KILN_CHECK(!inputs_.empty(),
+             "Model '{}' is not built yet: start a Sequential with InputLayer(shape) "
+             "or call build(input_shape) before using it",
+             name_);
 }
 
 Tensor Model::call(const Tensor& input, bool training) {
@@ -203,14 +206,17 @@ std::string Model::summary() const { return summary_text(is_chain(), true); }
 // ---- Sequential
 
 std::string Sequential::summary() const {
-  KILN_CHECK(input_.node() != nullptr, "Sequential '{}': not built yet; add an InputLayer or call build()",
-             name_);
+  KILN_CHECK(input_.node() != nullptr,
+             "Sequential '{}': not built yet; add an InputLayer or call build()", name_);
   return summary_text(true, false);
 }
 
-Sequential::Sequential(const std::string& name) { name_ = name.empty() ? unique_name("sequential") : name; }
+Sequential::Sequential(const std::string& name) {
+  name_ = name.empty() ? unique_name("sequential") : name;
+}
 
-Sequential::Sequential(const std::vector<LayerRef>& layers, const std::string& name) : Sequential(name) {
+Sequential::Sequential(const std::vector<LayerRef>& layers, const std::string& name)
+    : Sequential(name) {
   for (const LayerRef& layer : layers) add(layer);
 }
 
@@ -264,7 +270,8 @@ std::unique_ptr<Model> odd_even_model() {
   SymbolicTensor joined = Concatenate(-1, "concatenate")({flat_features, flat_pixels});
   SymbolicTensor num = Dense(10, {.activation = "softmax", .name = "num_out"})(joined);
   SymbolicTensor odd = Dense(1, {.activation = "sigmoid", .name = "odd_out"})(flat_pixels);
-  return std::make_unique<Model>(std::vector<SymbolicTensor>{input}, std::vector<SymbolicTensor>{num, odd});
+  return std::make_unique<Model>(std::vector<SymbolicTensor>{input},
+                                 std::vector<SymbolicTensor>{num, odd});
 }
 
 }  // namespace kiln

@@ -119,7 +119,8 @@ class WeightBudget {
       kernel = product({4, channels}, where);
     } else if (class_name == "DepthwiseConv2D" || class_name == "SeparableConv2D") {
       const Size2 size = size2(config.at("kernel_size"), where);
-      const std::int64_t spread = product({channels, integer(config.value("depth_multiplier", Json(1)), where)}, where);
+      const std::int64_t spread =
+          product({channels, integer(config.value("depth_multiplier", Json(1)), where)}, where);
       kernel = product({size.h, size.w, spread}, where);
       bias = spread;
       if (class_name == "SeparableConv2D") {
@@ -139,8 +140,8 @@ class WeightBudget {
     std::int64_t count = 1;
     for (std::int64_t extent : extents) {
       KILN_CHECK(extent >= 1 && extent <= kMaxModelValues / count,
-                 "{}: a weight of more than the {} values kiln reads (or an extent below 1)",
-                 where, kMaxModelValues);
+                 "{}: a weight of more than the {} values kiln reads (or an extent below 1)", where,
+                 kMaxModelValues);
       count *= extent;
     }
     return count;
@@ -156,7 +157,8 @@ Padding padding_of(const Json& value, const std::string& where) {
                where, text);
     return Padding::parse(text);
   }
-  KILN_CHECK(value.is_array() && value.size() == 2, "{}: unsupported padding {}", where, value.dump());
+  KILN_CHECK(value.is_array() && value.size() == 2, "{}: unsupported padding {}", where,
+             value.dump());
   return Padding::explicit_amounts(integer(value[0].at(0), where), integer(value[0].at(1), where),
                                    integer(value[1].at(0), where), integer(value[1].at(1), where));
 }
@@ -170,10 +172,11 @@ std::string activation_of(const Json& config, const std::string& where) {
   return a["config"]["name"].get<std::string>();
 }
 
-void expect_value(const Json& config, const char* key, const Json& supported, const std::string& where) {
+void expect_value(const Json& config, const char* key, const Json& supported,
+                  const std::string& where) {
   if (!config.contains(key) || config[key].is_null()) return;
-  KILN_CHECK(config[key] == supported, "{}: {} = {} is not supported (kiln supports {})", where, key,
-             config[key].dump(), supported.dump());
+  KILN_CHECK(config[key] == supported, "{}: {} = {} is not supported (kiln supports {})", where,
+             key, config[key].dump(), supported.dump());
 }
 
 Shape input_shape_of(const Json& config, const std::string& where) {
@@ -190,7 +193,8 @@ Shape input_shape_of(const Json& config, const std::string& where) {
 }
 
 std::string text_or(const Json& config, const char* key, const std::string& fallback) {
-  return config.contains(key) && config[key].is_string() ? config[key].get<std::string>() : fallback;
+  return config.contains(key) && config[key].is_string() ? config[key].get<std::string>()
+                                                         : fallback;
 }
 
 // ---- the layers added for Keras files (docs/LAYERS.md)
@@ -222,7 +226,8 @@ Padding zero_padding_of(const Json& value, const std::string& where) {
   }
   KILN_CHECK(value.size() == 2, "{}: expected padding n, [h, w] or [[t, b], [l, r]], found {}",
              where, value.dump());
-  if (!value[0].is_array()) return Padding::symmetric(integer(value[0], where), integer(value[1], where));
+  if (!value[0].is_array())
+    return Padding::symmetric(integer(value[0], where), integer(value[1], where));
   return Padding::explicit_amounts(integer(value[0].at(0), where), integer(value[0].at(1), where),
                                    integer(value[1].at(0), where), integer(value[1].at(1), where));
 }
@@ -285,18 +290,23 @@ LayerRef more_layer_from_config(const std::string& class_name, const Json& confi
     const char* key = config.contains("negative_slope") ? "negative_slope" : "alpha";
     return LeakyReLU(number_or(config, key, 0.3, where), name);
   }
-  if (class_name == "Softmax") return Softmax(single_axis(config.value("axis", Json(-1)), where), name);
+  if (class_name == "Softmax")
+    return Softmax(single_axis(config.value("axis", Json(-1)), where), name);
   if (class_name == "Rescaling") {
-    return Rescaling(number(config.at("scale"), where, "scale"), number_or(config, "offset", 0.0, where), name);
+    return Rescaling(number(config.at("scale"), where, "scale"),
+                     number_or(config, "offset", 0.0, where), name);
   }
   if (class_name == "Reshape") return Reshape(shape_of(config.at("target_shape"), where), name);
   if (class_name == "ZeroPadding2D") {
     return ZeroPadding2D(zero_padding_of(config.value("padding", Json(1)), where), name);
   }
-  if (class_name == "GlobalAveragePooling2D") return GlobalAveragePooling2D(config.value("keepdims", false), name);
-  if (class_name == "GlobalMaxPooling2D") return GlobalMaxPooling2D(config.value("keepdims", false), name);
+  if (class_name == "GlobalAveragePooling2D")
+    return GlobalAveragePooling2D(config.value("keepdims", false), name);
+  if (class_name == "GlobalMaxPooling2D")
+    return GlobalMaxPooling2D(config.value("keepdims", false), name);
   if (class_name == "UpSampling2D") {
-    return UpSampling2D(size2(config.value("size", Json(2)), where), text_or(config, "interpolation", "nearest"), name);
+    return UpSampling2D(size2(config.value("size", Json(2)), where),
+                        text_or(config, "interpolation", "nearest"), name);
   }
   if (class_name == "DepthwiseConv2D" || class_name == "SeparableConv2D") {
     return depthwise_from_config(class_name, config, name, where);
@@ -305,12 +315,13 @@ LayerRef more_layer_from_config(const std::string& class_name, const Json& confi
       class_name == "Average" || class_name == "Maximum") {
     return merge_from_config(class_name, name);
   }
-  fail("{}: unsupported layer class '{}'; kiln reads InputLayer, Conv2D, MaxPooling2D, "
-       "AveragePooling2D, MinPooling2D, Dense, Flatten, Dropout, Activation, Concatenate, "
-       "BatchNormalization, ReLU, LeakyReLU, Softmax, Rescaling, Reshape, ZeroPadding2D, "
-       "GlobalAveragePooling2D, GlobalMaxPooling2D, UpSampling2D, Add, Subtract, Multiply, "
-       "Average, Maximum, DepthwiseConv2D, SeparableConv2D",
-       where, class_name);
+  fail(
+      "{}: unsupported layer class '{}'; kiln reads InputLayer, Conv2D, MaxPooling2D, "
+      "AveragePooling2D, MinPooling2D, Dense, Flatten, Dropout, Activation, Concatenate, "
+      "BatchNormalization, ReLU, LeakyReLU, Softmax, Rescaling, Reshape, ZeroPadding2D, "
+      "GlobalAveragePooling2D, GlobalMaxPooling2D, UpSampling2D, Add, Subtract, Multiply, "
+      "Average, Maximum, DepthwiseConv2D, SeparableConv2D",
+      where, class_name);
 }
 
 LayerRef build_layer(const std::string& class_name, const Json& config, const std::string& name,
@@ -328,10 +339,12 @@ LayerRef build_layer(const std::string& class_name, const Json& config, const st
     o.name = name;
     return Conv2D(integer(config.at("filters"), where), size2(config.at("kernel_size"), where), o);
   }
-  if (class_name == "MaxPooling2D" || class_name == "AveragePooling2D" || class_name == "MinPooling2D") {
+  if (class_name == "MaxPooling2D" || class_name == "AveragePooling2D" ||
+      class_name == "MinPooling2D") {
     Pool2DOptions o;
     const Size2 pool = size2(config.value("pool_size", Json(2)), where);
-    if (config.contains("strides") && !config["strides"].is_null()) o.strides = size2(config["strides"], where);
+    if (config.contains("strides") && !config["strides"].is_null())
+      o.strides = size2(config["strides"], where);
     o.padding = padding_of(config.value("padding", Json("valid")), where);
     o.name = name;
     if (class_name == "MaxPooling2D") return MaxPooling2D(pool, o);
@@ -372,8 +385,10 @@ LayerRef layer_from_config(const std::string& class_name, const Json& config) {
 LayerRef keras_layer(const std::string& class_name, const Json& config) {
   LayerRef layer = layer_from_config(class_name, config);
   const Json trainable = config.value("trainable", Json(true));
-  KILN_CHECK(trainable.is_boolean(), "model_config: layer '{}' ({}): trainable must be true or "
-             "false, found {}", layer->name(), class_name, trainable.dump());
+  KILN_CHECK(trainable.is_boolean(),
+             "model_config: layer '{}' ({}): trainable must be true or "
+             "false, found {}",
+             layer->name(), class_name, trainable.dump());
   layer->set_trainable(trainable.get<bool>());
   return layer;
 }
@@ -396,7 +411,8 @@ std::vector<std::string> inbound_names(const Json& entry, const std::string& whe
   std::vector<std::string> names;
   if (!entry.contains("inbound_nodes")) return names;
   const Json& nodes = entry["inbound_nodes"];
-  KILN_CHECK(nodes.is_array() && nodes.size() <= 1, "{}: layers called more than once are not supported", where);
+  KILN_CHECK(nodes.is_array() && nodes.size() <= 1,
+             "{}: layers called more than once are not supported", where);
   if (nodes.empty()) return names;
   const Json& node = nodes[0];
   if (node.is_object()) {
@@ -461,7 +477,8 @@ std::unique_ptr<Model> functional_from(const Json& config) {
     std::vector<SymbolicTensor> inputs;
     std::vector<Shape> shapes;
     for (const std::string& source : inbound_names(entry, where)) {
-      KILN_CHECK(tensors.count(source) == 1, "{}: reads '{}', which is not defined before it", where, source);
+      KILN_CHECK(tensors.count(source) == 1, "{}: reads '{}', which is not defined before it",
+                 where, source);
       inputs.push_back(tensors[source]);
       shapes.push_back(tensors[source].shape());
     }
@@ -472,7 +489,8 @@ std::unique_ptr<Model> functional_from(const Json& config) {
   auto pick = [&](const Json& refs) {
     std::vector<SymbolicTensor> picked;
     for (const std::string& name : endpoint_names(refs)) {
-      KILN_CHECK(tensors.count(name) == 1, "model_config: input/output layer '{}' is not defined", name);
+      KILN_CHECK(tensors.count(name) == 1, "model_config: input/output layer '{}' is not defined",
+                 name);
       picked.push_back(tensors[name]);
     }
     return picked;

@@ -45,8 +45,7 @@ std::string read_text_file(const std::string& path) {
 
 std::string not_a_model_file(const std::string& path, FileKind kind) {
   switch (kind) {
-    case FileKind::missing:
-      return fmt::format("{}: no such file", path);
+    case FileKind::missing: return fmt::format("{}: no such file", path);
     case FileKind::directory:
       return fmt::format(
           "{}: is a directory; kiln reads a .keras model as the zip archive Keras 3 writes by "

@@ -38,7 +38,9 @@ std::string training_config(const Model& model) {
   // Single-output models store plain strings, as Keras does for compile(loss="…").
   Json loss_value = loss.size() == 1 && loss.contains("") ? loss[""] : loss;
   Json metrics_value = metrics.size() == 1 && metrics.contains("") ? metrics[""] : metrics;
-  return Json{{"loss", loss_value}, {"metrics", metrics_value}, {"loss_weights", weights},
+  return Json{{"loss", loss_value},
+              {"metrics", metrics_value},
+              {"loss_weights", weights},
               {"optimizer_config", {{"class_name", opt.name()}, {"config", opt_config}}}}
       .dump();
 }
@@ -69,9 +71,11 @@ void compile_from(Model& model, const std::string& text) {
     }
     return names;
   };
-  if (t.contains("metrics") && t["metrics"].is_array()) options.metrics[""] = metric_list(t["metrics"]);
+  if (t.contains("metrics") && t["metrics"].is_array())
+    options.metrics[""] = metric_list(t["metrics"]);
   if (t.contains("metrics") && t["metrics"].is_object()) {
-    for (const auto& [k, v] : t["metrics"].items()) options.metrics[k] = metric_list(v.is_array() ? v : Json::array({v}));
+    for (const auto& [k, v] : t["metrics"].items())
+      options.metrics[k] = metric_list(v.is_array() ? v : Json::array({v}));
   }
   if (t.contains("loss_weights") && t["loss_weights"].is_object()) {
     for (const auto& [k, v] : t["loss_weights"].items()) options.loss_weights[k] = v.get<double>();
@@ -82,10 +86,11 @@ void compile_from(Model& model, const std::string& text) {
   const char* lr_key = oc.contains("learning_rate") ? "learning_rate" : "lr";
   const double lr = oc.contains(lr_key) && oc[lr_key].is_number() ? oc[lr_key].get<double>() : 1e-3;
   if (opt.value("class_name", std::string("Adam")) == "SGD") {
-    options.optimizer = std::make_shared<SGD>(SGDOptions{lr, oc.value("momentum", 0.0), oc.value("nesterov", false)});
+    options.optimizer = std::make_shared<SGD>(
+        SGDOptions{lr, oc.value("momentum", 0.0), oc.value("nesterov", false)});
   } else {
-    options.optimizer = std::make_shared<Adam>(AdamOptions{lr, oc.value("beta_1", 0.9), oc.value("beta_2", 0.999),
-                                                           oc.value("epsilon", 1e-7)});
+    options.optimizer = std::make_shared<Adam>(AdamOptions{
+        lr, oc.value("beta_1", 0.9), oc.value("beta_2", 0.999), oc.value("epsilon", 1e-7)});
   }
   model.compile(options);
 }
@@ -107,7 +112,8 @@ std::vector<LayerWeights> in_model_order(const Model& model, const StoredWeights
 
 // A training_config kiln cannot compile (an unknown loss or metric) leaves the model loaded for
 // inference, uncompiled, with one line on stderr; fit() then asks for compile() (docs).
-void compile_if_configured(Model& model, const std::string& training_config, const std::string& path) {
+void compile_if_configured(Model& model, const std::string& training_config,
+                           const std::string& path) {
   if (training_config.empty()) return;
   try {
     compile_from(model, training_config);
@@ -192,7 +198,8 @@ void load_weights(Model& model, const std::string& path) {
     architecture.layer_names.push_back(layer->name());
     architecture.class_names.push_back(layer->type());
   }
-  assign(model, matched_values(model, in_model_order(model, read_weights_file(path, architecture)), path));
+  assign(model,
+         matched_values(model, in_model_order(model, read_weights_file(path, architecture)), path));
 }
 
 }  // namespace kiln

@@ -152,10 +152,10 @@ std::vector<Tensor> OpGraph::run(const std::vector<std::pair<std::string, Tensor
         fail("graph: {} node '{}': {}", n.op, n.name, e.what());
       }
       if (times != nullptr) {
-        times->push_back({n.name, n.op,
-                          std::chrono::duration<double, std::milli>(
-                              std::chrono::steady_clock::now() - start)
-                              .count()});
+        times->push_back(
+            {n.name, n.op,
+             std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                 .count()});
       }
     }
     for (const std::string& input : n.inputs) {

@@ -23,7 +23,8 @@ namespace {
 std::string escape(const std::string& text) {
   std::string out;
   for (char c : text) {
-    if (c == '{' || c == '}' || c == '|' || c == '<' || c == '>' || c == '"' || c == '\\') out += '\\';
+    if (c == '{' || c == '}' || c == '|' || c == '<' || c == '>' || c == '"' || c == '\\')
+      out += '\\';
     out += c;
   }
   return out;
@@ -32,7 +33,8 @@ std::string escape(const std::string& text) {
 std::string format_of(const std::string& path) {
   const auto dot = path.rfind('.');
   const std::string ext = dot == std::string::npos ? "" : path.substr(dot + 1);
-  KILN_CHECK(ext == "png" || ext == "svg", "plot_model: expected a .png or .svg path, found '{}'", path);
+  KILN_CHECK(ext == "png" || ext == "svg", "plot_model: expected a .png or .svg path, found '{}'",
+             path);
   return ext;
 }
 
@@ -43,19 +45,23 @@ void run_dot(const std::string& format, const std::string& dot_file, const std::
                   const_cast<char*>(out.c_str()), const_cast<char*>(dot_file.c_str()), nullptr};
   pid_t pid = 0;
   const int spawned = posix_spawnp(&pid, "dot", nullptr, nullptr, argv, environ);
-  KILN_CHECK(spawned == 0, "plot_model: cannot run Graphviz's dot program ({}); install the Debian "
-             "package graphviz", std::strerror(spawned));
+  KILN_CHECK(spawned == 0,
+             "plot_model: cannot run Graphviz's dot program ({}); install the Debian "
+             "package graphviz",
+             std::strerror(spawned));
   int status = 0;
   KILN_CHECK(waitpid(pid, &status, 0) == pid, "plot_model: lost track of the dot process");
-  KILN_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-             "plot_model: Graphviz's dot failed (exit status {}); install the Debian package graphviz",
-             WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+  KILN_CHECK(
+      WIFEXITED(status) && WEXITSTATUS(status) == 0,
+      "plot_model: Graphviz's dot failed (exit status {}); install the Debian package graphviz",
+      WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 }
 
 }  // namespace
 
 std::string model_to_dot(const Model& model) {
-  std::string dot = "digraph \"" + escape(model.name()) + "\" {\n"
+  std::string dot = "digraph \"" + escape(model.name()) +
+                    "\" {\n"
                     "  rankdir=TB;\n  node [shape=record, fontname=\"Helvetica\", fontsize=11];\n";
   for (const LayerPtr& layer : model.layers()) {
     const std::string shape = batch_shape_str(model.layer_output_shape(layer->name()));

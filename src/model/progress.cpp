@@ -13,8 +13,12 @@ std::string format_log_value(const std::string& key, double value) {
 }
 
 ProgressBar::ProgressBar(std::int64_t steps, int verbose, std::FILE* out)
-    : steps_(steps), verbose_(verbose), out_(out), terminal_(isatty(fileno(out)) != 0),
-      start_(std::chrono::steady_clock::now()), last_draw_(start_) {}
+    : steps_(steps),
+      verbose_(verbose),
+      out_(out),
+      terminal_(isatty(fileno(out)) != 0),
+      start_(std::chrono::steady_clock::now()),
+      last_draw_(start_) {}
 
 std::string ProgressBar::line(std::int64_t done,
                               const std::vector<std::pair<std::string, double>>& values) const {
@@ -44,8 +48,8 @@ bool ProgressBar::due(std::int64_t done) const {
          std::chrono::steady_clock::now() - last_draw_ >= std::chrono::milliseconds(200);
 }
 
-void ProgressBar::update(std::int64_t done, const std::vector<std::pair<std::string, double>>& values,
-                         bool final) {
+void ProgressBar::update(std::int64_t done,
+                         const std::vector<std::pair<std::string, double>>& values, bool final) {
   if (verbose_ == 0) return;
   const auto now = std::chrono::steady_clock::now();
   if (verbose_ == 1 && terminal_) {

@@ -21,10 +21,12 @@ class ProgressBar {
   bool due(std::int64_t done) const;
   // Draws the line after step `done` with the running values so far: a running line when due(),
   // or the epoch's final line.
-  void update(std::int64_t done, const std::vector<std::pair<std::string, double>>& values, bool final);
+  void update(std::int64_t done, const std::vector<std::pair<std::string, double>>& values,
+              bool final);
 
  private:
-  std::string line(std::int64_t done, const std::vector<std::pair<std::string, double>>& values) const;
+  std::string line(std::int64_t done,
+                   const std::vector<std::pair<std::string, double>>& values) const;
   std::int64_t steps_;
   int verbose_;
   std::FILE* out_;

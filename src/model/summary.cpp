@@ -12,12 +12,16 @@ namespace kiln {
 
 namespace {
 
-std::string spaces(std::ptrdiff_t n) { return std::string(static_cast<std::size_t>(std::max<std::ptrdiff_t>(n, 0)), ' '); }
+std::string spaces(std::ptrdiff_t n) {
+  return std::string(static_cast<std::size_t>(std::max<std::ptrdiff_t>(n, 0)), ' ');
+}
 
-void print_row(std::vector<std::string> fields, const std::vector<int>& positions, std::string& out) {
+void print_row(std::vector<std::string> fields, const std::vector<int>& positions,
+               std::string& out) {
   static const char* breaks[] = {"),", "},", "],", "',"};
   auto any_left = [&] {
-    return std::any_of(fields.begin(), fields.end(), [](const std::string& f) { return !f.empty(); });
+    return std::any_of(fields.begin(), fields.end(),
+                       [](const std::string& f) { return !f.empty(); });
   };
   while (any_left()) {
     std::string line;
@@ -79,8 +83,8 @@ struct Table {
 
 Table table_for(bool chain) {
   const int length = chain ? 65 : 98;
-  const std::vector<double> relative = chain ? std::vector<double>{0.45, 0.85, 1.0}
-                                             : std::vector<double>{0.33, 0.55, 0.67, 1.0};
+  const std::vector<double> relative =
+      chain ? std::vector<double>{0.45, 0.85, 1.0} : std::vector<double>{0.33, 0.55, 0.67, 1.0};
   Table t{length, {}};
   for (double p : relative) t.positions.push_back(static_cast<int>(length * p));
   return t;
@@ -94,7 +98,8 @@ std::string render_summary(const std::string& model_name, const std::vector<Laye
                            const std::vector<std::shared_ptr<GraphNode>>& nodes, bool chain,
                            bool show_inputs, std::int64_t total_params) {
   const Table t = table_for(chain);
-  std::string out = "Model: \"" + model_name + "\"\n" + std::string(static_cast<std::size_t>(t.line_length), '_') + "\n";
+  std::string out = "Model: \"" + model_name + "\"\n" +
+                    std::string(static_cast<std::size_t>(t.line_length), '_') + "\n";
   std::vector<std::string> header{"Layer (type)", "Output Shape", "Param #"};
   if (!chain) header.emplace_back("Connected to");
   print_row(header, t.positions, out);
@@ -105,7 +110,8 @@ std::string render_summary(const std::string& model_name, const std::vector<Laye
     if (is_input && !show_inputs) continue;
     std::string shape = batch_shape_str(node.shape);
     if (is_input) shape = "[" + shape + "]";
-    std::vector<std::string> fields{layer_label(*layers[i]), shape, std::to_string(layers[i]->count_params())};
+    std::vector<std::string> fields{layer_label(*layers[i]), shape,
+                                    std::to_string(layers[i]->count_params())};
     if (!chain) {
       std::vector<std::string> connected;
       for (const auto& in : node.inputs) connected.push_back(in->layer->name() + "[0][0]");

@@ -10,7 +10,9 @@
 namespace kiln {
 
 // Sequential models leave their InputLayer out of Keras 2's summaries and weight files.
-inline bool is_sequential(const Model& model) { return dynamic_cast<const Sequential*>(&model) != nullptr; }
+inline bool is_sequential(const Model& model) {
+  return dynamic_cast<const Sequential*>(&model) != nullptr;
+}
 
 // `layers[i]` is the layer of `nodes[i]`; `chain` selects the 3-column layout; input layers are
 // listed when `show_inputs` (functional models) and left out for Sequential.

@@ -38,8 +38,10 @@ LossKind parse_loss(const std::string& name) {
   if (name == "categorical_crossentropy") return LossKind::categorical;
   if (name == "sparse_categorical_crossentropy") return LossKind::sparse_categorical;
   if (name == "binary_crossentropy") return LossKind::binary;
-  fail("compile: unknown loss '{}'; expected categorical_crossentropy, "
-       "sparse_categorical_crossentropy or binary_crossentropy", name);
+  fail(
+      "compile: unknown loss '{}'; expected categorical_crossentropy, "
+      "sparse_categorical_crossentropy or binary_crossentropy",
+      name);
 }
 
 Tensor compute_loss(LossKind kind, const Tensor& y_true, const Tensor& y_pred) {
@@ -64,7 +66,8 @@ backend::AccuracyKind accuracy_kind(LossKind kind) {
 // device into a fresh one-element f32 tensor.
 Tensor count_correct(LossKind kind, const Tensor& y_true, const Tensor& y_pred) {
   Tensor correct = Tensor::zeros({1}, DType::f32, y_pred.device());
-  backend::backend_for(y_pred.device()).accuracy_count(accuracy_kind(kind), y_pred, y_true, correct);
+  backend::backend_for(y_pred.device())
+      .accuracy_count(accuracy_kind(kind), y_pred, y_true, correct);
   return correct;
 }
 
@@ -186,11 +189,13 @@ void Model::compile(const CompileOptions& options) {
     auto loss = lookup(options.loss, output);
     KILN_CHECK(loss != options.loss.end(), "compile: no loss given for output '{}'", output);
     head.loss = parse_loss(loss->second);
-    if (auto w = options.loss_weights.find(output); w != options.loss_weights.end()) head.weight = w->second;
+    if (auto w = options.loss_weights.find(output); w != options.loss_weights.end())
+      head.weight = w->second;
     if (auto m = lookup(options.metrics, output); m != options.metrics.end()) {
       for (const std::string& metric : m->second) {
         KILN_CHECK(metric == "accuracy" || metric == "acc",
-                   "compile: unknown metric '{}' for output '{}'; expected accuracy", metric, output);
+                   "compile: unknown metric '{}' for output '{}'; expected accuracy", metric,
+                   output);
         head.accuracy = true;
       }
     }
@@ -216,8 +221,8 @@ Optimizer& Model::optimizer() const {
   return *compiled_state_->optimizer;
 }
 
-Tensor Model::head_losses(const TensorMap& predictions, const TensorMap& targets,
-                         std::int64_t rows, StepLogs& logs) const {
+Tensor Model::head_losses(const TensorMap& predictions, const TensorMap& targets, std::int64_t rows,
+                          StepLogs& logs) const {
   const auto n = static_cast<double>(rows);
   Tensor total;
   for (const auto& head : compiled_state_->heads) {
@@ -229,11 +234,14 @@ Tensor Model::head_losses(const TensorMap& predictions, const TensorMap& targets
     Tensor loss = compute_loss(head.loss, y_true, pred);
     Tensor weighted = head.weight == 1.0 ? loss : scale(loss, head.weight);
     total = total.defined() ? add(total, weighted) : weighted;
-    if (compiled_state_->heads.size() > 1) logs.entries[compiled_state_->key(head, "loss")] = {loss, n, n};
+    if (compiled_state_->heads.size() > 1)
+      logs.entries[compiled_state_->key(head, "loss")] = {loss, n, n};
     if (head.accuracy) {
       NoGrad no_grad;
-      const double slots = static_cast<double>(head.loss == LossKind::binary ? pred.numel() : pred.dim(0));
-      logs.entries[compiled_state_->key(head, "accuracy")] = {count_correct(head.loss, y_true, pred), 1.0, slots};
+      const double slots =
+          static_cast<double>(head.loss == LossKind::binary ? pred.numel() : pred.dim(0));
+      logs.entries[compiled_state_->key(head, "accuracy")] = {
+          count_correct(head.loss, y_true, pred), 1.0, slots};
     }
   }
   logs.entries["loss"] = {total, n, n};
@@ -334,7 +342,8 @@ void check_sparse_labels(const std::string& output, const Tensor& labels, std::i
 void Model::check_labels(const TensorMap& y, const char* what) const {
   for (const Compiled::Head& head : compiled_state_->heads) {
     if (head.loss != LossKind::sparse_categorical) continue;
-    check_sparse_labels(head.output, y.at(head.output), layer_output_shape(head.output).back(), what);
+    check_sparse_labels(head.output, y.at(head.output), layer_output_shape(head.output).back(),
+                        what);
   }
 }
 
@@ -349,9 +358,11 @@ History Model::fit(const TensorMap& x_all, const TensorMap& y_all, const FitOpti
   const std::int64_t n_all = samples_in(x_all, "fit (x)");
   const std::int64_t n_targets = samples_in(y_all, "fit (y)");
   KILN_CHECK(n_targets == n_all, "fit: x has {} samples but y has {}", n_all, n_targets);
-  const auto n_val = static_cast<std::int64_t>(static_cast<double>(n_all) * options.validation_split);
+  const auto n_val =
+      static_cast<std::int64_t>(static_cast<double>(n_all) * options.validation_split);
   const std::int64_t n = n_all - n_val;
-  KILN_CHECK(n > 0, "fit: no training samples left after validation_split {}", options.validation_split);
+  KILN_CHECK(n > 0, "fit: no training samples left after validation_split {}",
+             options.validation_split);
   distributed::check_batch_divides(options.batch_size, "fit");
   distributed::check_same_model(*this);
   distributed::broadcast_values(weights());  // every rank starts from rank 0's weights
@@ -387,7 +398,8 @@ History Model::fit(const TensorMap& x_all, const TensorMap& y_all, const FitOpti
                        layers_drawing_per_call(*this)));
   for (int epoch = options.initial_epoch; epoch < options.epochs; ++epoch) {
     if (verbose > 0) std::printf("Epoch %d/%d\n", epoch + 1, options.epochs);
-    const auto order = shuffled(n, rng::mix64(seed ^ rng::mix64(static_cast<std::uint64_t>(epoch))), options.shuffle);
+    const auto order = shuffled(n, rng::mix64(seed ^ rng::mix64(static_cast<std::uint64_t>(epoch))),
+                                options.shuffle);
     const Tensor epoch_order = Tensor::from_vector(order, {n}, device_);  // one upload per epoch
     ProgressBar bar(steps, verbose);
     if (epoch > options.initial_epoch) sums.reset();
@@ -395,10 +407,12 @@ History Model::fit(const TensorMap& x_all, const TensorMap& y_all, const FitOpti
       const std::int64_t begin = step * options.batch_size;
       const std::int64_t end = std::min(n, begin + options.batch_size);
       const auto [first, last] = distributed::shard(begin, end);  // all rows in a world of one
-      KILN_CHECK(last > first, "fit: the last batch has {} samples, fewer than the {} ranks; "
-                 "pass a batch size or sample count that leaves at least one per rank", end - begin,
-                 distributed::world_size());
-      compiled_state_->rank_weight = static_cast<float>(last - first) / static_cast<float>(end - begin);
+      KILN_CHECK(last > first,
+                 "fit: the last batch has {} samples, fewer than the {} ranks; "
+                 "pass a batch size or sample count that leaves at least one per rank",
+                 end - begin, distributed::world_size());
+      compiled_state_->rank_weight =
+          static_cast<float>(last - first) / static_cast<float>(end - begin);
       sums.add_counts(runner.run(epoch_order.narrow(first, last)));
       if (options.on_batch_end) options.on_batch_end(epoch, step);
       if (distributed::rank0_says(bar.due(step + 1))) {  // Note [Metrics on the device]
@@ -407,7 +421,8 @@ History Model::fit(const TensorMap& x_all, const TensorMap& y_all, const FitOpti
         bar.update(step + 1, running, false);
       }
     }
-    std::vector<std::pair<std::string, double>> shown = distributed::reduced_means(sums.means(), sums.counts());
+    std::vector<std::pair<std::string, double>> shown =
+        distributed::reduced_means(sums.means(), sums.counts());
     check_finite_loss(shown, epoch, steps, steps);
     std::map<std::string, double> epoch_logs = as_map(shown);
     if (n_val > 0) {
@@ -457,10 +472,12 @@ std::map<std::string, double> Model::evaluate(const TensorMap& x_all, const Tens
     head_losses(call(xb, false), yb, end - begin, logs);
     sums.add(logs);
   }
-  return as_map(distributed::reduced_means(sums.means(), sums.counts()));  // one read (Note [Metrics on the device])
+  return as_map(distributed::reduced_means(
+      sums.means(), sums.counts()));  // one read (Note [Metrics on the device])
 }
 
-std::map<std::string, double> Model::evaluate(const Tensor& x, const Tensor& y, std::int64_t batch_size) {
+std::map<std::string, double> Model::evaluate(const Tensor& x, const Tensor& y,
+                                              std::int64_t batch_size) {
   KILN_CHECK(input_names().size() == 1 && output_names().size() == 1,
              "evaluate(Tensor, Tensor): model '{}' has {} inputs and {} outputs; pass maps", name_,
              input_names().size(), output_names().size());

@@ -27,7 +27,8 @@ std::vector<LayerWeights> layer_weights(const Model& model) {
   std::vector<LayerWeights> all;
   for (const LayerPtr& layer : saved_layers(model)) {
     LayerWeights lw{layer->name(), {}};
-    for (const auto& v : layer->weights()) lw.weights.emplace_back(short_name(v->name()), v->value());
+    for (const auto& v : layer->weights())
+      lw.weights.emplace_back(short_name(v->name()), v->value());
     all.push_back(std::move(lw));
   }
   return all;
@@ -44,15 +45,15 @@ std::vector<Tensor> matched_values(const Model& model, const std::vector<LayerWe
     if (!lw.weights.empty()) stored.push_back(&lw);
   }
   KILN_CHECK(layers.size() == stored.size(),
-             "{}: the file holds weights for {} layers, model '{}' has {} layers with weights", path,
-             stored.size(), model.name(), layers.size());
+             "{}: the file holds weights for {} layers, model '{}' has {} layers with weights",
+             path, stored.size(), model.name(), layers.size());
   std::vector<Tensor> values;
   for (std::size_t i = 0; i < layers.size(); ++i) {
     const Layer& layer = *layers[i];
     const LayerWeights& lw = *stored[i];
     KILN_CHECK(lw.weights.size() == layer.weights().size(),
-               "{}: layer '{}' in the file has {} weights, model layer '{}' has {}", path, lw.layer_name,
-               lw.weights.size(), layer.name(), layer.weights().size());
+               "{}: layer '{}' in the file has {} weights, model layer '{}' has {}", path,
+               lw.layer_name, lw.weights.size(), layer.name(), layer.weights().size());
     for (std::size_t j = 0; j < lw.weights.size(); ++j) {
       const Tensor& want = layer.weights()[j]->value();
       const Tensor& got = lw.weights[j].second;

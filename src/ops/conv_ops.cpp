@@ -16,12 +16,14 @@ backend::Conv2dGeometry conv_geometry(const Tensor& x, const Tensor& kernel, Siz
   ops::check_rank(op, kernel, 4, "kernel");
   ops::check_compatible(op, x, kernel, "kernel");
   ops::check_window(op, Size2(kernel.dim(0), kernel.dim(1)), strides, padding);
-  KILN_CHECK(kernel.dim(3) >= 1, "conv2d: kernel {} has no output channels", shape_str(kernel.shape()));
-  KILN_CHECK(kernel.dim(2) == x.dim(3),
-             "conv2d: input {} has {} channels but kernel {} expects {} (kernel is (kh, kw, in, out))",
-             shape_str(x.shape()), x.dim(3), shape_str(kernel.shape()), kernel.dim(2));
+  KILN_CHECK(kernel.dim(3) >= 1, "conv2d: kernel {} has no output channels",
+             shape_str(kernel.shape()));
+  KILN_CHECK(
+      kernel.dim(2) == x.dim(3),
+      "conv2d: input {} has {} channels but kernel {} expects {} (kernel is (kh, kw, in, out))",
+      shape_str(x.shape()), x.dim(3), shape_str(kernel.shape()), kernel.dim(2));
   return ops::window_geometry(op, x, Size2(kernel.dim(0), kernel.dim(1)), kernel.dim(3), strides,
-                             padding);
+                              padding);
 }
 
 }  // namespace
@@ -29,12 +31,13 @@ backend::Conv2dGeometry conv_geometry(const Tensor& x, const Tensor& kernel, Siz
 namespace ops {
 
 backend::Conv2dGeometry window_geometry(const char* op, const Tensor& x, Size2 kernel,
-                                        std::int64_t outputs, Size2 strides, const Padding& padding) {
+                                        std::int64_t outputs, Size2 strides,
+                                        const Padding& padding) {
   const WindowAxis rows = window_axis(x.dim(1), kernel.h, strides.h, padding, true);
   const WindowAxis cols = window_axis(x.dim(2), kernel.w, strides.w, padding, false);
   KILN_CHECK(rows.output > 0 && cols.output > 0,
-             "{}: kernel {}x{} is larger than the padded input: input {}, padding {}", op,
-             kernel.h, kernel.w, shape_str(x.shape()), padding.str());
+             "{}: kernel {}x{} is larger than the padded input: input {}, padding {}", op, kernel.h,
+             kernel.w, shape_str(x.shape()), padding.str());
   backend::Conv2dGeometry g;
   g.n = x.dim(0), g.h = x.dim(1), g.w = x.dim(2), g.c = x.dim(3);
   g.kh = kernel.h, g.kw = kernel.w, g.o = outputs;
@@ -78,7 +81,8 @@ Tensor conv2d_activation(const Tensor& x, const Tensor& kernel, const Tensor& bi
                      if (needed.size() == 3 && needed[2]) grads[2] = empty_as(dy, {g.o});
                      Tensor none;
                      backend_of(dy).conv2d_backward_fused(g, x, kernel, output, dy, f, grads[0],
-                                                          grads[1], grads.size() == 3 ? grads[2] : none);
+                                                          grads[1],
+                                                          grads.size() == 3 ? grads[2] : none);
                      return grads;
                    });
   return y;

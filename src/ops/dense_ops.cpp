@@ -37,7 +37,8 @@ Tensor linear(const char* op, const Tensor& x, const Tensor& kernel, const Tenso
                      std::vector<Tensor> grads(needed.size());
                      if (needed[0]) grads[0] = ops::empty_like(x);
                      if (needed[1]) grads[1] = ops::empty_like(kernel);
-                     if (needed.size() == 3 && needed[2]) grads[2] = ops::empty_as(dy, {kernel.dim(1)});
+                     if (needed.size() == 3 && needed[2])
+                       grads[2] = ops::empty_as(dy, {kernel.dim(1)});
                      Tensor none;
                      ops::backend_of(dy).dense_backward_fused(x, kernel, output, dy, f, grads[0],
                                                               grads[1],

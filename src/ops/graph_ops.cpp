@@ -12,18 +12,12 @@ namespace {
 
 const char* binary_name(BinaryOp op) {
   switch (op) {
-    case BinaryOp::add:
-      return "add";
-    case BinaryOp::subtract:
-      return "subtract";
-    case BinaryOp::multiply:
-      return "multiply";
-    case BinaryOp::floor_divide:
-      return "floor_divide";
-    case BinaryOp::floor_mod:
-      return "floor_mod";
-    case BinaryOp::equal:
-      return "equal";
+    case BinaryOp::add: return "add";
+    case BinaryOp::subtract: return "subtract";
+    case BinaryOp::multiply: return "multiply";
+    case BinaryOp::floor_divide: return "floor_divide";
+    case BinaryOp::floor_mod: return "floor_mod";
+    case BinaryOp::equal: return "equal";
   }
   return "binary";
 }

@@ -68,10 +68,11 @@ Tensor subtract(const Tensor& a, const Tensor& b) {
 Tensor multiply(const Tensor& a, const Tensor& b) {
   check_same_shape("multiply", a, b);
   Tensor y = product_of(a, b);
-  autograd::record("multiply", {a, b}, y, [a, b](const Tensor& dy, const std::vector<bool>& needed) {
-    return std::vector<Tensor>{needed[0] ? product_of(dy, b) : Tensor(),
-                               needed[1] ? product_of(dy, a) : Tensor()};
-  });
+  autograd::record("multiply", {a, b}, y,
+                   [a, b](const Tensor& dy, const std::vector<bool>& needed) {
+                     return std::vector<Tensor>{needed[0] ? product_of(dy, b) : Tensor(),
+                                                needed[1] ? product_of(dy, a) : Tensor()};
+                   });
   return y;
 }
 

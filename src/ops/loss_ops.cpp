@@ -30,17 +30,16 @@ Tensor softmax_cross_entropy_rows(const char* op, const Tensor& logits2d, const 
   Tensor loss = ops::empty_as(logits2d, {rows});
   backend::Backend& be = ops::backend_of(logits2d);
   be.softmax_cross_entropy_forward(logits2d, target, probs, loss);
-  autograd::record(op, {logits2d}, loss, [probs, target](const Tensor& dloss, const std::vector<bool>&) {
-    Tensor dlogits = ops::empty_like(probs);
-    ops::backend_of(dloss).softmax_cross_entropy_backward(probs, target, dloss, dlogits);
-    return std::vector<Tensor>{dlogits};
-  });
+  autograd::record(
+      op, {logits2d}, loss, [probs, target](const Tensor& dloss, const std::vector<bool>&) {
+        Tensor dlogits = ops::empty_like(probs);
+        ops::backend_of(dloss).softmax_cross_entropy_backward(probs, target, dloss, dlogits);
+        return std::vector<Tensor>{dlogits};
+      });
   return loss;
 }
 
-Tensor as_rows(const Tensor& logits) {
-  return reshape(logits, {-1, logits.dim(-1)});
-}
+Tensor as_rows(const Tensor& logits) { return reshape(logits, {-1, logits.dim(-1)}); }
 
 }  // namespace
 
@@ -77,16 +76,18 @@ Tensor binary_crossentropy(const Tensor& y_true, const Tensor& y_pred, bool from
   const char* op = "binary_crossentropy";
   const Tensor logits = logits_of(op, y_pred, from_logits, detail::Squash::sigmoid);
   ops::check_compatible(op, logits, y_true, "y_true");
-  KILN_CHECK(y_true.shape() == logits.shape(), "{}: y_true {} and y_pred {} must have the same shape",
-             op, shape_str(y_true.shape()), shape_str(logits.shape()));
+  KILN_CHECK(y_true.shape() == logits.shape(),
+             "{}: y_true {} and y_pred {} must have the same shape", op, shape_str(y_true.shape()),
+             shape_str(logits.shape()));
   KILN_CHECK(logits.numel() > 0, "{}: y_pred {} is empty", op, shape_str(logits.shape()));
   Tensor loss = ops::empty_like(logits);
   ops::backend_of(logits).sigmoid_cross_entropy_forward(logits, y_true, loss);
-  autograd::record(op, {logits}, loss, [logits, y_true](const Tensor& dloss, const std::vector<bool>&) {
-    Tensor dlogits = ops::empty_like(logits);
-    ops::backend_of(dloss).sigmoid_cross_entropy_backward(logits, y_true, dloss, dlogits);
-    return std::vector<Tensor>{dlogits};
-  });
+  autograd::record(
+      op, {logits}, loss, [logits, y_true](const Tensor& dloss, const std::vector<bool>&) {
+        Tensor dlogits = ops::empty_like(logits);
+        ops::backend_of(dloss).sigmoid_cross_entropy_backward(logits, y_true, dloss, dlogits);
+        return std::vector<Tensor>{dlogits};
+      });
   return mean(loss);
 }
 

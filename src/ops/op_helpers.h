@@ -51,9 +51,12 @@ inline void check_window(const char* op, Size2 window, Size2 strides, const Padd
 // The geometry of a window `kernel` with `outputs` output channels over x (n, h, w, c), checked
 // to fit in the padded input (Error naming `op`); conv_ops.cpp.
 backend::Conv2dGeometry window_geometry(const char* op, const Tensor& x, Size2 kernel,
-                                        std::int64_t outputs, Size2 strides, const Padding& padding);
+                                        std::int64_t outputs, Size2 strides,
+                                        const Padding& padding);
 
-inline Tensor empty_like(const Tensor& t) { return Tensor::empty(t.shape(), t.dtype(), t.device()); }
+inline Tensor empty_like(const Tensor& t) {
+  return Tensor::empty(t.shape(), t.dtype(), t.device());
+}
 
 inline Tensor empty_as(const Tensor& t, const Shape& shape) {
   return Tensor::empty(shape, t.dtype(), t.device());

@@ -22,7 +22,8 @@ std::vector<std::int64_t> parse_numbers(const std::string& text) {
     }
     KILN_CHECK(used == item.size() && value >= 0,
                "padding: expected 'valid', 'same' or non-negative integers 'N', 'H,W', 'T,B,L,R', "
-               "found '{}'", text);
+               "found '{}'",
+               text);
     values.push_back(value);
   }
   return values;
@@ -58,7 +59,8 @@ WindowAxis window_axis(std::int64_t input, std::int64_t window, std::int64_t str
       break;
     case Padding::Kind::same: {
       axis.output = (input + stride - 1) / stride;
-      const std::int64_t total = std::max<std::int64_t>((axis.output - 1) * stride + window - input, 0);
+      const std::int64_t total =
+          std::max<std::int64_t>((axis.output - 1) * stride + window - input, 0);
       axis.pad_before = total / 2;
       axis.pad_after = total - axis.pad_before;
       break;

@@ -12,8 +12,8 @@ namespace {
 
 int resolve_axis(const char* op, int axis, int rank, const Shape& shape) {
   const int resolved = axis < 0 ? axis + rank : axis;
-  KILN_CHECK(resolved >= 0 && resolved < rank, "{}: axis {} is out of range for shape {}", op,
-             axis, shape_str(shape));
+  KILN_CHECK(resolved >= 0 && resolved < rank, "{}: axis {} is out of range for shape {}", op, axis,
+             shape_str(shape));
   return resolved;
 }
 
@@ -85,17 +85,18 @@ Tensor concatenate(const std::vector<Tensor>& xs, int axis) {
     offsets.push_back(offset);
     offset += width;
   }
-  autograd::record(op, xs, y,
-                   [xs, widths, offsets, rows, total](const Tensor& dy, const std::vector<bool>& needed) {
-                     std::vector<Tensor> grads(xs.size());
-                     for (std::size_t i = 0; i < xs.size(); ++i) {
-                       if (!needed[i]) continue;
-                       grads[i] = ops::empty_like(xs[i]);
-                       ops::backend_of(dy).copy_columns(dy, total, offsets[i], grads[i], widths[i], 0,
-                                                        rows, widths[i], false);
-                     }
-                     return grads;
-                   });
+  autograd::record(
+      op, xs, y,
+      [xs, widths, offsets, rows, total](const Tensor& dy, const std::vector<bool>& needed) {
+        std::vector<Tensor> grads(xs.size());
+        for (std::size_t i = 0; i < xs.size(); ++i) {
+          if (!needed[i]) continue;
+          grads[i] = ops::empty_like(xs[i]);
+          ops::backend_of(dy).copy_columns(dy, total, offsets[i], grads[i], widths[i], 0, rows,
+                                           widths[i], false);
+        }
+        return grads;
+      });
   return y;
 }
 
@@ -173,7 +174,8 @@ namespace ops {
 // Checks that every i32 value lies in [0, limit). Values on the CPU are read where they are
 // (no copy, and no host wait counted: sync_stats counts what a GPU would wait for); values on a
 // GPU are copied to the host first, which waits.
-void check_index_range(const char* op, const Tensor& indices, std::int64_t limit, const char* what) {
+void check_index_range(const char* op, const Tensor& indices, std::int64_t limit,
+                       const char* what) {
   KILN_CHECK(indices.dtype() == DType::i32, "{}: expected {} of dtype int32, found {}", op, what,
              dtype_name(indices.dtype()));
   std::vector<std::int32_t> copied;
@@ -182,8 +184,8 @@ void check_index_range(const char* op, const Tensor& indices, std::int64_t limit
       indices.device().is_cpu() ? indices.data<std::int32_t>() : copied.data();
   const auto count = static_cast<std::size_t>(indices.numel());
   for (std::size_t i = 0; i < count; ++i) {
-    KILN_CHECK(values[i] >= 0 && values[i] < limit,
-               "{}: {}[{}] = {} is out of range [0, {})", op, what, i, values[i], limit);
+    KILN_CHECK(values[i] >= 0 && values[i] < limit, "{}: {}[{}] = {} is out of range [0, {})", op,
+               what, i, values[i], limit);
   }
 }
 

@@ -36,7 +36,8 @@ std::vector<Tensor> zeros_like_all(const std::vector<Tensor>& params) {
   return out;
 }
 
-void check_slots(const char* who, const std::vector<Tensor>& slots, const std::vector<Tensor>& params) {
+void check_slots(const char* who, const std::vector<Tensor>& slots,
+                 const std::vector<Tensor>& params) {
   KILN_CHECK(slots.size() == params.size(), "{}: {} slot tensors for {} variables", who,
              slots.size(), params.size());
   for (std::size_t i = 0; i < slots.size(); ++i) {

@@ -110,8 +110,8 @@ inline ::testing::AssertionResult close(const Tensor& actual, const Tensor& expe
       return ::testing::AssertionFailure() << "the expected values hold NaN at " << i;
     }
     if (std::isnan(a[i]) != std::isnan(e[i])) {
-      return ::testing::AssertionFailure() << "NaN mismatch at " << i << ": " << a[i] << " vs "
-                                           << e[i] << " expected";
+      return ::testing::AssertionFailure()
+             << "NaN mismatch at " << i << ": " << a[i] << " vs " << e[i] << " expected";
     }
     if (std::isnan(e[i])) continue;
     if (std::isinf(e[i]) || std::isinf(a[i])) {
@@ -125,9 +125,9 @@ inline ::testing::AssertionResult close(const Tensor& actual, const Tensor& expe
   }
   const double error = scale > 0.0 ? diff / scale : diff;
   if (error <= tolerance) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "relative error " << error << " > " << tolerance
-                                       << " (max abs diff " << diff << ", max |expected| "
-                                       << scale << ")";
+  return ::testing::AssertionFailure()
+         << "relative error " << error << " > " << tolerance << " (max abs diff " << diff
+         << ", max |expected| " << scale << ")";
 }
 
 // Streams like any EXPECT_*: EXPECT_CLOSE(a, b, kStrict) << "context";

@@ -32,7 +32,7 @@ struct OpCase {
 // gtest prints a failing row by its name.
 inline void PrintTo(const OpCase& row, std::ostream* out) { *out << row.name; }
 
-std::vector<OpCase> memory_and_elementwise_cases();  // op_table_elementwise.cpp
+std::vector<OpCase> memory_and_elementwise_cases();   // op_table_elementwise.cpp
 std::vector<OpCase> loss_reduction_and_data_cases();  // op_table_losses.cpp
 std::vector<OpCase> matrix_conv_and_pool_cases();     // op_table_nn.cpp
 std::vector<OpCase> layer_cases();                    // op_table_layers.cpp

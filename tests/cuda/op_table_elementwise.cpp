@@ -54,16 +54,15 @@ void add_axpy_multiply_cases(std::vector<OpCase>& cases) {
   for (std::int64_t n : {0, 1, 33, 10007}) {
     for (std::int64_t offset : {0, 3}) {
       const std::string tag = fmt::format("{}_offset{}", n, offset);
-      cases.push_back({"axpy_" + tag, kElementwise, false, false,
-                       [=](Backend& be, Device d) {
+      cases.push_back({"axpy_" + tag, kElementwise, false, false, [=](Backend& be, Device d) {
                          const Tensor x = offset_copy(uniform_on(Device::cpu(), {n}, 1), d, offset);
                          Tensor y = offset_copy(uniform_on(Device::cpu(), {n}, 2), d, offset + 1);
                          be.axpy(0.37, x, y);
                          return Outputs{y};
                        }});
-      cases.push_back({"multiply_" + tag, kElementwise, true, false,
-                       [=](Backend& be, Device d) {
-                         const Tensor a = offset_copy(with_specials(Device::cpu(), {n}, 3), d, offset);
+      cases.push_back({"multiply_" + tag, kElementwise, true, false, [=](Backend& be, Device d) {
+                         const Tensor a =
+                             offset_copy(with_specials(Device::cpu(), {n}, 3), d, offset);
                          const Tensor b = with_specials(d, {n}, 4);
                          Tensor out = output_on(d, {n});
                          be.multiply(a, b, out);
@@ -79,19 +78,20 @@ void add_cast_cases(std::vector<OpCase>& cases) {
       for (double scale : {1.0, 0.5, -1.5}) {
         const std::string name = fmt::format("cast_{}_to_{}_scale{}", dtype_name(from),
                                              dtype_name(to), static_cast<int>(scale * 10 + 100));
-        cases.push_back({name, kExact, from == DType::f32 && to == DType::f32, false,
-                         [=](Backend& be, Device d) {
-                           // f32 sources include NaN and +-inf (integers take 0 and saturate).
-                           const Tensor f = with_specials(Device::cpu(), {517}, 5, -3e9, 3e9);
-                           const Tensor src =
-                               (from == DType::f32 ? f : uniform_on(Device::cpu(), {517}, 6, -300.0,
-                                                                    300.0)
-                                                             .astype(from))
-                                   .to(d);
-                           Tensor out = output_on(d, {517}, to);
-                           be.cast(src, out, scale);
-                           return Outputs{out};
-                         }});
+        cases.push_back(
+            {name, kExact, from == DType::f32 && to == DType::f32, false,
+             [=](Backend& be, Device d) {
+               // f32 sources include NaN and +-inf (integers take 0 and saturate).
+               const Tensor f = with_specials(Device::cpu(), {517}, 5, -3e9, 3e9);
+               const Tensor src =
+                   (from == DType::f32
+                        ? f
+                        : uniform_on(Device::cpu(), {517}, 6, -300.0, 300.0).astype(from))
+                       .to(d);
+               Tensor out = output_on(d, {517}, to);
+               be.cast(src, out, scale);
+               return Outputs{out};
+             }});
       }
     }
   }
@@ -102,14 +102,14 @@ void add_copy_columns_cases(std::vector<OpCase>& cases) {
     for (bool accumulate : {false, true}) {
       const std::string name = std::string("copy_columns_") + dtype_name(dtype) +
                                (accumulate ? "_accumulate" : "_assign");
-      cases.push_back({name, kElementwise, false, false, [=](Backend& be, Device d) {
-                         const Tensor src =
-                             uniform_on(Device::cpu(), {7, 10}, 7, 0.0, 100.0).astype(dtype).to(d);
-                         Tensor dst =
-                             uniform_on(Device::cpu(), {7, 12}, 8, 0.0, 100.0).astype(dtype).to(d);
-                         be.copy_columns(src, 10, 3, dst, 12, 4, 7, 6, accumulate);
-                         return Outputs{dst};
-                       }});
+      cases.push_back(
+          {name, kElementwise, false, false, [=](Backend& be, Device d) {
+             const Tensor src =
+                 uniform_on(Device::cpu(), {7, 10}, 7, 0.0, 100.0).astype(dtype).to(d);
+             Tensor dst = uniform_on(Device::cpu(), {7, 12}, 8, 0.0, 100.0).astype(dtype).to(d);
+             be.copy_columns(src, 10, 3, dst, 12, 4, 7, 6, accumulate);
+             return Outputs{dst};
+           }});
     }
   }
   cases.push_back({"copy_columns_zero_rows", kExact, false, false, [](Backend& be, Device d) {
@@ -124,36 +124,36 @@ void add_pointwise_cases(std::vector<OpCase>& cases) {
   for (Pointwise f : {Pointwise::relu, Pointwise::sigmoid, Pointwise::tanh}) {
     for (std::int64_t n : {0, 1, 4099}) {
       const std::string tag = fmt::format("{}_{}", pointwise_name(f), n);
-      cases.push_back({"pointwise_forward_" + tag, kElementwise, true, false,
-                       [=](Backend& be, Device d) {
-                         const Tensor x = with_specials(d, {n}, 11, -9.0, 9.0);
-                         Tensor y = output_on(d, {n});
-                         be.pointwise_forward(f, x, y);
-                         return Outputs{y};
-                       }});
-      cases.push_back({"pointwise_backward_" + tag, kElementwise, true, false,
-                       [=](Backend& be, Device d) {
-                         Tensor y = output_on(d, {n});
-                         be.pointwise_forward(f, with_specials(d, {n}, 12, -9.0, 9.0), y);
-                         const Tensor dy = uniform_on(d, {n}, 13);
-                         Tensor dx = output_on(d, {n});
-                         be.pointwise_backward(f, y, dy, dx);
-                         return Outputs{dx};
-                       }});
+      cases.push_back(
+          {"pointwise_forward_" + tag, kElementwise, true, false, [=](Backend& be, Device d) {
+             const Tensor x = with_specials(d, {n}, 11, -9.0, 9.0);
+             Tensor y = output_on(d, {n});
+             be.pointwise_forward(f, x, y);
+             return Outputs{y};
+           }});
+      cases.push_back(
+          {"pointwise_backward_" + tag, kElementwise, true, false, [=](Backend& be, Device d) {
+             Tensor y = output_on(d, {n});
+             be.pointwise_forward(f, with_specials(d, {n}, 12, -9.0, 9.0), y);
+             const Tensor dy = uniform_on(d, {n}, 13);
+             Tensor dx = output_on(d, {n});
+             be.pointwise_backward(f, y, dy, dx);
+             return Outputs{dx};
+           }});
     }
   }
 }
 
 void add_softmax_cases(std::vector<OpCase>& cases) {
-  for (const Shape& shape : {Shape{37, 10}, Shape{5, 1000}, Shape{0, 10}, Shape{3, 1},
-                             Shape{2, 3, 7}}) {
-    cases.push_back({"softmax_forward_" + shape_name(shape), kStrict, false, false,
-                     [=](Backend& be, Device d) {
-                       const Tensor x = uniform_on(d, shape, 14, -80.0, 80.0);
-                       Tensor y = output_on(d, shape);
-                       be.softmax_forward(x, y);
-                       return Outputs{y};
-                     }});
+  for (const Shape& shape :
+       {Shape{37, 10}, Shape{5, 1000}, Shape{0, 10}, Shape{3, 1}, Shape{2, 3, 7}}) {
+    cases.push_back(
+        {"softmax_forward_" + shape_name(shape), kStrict, false, false, [=](Backend& be, Device d) {
+           const Tensor x = uniform_on(d, shape, 14, -80.0, 80.0);
+           Tensor y = output_on(d, shape);
+           be.softmax_forward(x, y);
+           return Outputs{y};
+         }});
     cases.push_back({"softmax_backward_" + shape_name(shape), kStrict, false, false,
                      [=](Backend& be, Device d) {
                        Tensor y = output_on(d, shape);
@@ -163,14 +163,14 @@ void add_softmax_cases(std::vector<OpCase>& cases) {
                        return Outputs{dx};
                      }});
   }
-  cases.push_back({"softmax_forward_nan_row", kStrict, true, false,
-                   [](Backend& be, Device d) {
-                     std::vector<float> v = uniform_on(Device::cpu(), {4, 6}, 17).to_vector<float>();
-                     v[9] = std::nanf("");  // row 1
-                     Tensor y = output_on(d, {4, 6});
-                     be.softmax_forward(values_on(d, v, {4, 6}), y);
-                     return Outputs{y};
-                   }});
+  cases.push_back(
+      {"softmax_forward_nan_row", kStrict, true, false, [](Backend& be, Device d) {
+         std::vector<float> v = uniform_on(Device::cpu(), {4, 6}, 17).to_vector<float>();
+         v[9] = std::nanf("");  // row 1
+         Tensor y = output_on(d, {4, 6});
+         be.softmax_forward(values_on(d, v, {4, 6}), y);
+         return Outputs{y};
+       }});
 }
 
 }  // namespace

@@ -21,7 +21,8 @@ using Outputs = std::vector<Tensor>;
 Tensor nonzero_ints_on(Device device, const Shape& shape, std::uint64_t seed) {
   std::vector<float> v = uniform_on(Device::cpu(), shape, seed, -20.0, 20.0).to_vector<float>();
   std::vector<std::int32_t> ints;
-  for (float x : v) ints.push_back(static_cast<std::int32_t>(x) == 0 ? 7 : static_cast<std::int32_t>(x));
+  for (float x : v)
+    ints.push_back(static_cast<std::int32_t>(x) == 0 ? 7 : static_cast<std::int32_t>(x));
   return Tensor::from_vector(ints, shape).to(device);
 }
 
@@ -35,10 +36,12 @@ void add_broadcast_cases(std::vector<OpCase>& cases) {
                               {"same", {3, 4099}, {3, 4099}, {3, 4099}},
                               {"both_ways", {4, 1, 6}, {5, 1}, {4, 5, 6}},
                               {"empty", {0, 3}, {1, 3}, {0, 3}}};
-  const std::pair<BinaryOp, const char*> ops[] = {
-      {BinaryOp::add, "add"},           {BinaryOp::subtract, "subtract"},
-      {BinaryOp::multiply, "multiply"}, {BinaryOp::floor_divide, "floor_divide"},
-      {BinaryOp::floor_mod, "floor_mod"}, {BinaryOp::equal, "equal"}};
+  const std::pair<BinaryOp, const char*> ops[] = {{BinaryOp::add, "add"},
+                                                  {BinaryOp::subtract, "subtract"},
+                                                  {BinaryOp::multiply, "multiply"},
+                                                  {BinaryOp::floor_divide, "floor_divide"},
+                                                  {BinaryOp::floor_mod, "floor_mod"},
+                                                  {BinaryOp::equal, "equal"}};
   for (const Pattern& p : patterns) {
     for (const auto& [op, name] : ops) {
       const BinaryOp o = op;
@@ -46,13 +49,14 @@ void add_broadcast_cases(std::vector<OpCase>& cases) {
       cases.push_back({fmt::format("broadcast_binary_{}_{}_f32", name, p.tag), kElementwise, false,
                        false, [=](Backend& be, Device d) {
                          Tensor out = output_on(d, p.out, out_dtype);
-                         be.broadcast_binary(o, with_ties(d, p.a, 470), uniform_on(d, p.b, 471, 0.5, 3.0),
-                                             out);
+                         be.broadcast_binary(o, with_ties(d, p.a, 470),
+                                             uniform_on(d, p.b, 471, 0.5, 3.0), out);
                          return Outputs{out};
                        }});
       cases.push_back({fmt::format("broadcast_binary_{}_{}_i32", name, p.tag), kExact, false, false,
                        [=](Backend& be, Device d) {
-                         Tensor out = output_on(d, p.out, o == BinaryOp::equal ? DType::u8 : DType::i32);
+                         Tensor out =
+                             output_on(d, p.out, o == BinaryOp::equal ? DType::u8 : DType::i32);
                          be.broadcast_binary(o, nonzero_ints_on(d, p.a, 472),
                                              nonzero_ints_on(d, p.b, 473), out);
                          return Outputs{out};
@@ -63,15 +67,17 @@ void add_broadcast_cases(std::vector<OpCase>& cases) {
 
 void add_spatial_mean_and_resize_cases(std::vector<OpCase>& cases) {
   for (const Shape& shape : {Shape{2, 7, 9, 5}, Shape{1, 16, 16, 160}, Shape{0, 3, 3, 2}}) {
-    cases.push_back({fmt::format("spatial_mean_{}x{}x{}x{}", shape[0], shape[1], shape[2], shape[3]),
-                     kElementwise, false, false, [=](Backend& be, Device d) {
-                       Tensor y = output_on(d, {shape[0], 1, 1, shape[3]});
-                       be.spatial_mean(uniform_on(d, shape, 474), y);
-                       return Outputs{y};
-                     }});
+    cases.push_back(
+        {fmt::format("spatial_mean_{}x{}x{}x{}", shape[0], shape[1], shape[2], shape[3]),
+         kElementwise, false, false, [=](Backend& be, Device d) {
+           Tensor y = output_on(d, {shape[0], 1, 1, shape[3]});
+           be.spatial_mean(uniform_on(d, shape, 474), y);
+           return Outputs{y};
+         }});
   }
-  const std::pair<ResizeMode, const char*> modes[] = {
-      {{false, false}, "asymmetric"}, {{true, false}, "align_corners"}, {{false, true}, "half_pixel"}};
+  const std::pair<ResizeMode, const char*> modes[] = {{{false, false}, "asymmetric"},
+                                                      {{true, false}, "align_corners"},
+                                                      {{false, true}, "half_pixel"}};
   for (const auto& [mode, name] : modes) {
     const ResizeMode m = mode;
     cases.push_back({fmt::format("resize_bilinear_mode_{}", name), kElementwise, false, false,
@@ -95,11 +101,12 @@ void add_top_k_and_slice_cases(std::vector<OpCase>& cases) {
                      be.hard_swish(uniform_on(d, {3, 4099}, 478, -6.0, 6.0), 1.0 / 6.0, 3.0, y);
                      return Outputs{y};
                    }});
-  cases.push_back({"strided_slice_negative_stride", kExact, false, false, [](Backend& be, Device d) {
-                     Tensor y = output_on(d, {2, 3, 3});
-                     be.strided_slice(uniform_on(d, {3, 6, 5}, 477), {1, 5, 0}, {1, -2, 2}, y);
-                     return Outputs{y};
-                   }});
+  cases.push_back(
+      {"strided_slice_negative_stride", kExact, false, false, [](Backend& be, Device d) {
+         Tensor y = output_on(d, {2, 3, 3});
+         be.strided_slice(uniform_on(d, {3, 6, 5}, 477), {1, 5, 0}, {1, -2, 2}, y);
+         return Outputs{y};
+       }});
 }
 
 }  // namespace

@@ -27,20 +27,20 @@ void add_general_relu_cases(std::vector<OpCase>& cases) {
     const GeneralRelu f = relus[r];
     for (std::int64_t n : {0, 1, 4099}) {
       const std::string tag = fmt::format("{}_{}", r, n);
-      cases.push_back({"general_relu_forward_" + tag, kElementwise, n > 0, false,
-                       [=](Backend& be, Device d) {
-                         const Tensor x = offset_copy(with_specials(Device::cpu(), {n}, 400, -8, 8), d, 1);
-                         Tensor y = output_on(d, {n});
-                         be.general_relu_forward(f, x, y);
-                         return Outputs{y};
-                       }});
-      cases.push_back({"general_relu_backward_" + tag, kElementwise, false, false,
-                       [=](Backend& be, Device d) {
-                         const Tensor x = with_ties(d, {n}, 401);
-                         Tensor dx = output_on(d, {n});
-                         be.general_relu_backward(f, x, uniform_on(d, {n}, 402), dx);
-                         return Outputs{dx};
-                       }});
+      cases.push_back(
+          {"general_relu_forward_" + tag, kElementwise, n > 0, false, [=](Backend& be, Device d) {
+             const Tensor x = offset_copy(with_specials(Device::cpu(), {n}, 400, -8, 8), d, 1);
+             Tensor y = output_on(d, {n});
+             be.general_relu_forward(f, x, y);
+             return Outputs{y};
+           }});
+      cases.push_back(
+          {"general_relu_backward_" + tag, kElementwise, false, false, [=](Backend& be, Device d) {
+             const Tensor x = with_ties(d, {n}, 401);
+             Tensor dx = output_on(d, {n});
+             be.general_relu_backward(f, x, uniform_on(d, {n}, 402), dx);
+             return Outputs{dx};
+           }});
     }
   }
 }
@@ -77,19 +77,20 @@ void add_smooth_activation_cases(std::vector<OpCase>& cases) {
 
 void add_maximum_cases(std::vector<OpCase>& cases) {
   for (std::int64_t n : {0, 3, 5003}) {
-    cases.push_back({fmt::format("maximum_{}", n), kExact, n > 0, false, [=](Backend& be, Device d) {
-                       const Tensor a = with_specials(d, {n}, 410), b = with_ties(d, {n}, 411);
-                       Tensor out = output_on(d, {n});
-                       be.maximum(a, b, out);
-                       return Outputs{out};
-                     }});
-    cases.push_back({fmt::format("maximum_backward_{}", n), kExact, false, false,
-                     [=](Backend& be, Device d) {
-                       const Tensor a = with_ties(d, {n}, 412), b = with_ties(d, {n}, 413);
-                       Tensor da = output_on(d, {n}), db = output_on(d, {n});
-                       be.maximum_backward(a, b, uniform_on(d, {n}, 414), da, db);
-                       return Outputs{da, db};
-                     }});
+    cases.push_back(
+        {fmt::format("maximum_{}", n), kExact, n > 0, false, [=](Backend& be, Device d) {
+           const Tensor a = with_specials(d, {n}, 410), b = with_ties(d, {n}, 411);
+           Tensor out = output_on(d, {n});
+           be.maximum(a, b, out);
+           return Outputs{out};
+         }});
+    cases.push_back(
+        {fmt::format("maximum_backward_{}", n), kExact, false, false, [=](Backend& be, Device d) {
+           const Tensor a = with_ties(d, {n}, 412), b = with_ties(d, {n}, 413);
+           Tensor da = output_on(d, {n}), db = output_on(d, {n});
+           be.maximum_backward(a, b, uniform_on(d, {n}, 414), da, db);
+           return Outputs{da, db};
+         }});
   }
 }
 
@@ -109,12 +110,12 @@ void add_channel_cases(std::vector<OpCase>& cases) {
     }
   }
   for (std::int64_t n : {0, 1, 517}) {
-    cases.push_back({fmt::format("inverse_sqrt_{}", n), kElementwise, false, false,
-                     [=](Backend& be, Device d) {
-                       Tensor y = output_on(d, {n});
-                       be.inverse_sqrt(uniform_on(d, {n}, 430, 0.0, 4.0), 1e-3, y);
-                       return Outputs{y};
-                     }});
+    cases.push_back(
+        {fmt::format("inverse_sqrt_{}", n), kElementwise, false, false, [=](Backend& be, Device d) {
+           Tensor y = output_on(d, {n});
+           be.inverse_sqrt(uniform_on(d, {n}, 430, 0.0, 4.0), 1e-3, y);
+           return Outputs{y};
+         }});
   }
 }
 
@@ -126,19 +127,20 @@ void add_resize_cases(std::vector<OpCase>& cases) {
   for (const Resize& r : {Resize{{2, 3, 4, 5}, 6, 12}, Resize{{1, 1, 1, 3}, 3, 2},
                           Resize{{3, 7, 5, 2}, 7, 15}, Resize{{0, 2, 2, 1}, 4, 4}}) {
     const Shape large{r.small[0], r.oh, r.ow, r.small[3]};
-    const std::string tag = fmt::format("{}x{}x{}_to_{}x{}", r.small[0], r.small[1], r.small[2], r.oh, r.ow);
-    cases.push_back({"resize_bilinear_forward_" + tag, kElementwise, false, false,
-                     [=](Backend& be, Device d) {
-                       Tensor y = output_on(d, large);
-                       be.resize_bilinear_forward(uniform_on(d, r.small, 460), y);
-                       return Outputs{y};
-                     }});
-    cases.push_back({"resize_bilinear_backward_" + tag, kStrict, false, false,
-                     [=](Backend& be, Device d) {
-                       Tensor dx = output_on(d, r.small);
-                       be.resize_bilinear_backward(uniform_on(d, large, 461), dx);
-                       return Outputs{dx};
-                     }});
+    const std::string tag =
+        fmt::format("{}x{}x{}_to_{}x{}", r.small[0], r.small[1], r.small[2], r.oh, r.ow);
+    cases.push_back(
+        {"resize_bilinear_forward_" + tag, kElementwise, false, false, [=](Backend& be, Device d) {
+           Tensor y = output_on(d, large);
+           be.resize_bilinear_forward(uniform_on(d, r.small, 460), y);
+           return Outputs{y};
+         }});
+    cases.push_back(
+        {"resize_bilinear_backward_" + tag, kStrict, false, false, [=](Backend& be, Device d) {
+           Tensor dx = output_on(d, r.small);
+           be.resize_bilinear_backward(uniform_on(d, large, 461), dx);
+           return Outputs{dx};
+         }});
   }
 }
 
@@ -159,21 +161,24 @@ void add_depthwise_cases(std::vector<OpCase>& cases) {
     const backend::Conv2dGeometry g = geometry.g;
     const Shape x{g.n, g.h, g.w, g.c}, w{g.kh, g.kw, g.c, g.o / g.c}, y{g.n, g.oh, g.ow, g.o};
     const std::string tag = geometry.name;
-    cases.push_back({"depthwise_conv2d_forward_" + tag, kStrict, false, false, [=](Backend& be, Device d) {
-                       Tensor out = output_on(d, y);
-                       be.depthwise_conv2d_forward(g, uniform_on(d, x, 470), uniform_on(d, w, 471), out);
-                       return Outputs{out};
-                     }});
+    cases.push_back(
+        {"depthwise_conv2d_forward_" + tag, kStrict, false, false, [=](Backend& be, Device d) {
+           Tensor out = output_on(d, y);
+           be.depthwise_conv2d_forward(g, uniform_on(d, x, 470), uniform_on(d, w, 471), out);
+           return Outputs{out};
+         }});
     cases.push_back({"depthwise_conv2d_backward_data_" + tag, kStrict, false, false,
                      [=](Backend& be, Device d) {
                        Tensor dx = output_on(d, x);
-                       be.depthwise_conv2d_backward_data(g, uniform_on(d, y, 472), uniform_on(d, w, 473), dx);
+                       be.depthwise_conv2d_backward_data(g, uniform_on(d, y, 472),
+                                                         uniform_on(d, w, 473), dx);
                        return Outputs{dx};
                      }});
     cases.push_back({"depthwise_conv2d_backward_filter_" + tag, kStrict, false, false,
                      [=](Backend& be, Device d) {
                        Tensor dw = output_on(d, w);
-                       be.depthwise_conv2d_backward_filter(g, uniform_on(d, x, 474), uniform_on(d, y, 475), dw);
+                       be.depthwise_conv2d_backward_filter(g, uniform_on(d, x, 474),
+                                                           uniform_on(d, y, 475), dw);
                        return Outputs{dw};
                      }});
   }
@@ -181,9 +186,11 @@ void add_depthwise_cases(std::vector<OpCase>& cases) {
 
 // A layer run whole on `d` with fixed weights: its output, the gradient of sum(output * r) for each input and each
 // weight, and the weights after the call (BatchNormalization moves its statistics in training).
-Outputs run_layer(const LayerRef& layer, const std::vector<Shape>& shapes, bool training, Device d) {
+Outputs run_layer(const LayerRef& layer, const std::vector<Shape>& shapes, bool training,
+                  Device d) {
   std::vector<Tensor> inputs;
-  for (std::size_t i = 0; i < shapes.size(); ++i) inputs.push_back(uniform_on(d, shapes[i], 440 + i, -2, 3));
+  for (std::size_t i = 0; i < shapes.size(); ++i)
+    inputs.push_back(uniform_on(d, shapes[i], 440 + i, -2, 3));
   std::vector<Shape> per_sample;
   for (const Shape& s : shapes) per_sample.emplace_back(s.begin() + 1, s.end());
   layer->build(per_sample, d);
@@ -218,12 +225,22 @@ void add_layer_cases(std::vector<OpCase>& cases) {
   const Shape image{3, 5, 6, 4};
   const std::vector<LayerRow> rows = {
       {"relu6", [] { return ReLU({.max_value = 6.0}); }, {image}},
-      {"relu_threshold", [] { return ReLU({0.2, 1.5, 0.5}); }, {image}},
+      {"relu_threshold",
+       [] {
+         return ReLU({0.2, 1.5, 0.5});
+       },
+       {image}},
       {"leaky_relu", [] { return LeakyReLU(0.3); }, {image}},
       {"softmax", [] { return Softmax(); }, {{4, 11}}},
       {"rescaling", [] { return Rescaling(1.0 / 255, -0.5); }, {image}},
-      {"reshape", [] { return Reshape({-1, 8}); }, {image}},
-      {"zero_padding", [] { return ZeroPadding2D(Padding::explicit_amounts(1, 2, 3, 0)); }, {image}},
+      {"reshape",
+       [] {
+         return Reshape({-1, 8});
+       },
+       {image}},
+      {"zero_padding",
+       [] { return ZeroPadding2D(Padding::explicit_amounts(1, 2, 3, 0)); },
+       {image}},
       {"global_average_pooling", [] { return GlobalAveragePooling2D(); }, {image}},
       {"global_max_pooling", [] { return GlobalMaxPooling2D(true); }, {image}},
       {"upsampling_nearest", [] { return UpSampling2D(Size2(2, 3)); }, {image}},
@@ -233,27 +250,43 @@ void add_layer_cases(std::vector<OpCase>& cases) {
       {"average", [] { return Average(); }, {image, image, image}},
       {"maximum", [] { return Maximum(); }, {image, image}},
       {"batch_normalization_training", [] { return BatchNormalization(); }, {image}, true},
-      {"batch_normalization_inference", [] { return BatchNormalization({.epsilon = 0.01}); }, {image}},
-      {"batch_normalization_dense", [] { return BatchNormalization({.center = false}); }, {{37, 9}}, true},
+      {"batch_normalization_inference",
+       [] { return BatchNormalization({.epsilon = 0.01}); },
+       {image}},
+      {"batch_normalization_dense",
+       [] { return BatchNormalization({.center = false}); },
+       {{37, 9}},
+       true},
       {"upsampling_bilinear", [] { return UpSampling2D(Size2(3, 2), "bilinear"); }, {image}},
-      {"depthwise_conv2d", [] { return DepthwiseConv2D(3, {.strides = 2, .padding = Padding::same(),
-                                                           .depth_multiplier = 2}); }, {image}},
-      {"separable_conv2d", [] { return SeparableConv2D(7, Size2(2, 3), {.activation = "relu"}); }, {image}},
-      {"batch_normalization_frozen", [] {
+      {"depthwise_conv2d",
+       [] {
+         return DepthwiseConv2D(3,
+                                {.strides = 2, .padding = Padding::same(), .depth_multiplier = 2});
+       },
+       {image}},
+      {"separable_conv2d",
+       [] { return SeparableConv2D(7, Size2(2, 3), {.activation = "relu"}); },
+       {image}},
+      {"batch_normalization_frozen",
+       [] {
          LayerRef frozen = BatchNormalization();
          frozen->set_trainable(false);  // inference mode, also in training
          return frozen;
-       }, {image}, true},
+       },
+       {image},
+       true},
   };
   std::vector<LayerRow> all = rows;
-  for (const char* name : {"relu6", "leaky_relu", "swish", "silu", "hard_sigmoid", "hard_swish",
-                           "hard_silu", "elu", "selu", "softplus", "softsign", "gelu",
-                           "exponential", "mish"}) {
-    all.push_back({std::string("activation_") + name, [name] { return Activation(name); }, {image}});
+  for (const char* name :
+       {"relu6", "leaky_relu", "swish", "silu", "hard_sigmoid", "hard_swish", "hard_silu", "elu",
+        "selu", "softplus", "softsign", "gelu", "exponential", "mish"}) {
+    all.push_back(
+        {std::string("activation_") + name, [name] { return Activation(name); }, {image}});
   }
   for (const LayerRow& row : all) {
-    cases.push_back({"layer_" + row.name, kStrict, false, false,
-                     [row](Backend&, Device d) { return run_layer(row.make(), row.shapes, row.training, d); }});
+    cases.push_back({"layer_" + row.name, kStrict, false, false, [row](Backend&, Device d) {
+                       return run_layer(row.make(), row.shapes, row.training, d);
+                     }});
   }
 }
 

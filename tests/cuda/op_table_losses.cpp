@@ -53,15 +53,14 @@ void add_softmax_cross_entropy_cases(std::vector<OpCase>& cases) {
       }
     }
   }
-  cases.push_back({"softmax_cross_entropy_forward_nan_logits", kStrict, true, false,
-                   [](Backend& be, Device d) {
-                     const Tensor logits = with_specials(d, {50, 10}, 25);
-                     Tensor probs = output_on(d, {50, 10});
-                     Tensor loss = output_on(d, {50});
-                     be.softmax_cross_entropy_forward(logits, labels_on(d, 50, 10, 26), probs,
-                                                      loss);
-                     return Outputs{probs, loss};
-                   }});
+  cases.push_back(
+      {"softmax_cross_entropy_forward_nan_logits", kStrict, true, false, [](Backend& be, Device d) {
+         const Tensor logits = with_specials(d, {50, 10}, 25);
+         Tensor probs = output_on(d, {50, 10});
+         Tensor loss = output_on(d, {50});
+         be.softmax_cross_entropy_forward(logits, labels_on(d, 50, 10, 26), probs, loss);
+         return Outputs{probs, loss};
+       }});
 }
 
 void add_sigmoid_cross_entropy_cases(std::vector<OpCase>& cases) {
@@ -87,15 +86,15 @@ void add_sigmoid_cross_entropy_cases(std::vector<OpCase>& cases) {
 
 void add_sum_cases(std::vector<OpCase>& cases) {
   for (std::int64_t n : {0, 1, 1000, 100003}) {
-    cases.push_back({fmt::format("sum_f32_{}", n), kStrict, false, false,
-                     [=](Backend& be, Device d) {
-                       Tensor out = output_on(d, {1});
-                       be.sum(uniform_on(d, {n}, 32), out);
-                       return Outputs{out};
-                     }});
+    cases.push_back(
+        {fmt::format("sum_f32_{}", n), kStrict, false, false, [=](Backend& be, Device d) {
+           Tensor out = output_on(d, {1});
+           be.sum(uniform_on(d, {n}, 32), out);
+           return Outputs{out};
+         }});
     for (DType dtype : {DType::i32, DType::u8}) {
-      cases.push_back({fmt::format("sum_{}_{}", dtype_name(dtype), n), kExact,
-                       false, false, [=](Backend& be, Device d) {
+      cases.push_back({fmt::format("sum_{}_{}", dtype_name(dtype), n), kExact, false, false,
+                       [=](Backend& be, Device d) {
                          const Tensor x =
                              uniform_on(Device::cpu(), {n}, 33, 0.0, 250.0).astype(dtype).to(d);
                          Tensor out = output_on(d, {1}, DType::i32);
@@ -104,8 +103,7 @@ void add_sum_cases(std::vector<OpCase>& cases) {
                        }});
     }
   }
-  cases.push_back({"sum_f32_with_nan_and_inf", kStrict, true, false,
-                   [](Backend& be, Device d) {
+  cases.push_back({"sum_f32_with_nan_and_inf", kStrict, true, false, [](Backend& be, Device d) {
                      Tensor out = output_on(d, {1});
                      be.sum(with_specials(d, {500}, 34), out);
                      return Outputs{out};
@@ -114,27 +112,28 @@ void add_sum_cases(std::vector<OpCase>& cases) {
 
 void add_argmax_cases(std::vector<OpCase>& cases) {
   for (std::int64_t cols : {1, 10, 100}) {
-    cases.push_back({fmt::format("argmax_f32_ties_{}", cols), kExact, false, false,
-                     [=](Backend& be, Device d) {
-                       Tensor out = output_on(d, {129}, DType::i32);
-                       be.argmax(with_ties(d, {129, cols}, 35), out);
-                       return Outputs{out};
-                     }});
-    cases.push_back({fmt::format("argmax_f32_nan_{}", cols), kExact, false, false,
-                     [=](Backend& be, Device d) {
-                       Tensor out = output_on(d, {129}, DType::i32);
-                       be.argmax(with_specials(d, {129, cols}, 36), out);
-                       return Outputs{out};
-                     }});
+    cases.push_back(
+        {fmt::format("argmax_f32_ties_{}", cols), kExact, false, false, [=](Backend& be, Device d) {
+           Tensor out = output_on(d, {129}, DType::i32);
+           be.argmax(with_ties(d, {129, cols}, 35), out);
+           return Outputs{out};
+         }});
+    cases.push_back(
+        {fmt::format("argmax_f32_nan_{}", cols), kExact, false, false, [=](Backend& be, Device d) {
+           Tensor out = output_on(d, {129}, DType::i32);
+           be.argmax(with_specials(d, {129, cols}, 36), out);
+           return Outputs{out};
+         }});
     for (DType dtype : {DType::i32, DType::u8}) {
-      cases.push_back({fmt::format("argmax_{}_{}", dtype_name(dtype), cols),
-                       kExact, false, false, [=](Backend& be, Device d) {
-                         const Tensor x =
-                             uniform_on(Device::cpu(), {65, cols}, 37, 0.0, 6.0).astype(dtype).to(d);
-                         Tensor out = output_on(d, {65}, DType::i32);
-                         be.argmax(x, out);
-                         return Outputs{out};
-                       }});
+      cases.push_back(
+          {fmt::format("argmax_{}_{}", dtype_name(dtype), cols), kExact, false, false,
+           [=](Backend& be, Device d) {
+             const Tensor x =
+                 uniform_on(Device::cpu(), {65, cols}, 37, 0.0, 6.0).astype(dtype).to(d);
+             Tensor out = output_on(d, {65}, DType::i32);
+             be.argmax(x, out);
+             return Outputs{out};
+           }});
     }
   }
   cases.push_back({"argmax_zero_rows", kExact, false, false, [](Backend& be, Device d) {
@@ -187,8 +186,8 @@ void add_dropout_cases(std::vector<OpCase>& cases) {
   const double rates[] = {0.0, 0.3, 0.9};
   for (std::size_t r = 0; r < std::size(rates); ++r) {
     for (std::int64_t n : {0, 10007}) {
-      cases.push_back({fmt::format("dropout_mask_rate{}_{}", r, n), kExact,
-                       false, false, [=](Backend& be, Device d) {
+      cases.push_back({fmt::format("dropout_mask_rate{}_{}", r, n), kExact, false, false,
+                       [=](Backend& be, Device d) {
                          Tensor mask = output_on(d, {n});
                          be.dropout_mask(mask, rates[r], 42);
                          return Outputs{mask};
@@ -201,49 +200,49 @@ void add_dropout_cases(std::vector<OpCase>& cases) {
 void add_optimizer_cases(std::vector<OpCase>& cases) {
   std::vector<std::int64_t> sizes = {1, 1000, 3000, 70001, 0};
   for (int i = 0; i < 36; ++i) sizes.push_back(17 + i);
-  cases.push_back({"adam_update_41_tensors_3_steps", kStrict, false, false,
-                   [=](Backend& be, Device d) {
-                     std::vector<Tensor> p, m, v;
-                     for (std::size_t i = 0; i < sizes.size(); ++i) {
-                       p.push_back(uniform_on(d, {sizes[i]}, 100 + i));
-                       m.push_back(Tensor::zeros({sizes[i]}, DType::f32, d));
-                       v.push_back(Tensor::zeros({sizes[i]}, DType::f32, d));
-                     }
-                     const backend::AdamStep s = backend::AdamStep::on(d, 2e-3, 4);
-                     for (std::int64_t step = 1; step <= 3; ++step) {
-                       std::vector<Tensor> g;
-                       for (std::size_t i = 0; i < sizes.size(); ++i) {
-                         g.push_back(uniform_on(d, {sizes[i]}, 1000 * step + i));
-                       }
-                       be.adam_update(p, g, m, v, s);
-                     }
-                     Outputs out = p;
-                     out.push_back(s.step);  // advanced on the device: 7
-                     out.insert(out.end(), m.begin(), m.end());
-                     out.insert(out.end(), v.begin(), v.end());
-                     return out;
-                   }});
+  cases.push_back(
+      {"adam_update_41_tensors_3_steps", kStrict, false, false, [=](Backend& be, Device d) {
+         std::vector<Tensor> p, m, v;
+         for (std::size_t i = 0; i < sizes.size(); ++i) {
+           p.push_back(uniform_on(d, {sizes[i]}, 100 + i));
+           m.push_back(Tensor::zeros({sizes[i]}, DType::f32, d));
+           v.push_back(Tensor::zeros({sizes[i]}, DType::f32, d));
+         }
+         const backend::AdamStep s = backend::AdamStep::on(d, 2e-3, 4);
+         for (std::int64_t step = 1; step <= 3; ++step) {
+           std::vector<Tensor> g;
+           for (std::size_t i = 0; i < sizes.size(); ++i) {
+             g.push_back(uniform_on(d, {sizes[i]}, 1000 * step + i));
+           }
+           be.adam_update(p, g, m, v, s);
+         }
+         Outputs out = p;
+         out.push_back(s.step);  // advanced on the device: 7
+         out.insert(out.end(), m.begin(), m.end());
+         out.insert(out.end(), v.begin(), v.end());
+         return out;
+       }});
   for (int variant = 0; variant < 3; ++variant) {  // plain, momentum, nesterov
-    cases.push_back({fmt::format("sgd_update_variant{}", variant), kStrict, false, false,
-                     [=](Backend& be, Device d) {
-                       std::vector<Tensor> p = {uniform_on(d, {5001}, 40), uniform_on(d, {3}, 41)};
-                       std::vector<Tensor> velocity;
-                       if (variant > 0) {
-                         velocity = {Tensor::zeros({5001}, DType::f32, d),
-                                     Tensor::zeros({3}, DType::f32, d)};
-                       }
-                       backend::SgdStep s;
-                       s.momentum = variant > 0 ? 0.9 : 0.0;
-                       s.nesterov = variant == 2;
-                       for (std::uint64_t step = 0; step < 3; ++step) {
-                         const std::vector<Tensor> g = {uniform_on(d, {5001}, 42 + step),
-                                                        uniform_on(d, {3}, 52 + step)};
-                         be.sgd_update(p, g, velocity, s);
-                       }
-                       Outputs out = p;
-                       out.insert(out.end(), velocity.begin(), velocity.end());
-                       return out;
-                     }});
+    cases.push_back(
+        {fmt::format("sgd_update_variant{}", variant), kStrict, false, false,
+         [=](Backend& be, Device d) {
+           std::vector<Tensor> p = {uniform_on(d, {5001}, 40), uniform_on(d, {3}, 41)};
+           std::vector<Tensor> velocity;
+           if (variant > 0) {
+             velocity = {Tensor::zeros({5001}, DType::f32, d), Tensor::zeros({3}, DType::f32, d)};
+           }
+           backend::SgdStep s;
+           s.momentum = variant > 0 ? 0.9 : 0.0;
+           s.nesterov = variant == 2;
+           for (std::uint64_t step = 0; step < 3; ++step) {
+             const std::vector<Tensor> g = {uniform_on(d, {5001}, 42 + step),
+                                            uniform_on(d, {3}, 52 + step)};
+             be.sgd_update(p, g, velocity, s);
+           }
+           Outputs out = p;
+           out.insert(out.end(), velocity.begin(), velocity.end());
+           return out;
+         }});
   }
 }
 
@@ -274,12 +273,12 @@ void add_data_cases(std::vector<OpCase>& cases) {
                      return Outputs{out};
                    }});
   for (std::int64_t rows : {0, 33}) {
-    cases.push_back({fmt::format("one_hot_{}", rows), kExact, false, false,
-                     [=](Backend& be, Device d) {
-                       Tensor out = output_on(d, {rows, 10});
-                       be.one_hot(labels_on(d, rows, 10, 68), out);
-                       return Outputs{out};
-                     }});
+    cases.push_back(
+        {fmt::format("one_hot_{}", rows), kExact, false, false, [=](Backend& be, Device d) {
+           Tensor out = output_on(d, {rows, 10});
+           be.one_hot(labels_on(d, rows, 10, 68), out);
+           return Outputs{out};
+         }});
   }
 }
 

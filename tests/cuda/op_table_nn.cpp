@@ -29,24 +29,24 @@ void add_gemm_cases(std::vector<OpCase>& cases) {
   struct Size {
     std::int64_t m, n, k;
   };
-  for (const Size s : {Size{67, 45, 33}, Size{1, 1, 1}, Size{0, 5, 3}, Size{5, 0, 3},
-                       Size{5, 3, 0}, Size{128, 10, 64}}) {
+  for (const Size s : {Size{67, 45, 33}, Size{1, 1, 1}, Size{0, 5, 3}, Size{5, 0, 3}, Size{5, 3, 0},
+                       Size{128, 10, 64}}) {
     for (bool ta : {false, true}) {
       for (bool tb : {false, true}) {
         for (bool tf32 : {false, true}) {
-          const std::string name = fmt::format("gemm_{}x{}x{}{}{}{}", s.m, s.n, s.k,
-                                               ta ? "_ta" : "", tb ? "_tb" : "",
-                                               tf32 ? "_tf32" : "");
-          cases.push_back({name, tf32 ? kTf32 : kStrict, false, tf32,
-                           [=](Backend& be, Device d) {
-                             const Tensor a = uniform_on(d, ta ? Shape{s.k, s.m} : Shape{s.m, s.k}, 70);
-                             const Tensor b = uniform_on(d, tb ? Shape{s.n, s.k} : Shape{s.k, s.n}, 71);
-                             Tensor c = uniform_on(d, {s.m, s.n}, 72);
-                             be.gemm(ta, tb, 0.7, a, b, 0.3, c);
-                             Tensor fresh = output_on(d, {s.m, s.n});
-                             be.gemm(ta, tb, 1.0, a, b, 0.0, fresh);  // beta 0: c is not read
-                             return Outputs{c, fresh};
-                           }});
+          const std::string name =
+              fmt::format("gemm_{}x{}x{}{}{}{}", s.m, s.n, s.k, ta ? "_ta" : "", tb ? "_tb" : "",
+                          tf32 ? "_tf32" : "");
+          cases.push_back(
+              {name, tf32 ? kTf32 : kStrict, false, tf32, [=](Backend& be, Device d) {
+                 const Tensor a = uniform_on(d, ta ? Shape{s.k, s.m} : Shape{s.m, s.k}, 70);
+                 const Tensor b = uniform_on(d, tb ? Shape{s.n, s.k} : Shape{s.k, s.n}, 71);
+                 Tensor c = uniform_on(d, {s.m, s.n}, 72);
+                 be.gemm(ta, tb, 0.7, a, b, 0.3, c);
+                 Tensor fresh = output_on(d, {s.m, s.n});
+                 be.gemm(ta, tb, 1.0, a, b, 0.0, fresh);  // beta 0: c is not read
+                 return Outputs{c, fresh};
+               }});
         }
       }
     }
@@ -57,14 +57,12 @@ void add_bias_cases(std::vector<OpCase>& cases) {
   for (const Shape& shape : {Shape{5000, 32}, Shape{3, 7, 11, 5}, Shape{1, 129}, Shape{0, 8}}) {
     const std::string tag = fmt::format("_{}", fmt::join(shape, "_"));
     const std::int64_t k = shape.back();
-    cases.push_back({"add_bias" + tag, kElementwise, false, false,
-                     [=](Backend& be, Device d) {
+    cases.push_back({"add_bias" + tag, kElementwise, false, false, [=](Backend& be, Device d) {
                        Tensor y = uniform_on(d, shape, 73);
                        be.add_bias(y, uniform_on(d, {k}, 74));
                        return Outputs{y};
                      }});
-    cases.push_back({"bias_backward" + tag, kStrict, false, false,
-                     [=](Backend& be, Device d) {
+    cases.push_back({"bias_backward" + tag, kStrict, false, false, [=](Backend& be, Device d) {
                        Tensor dbias = output_on(d, {k});
                        be.bias_backward(uniform_on(d, shape, 75), dbias);
                        return Outputs{dbias};
@@ -85,22 +83,22 @@ void add_epilogue_cases(std::vector<OpCase>& cases) {
   for (Pointwise f : {Pointwise::relu, Pointwise::sigmoid, Pointwise::tanh}) {
     for (bool with_bias : {false, true}) {
       const std::string tag = std::string(pointwise_name(f)) + (with_bias ? "_bias" : "_nobias");
-      cases.push_back({"bias_activation_forward_" + tag, kElementwise, true, false,
-                       [=](Backend& be, Device d) {
-                         Tensor y = with_specials(d, {301, 24}, 76);
-                         const Tensor bias = with_bias ? uniform_on(d, {24}, 77) : Tensor();
-                         be.bias_activation_forward(y, bias, f);
-                         return Outputs{y};
-                       }});
-      cases.push_back({"bias_activation_backward_" + tag, kStrict, false, false,
-                       [=](Backend& be, Device d) {
-                         Tensor y = uniform_on(d, {301, 24}, 78);
-                         be.pointwise_forward(f, y, y);
-                         Tensor dz = output_on(d, {301, 24});
-                         Tensor dbias = with_bias ? output_on(d, {24}) : Tensor();
-                         be.bias_activation_backward(f, y, uniform_on(d, {301, 24}, 79), dz, dbias);
-                         return with_bias ? Outputs{dz, dbias} : Outputs{dz};
-                       }});
+      cases.push_back(
+          {"bias_activation_forward_" + tag, kElementwise, true, false, [=](Backend& be, Device d) {
+             Tensor y = with_specials(d, {301, 24}, 76);
+             const Tensor bias = with_bias ? uniform_on(d, {24}, 77) : Tensor();
+             be.bias_activation_forward(y, bias, f);
+             return Outputs{y};
+           }});
+      cases.push_back(
+          {"bias_activation_backward_" + tag, kStrict, false, false, [=](Backend& be, Device d) {
+             Tensor y = uniform_on(d, {301, 24}, 78);
+             be.pointwise_forward(f, y, y);
+             Tensor dz = output_on(d, {301, 24});
+             Tensor dbias = with_bias ? output_on(d, {24}) : Tensor();
+             be.bias_activation_backward(f, y, uniform_on(d, {301, 24}, 79), dz, dbias);
+             return with_bias ? Outputs{dz, dbias} : Outputs{dz};
+           }});
     }
   }
 }
@@ -140,16 +138,15 @@ Outputs run_dense(Backend& be, Device d, const DenseCase& s, std::optional<Point
 void add_dense_cases(std::vector<OpCase>& cases) {
   const std::optional<Pointwise> activations[] = {std::nullopt, Pointwise::relu,
                                                   Pointwise::sigmoid};
-  for (const DenseCase s : {DenseCase{1, 1, 1}, DenseCase{1, 7, 5}, DenseCase{5, 3, 1},
-                            DenseCase{33, 67, 45}, DenseCase{64, 128, 10}, DenseCase{17, 13, 129},
-                            DenseCase{0, 5, 3}}) {
+  for (const DenseCase s :
+       {DenseCase{1, 1, 1}, DenseCase{1, 7, 5}, DenseCase{5, 3, 1}, DenseCase{33, 67, 45},
+        DenseCase{64, 128, 10}, DenseCase{17, 13, 129}, DenseCase{0, 5, 3}}) {
     for (const std::optional<Pointwise> f : activations) {
       for (bool with_bias : {false, true}) {
         for (bool tf32 : {false, true}) {
-          const std::string name =
-              fmt::format("dense_fused_{}x{}x{}_{}_{}{}", s.n, s.in, s.out,
-                          f ? pointwise_name(*f) : "linear", with_bias ? "bias" : "nobias",
-                          tf32 ? "_tf32" : "");
+          const std::string name = fmt::format("dense_fused_{}x{}x{}_{}_{}{}", s.n, s.in, s.out,
+                                               f ? pointwise_name(*f) : "linear",
+                                               with_bias ? "bias" : "nobias", tf32 ? "_tf32" : "");
           cases.push_back({name, tf32 ? kTf32 : kStrict, false, tf32, [=](Backend& be, Device d) {
                              return run_dense(be, d, s, f, with_bias, {});
                            }});
@@ -159,8 +156,8 @@ void add_dense_cases(std::vector<OpCase>& cases) {
   }
   // Some gradients only: the first layer (no dx), a frozen kernel (dbias without dkernel).
   for (const DenseGradients wanted : {DenseGradients{false, true}, DenseGradients{true, false}}) {
-    const std::string name = fmt::format("dense_fused_9x10x6_relu_bias_{}",
-                                         wanted.dx ? "no_dkernel" : "no_dx");
+    const std::string name =
+        fmt::format("dense_fused_9x10x6_relu_bias_{}", wanted.dx ? "no_dkernel" : "no_dx");
     cases.push_back({name, kStrict, false, false, [=](Backend& be, Device d) {
                        return run_dense(be, d, {9, 10, 6}, Pointwise::relu, true, wanted);
                      }});
@@ -289,10 +286,9 @@ void add_conv_fused_cases(std::vector<OpCase>& cases, const std::string& name,
   }
   // With TF32 only y is compared: an output near 0 may land on the other side of the ReLU than
   // the CPU's, and then the gradients differ there by a whole dy, as they would on a GPU.
-  cases.push_back({"conv2d_fused_relu_" + name + "_tf32", kTf32, false, true,
-                   [=](Backend& be, Device d) {
-                     return Outputs{run_conv_fused(be, d, g, {})[0]};
-                   }});
+  cases.push_back(
+      {"conv2d_fused_relu_" + name + "_tf32", kTf32, false, true,
+       [=](Backend& be, Device d) { return Outputs{run_conv_fused(be, d, g, {})[0]}; }});
 }
 
 void add_conv_cases(std::vector<OpCase>& cases) {
@@ -311,12 +307,12 @@ void add_conv_cases(std::vector<OpCase>& cases) {
     ConvCase bigger = c;
     bigger.n = 5;
     const backend::Conv2dGeometry g = geometry_of(bigger);
-    const std::int64_t per_image = std::max({g.h * g.w * g.c, g.oh * g.ow * g.o,
-                                             (g.oh * g.stride_h + g.kh) * (g.ow * g.stride_w + g.kw) * g.c});
-    cases.push_back({std::string("conv2d_chunked_batch_") + name, kStrict, false, false,
-                     [=](Backend& be, Device d) {
-                       return run_conv_directions(be, d, g, 2 * per_image + 1);
-                     }});
+    const std::int64_t per_image =
+        std::max({g.h * g.w * g.c, g.oh * g.ow * g.o,
+                  (g.oh * g.stride_h + g.kh) * (g.ow * g.stride_w + g.kw) * g.c});
+    cases.push_back(
+        {std::string("conv2d_chunked_batch_") + name, kStrict, false, false,
+         [=](Backend& be, Device d) { return run_conv_directions(be, d, g, 2 * per_image + 1); }});
   }
 }
 
@@ -362,7 +358,8 @@ const char* mode_name(PoolMode mode) {
 Outputs run_pool(Backend& be, Device d, PoolMode mode, const backend::Pool2dGeometry& g,
                  const Tensor& x) {
   Tensor y = output_on(d, {g.n, g.oh, g.ow, g.c});
-  Tensor winners = mode == PoolMode::avg ? Tensor() : output_on(d, {g.n, g.oh, g.ow, g.c}, DType::i32);
+  Tensor winners =
+      mode == PoolMode::avg ? Tensor() : output_on(d, {g.n, g.oh, g.ow, g.c}, DType::i32);
   be.pool2d_forward(mode, g, x, y, winners);
   Tensor inference = output_on(d, {g.n, g.oh, g.ow, g.c});
   Tensor none;
@@ -378,15 +375,15 @@ void add_pool_cases(std::vector<OpCase>& cases) {
     for (PoolMode mode : {PoolMode::max, PoolMode::min, PoolMode::avg}) {
       const std::string tag = std::string(mode_name(mode)) + "_" + c.name;
       // Ties everywhere: the first winner must be taken, exactly as on the CPU.
-      cases.push_back({"pool2d_ties_" + tag, mode == PoolMode::avg ? kElementwise : kExact,
-                       false, false, [=](Backend& be, Device d) {
+      cases.push_back({"pool2d_ties_" + tag, mode == PoolMode::avg ? kElementwise : kExact, false,
+                       false, [=](Backend& be, Device d) {
                          return run_pool(be, d, mode, g, with_ties(d, {g.n, g.h, g.w, g.c}, 85));
                        }});
-      cases.push_back({"pool2d_nan_" + tag, mode == PoolMode::avg ? kElementwise : kExact,
-                       true, false, [=](Backend& be, Device d) {
-                         return run_pool(be, d, mode, g,
-                                         with_specials(d, {g.n, g.h, g.w, g.c}, 86));
-                       }});
+      cases.push_back(
+          {"pool2d_nan_" + tag, mode == PoolMode::avg ? kElementwise : kExact, true, false,
+           [=](Backend& be, Device d) {
+             return run_pool(be, d, mode, g, with_specials(d, {g.n, g.h, g.w, g.c}, 86));
+           }});
     }
   }
 }

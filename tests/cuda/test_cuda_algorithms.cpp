@@ -23,8 +23,8 @@ backend::Conv2dGeometry same_3x3(std::int64_t n, std::int64_t h, std::int64_t w,
 }
 
 struct ConvRun {
-  std::uint64_t waits = 0;  // host waits the three directions caused
-  Tensor y, dx, dw;         // on cuda:0
+  std::uint64_t waits = 0;       // host waits the three directions caused
+  Tensor y, dx, dw;              // on cuda:0
   Tensor y_ref, dx_ref, dw_ref;  // the CPU backend's
 };
 

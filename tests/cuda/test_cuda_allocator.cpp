@@ -89,14 +89,17 @@ TEST(CudaAllocator, ImpossibleRequestRaisesAndKeepsExistingTensors) {
 // image, so a batch of 2048 needs 363 GB (more than any GPU holds) and a batch of 2 only 354 MB.
 // On the CUDA emulation (4 GiB of device memory, everything computed on the CPU) 2^10 filters
 // make the same point: 5.7 GB for the large batch, 5.5 MB for the small one.
-std::int64_t wide_filters() { return gpu_or_emulated(std::int64_t{1} << 16, std::int64_t{1} << 10); }
+std::int64_t wide_filters() {
+  return gpu_or_emulated(std::int64_t{1} << 16, std::int64_t{1} << 10);
+}
 constexpr std::int64_t kTooLargeBatch = 2048;
 
 std::unique_ptr<Sequential> wide_conv_model() {
   clear_session();
-  auto model = std::make_unique<Sequential>(std::vector<LayerRef>{
-      InputLayer({28, 28, 1}), Conv2D(wide_filters(), 3, {.activation = "relu", .name = "wide_conv"}),
-      MaxPooling2D(26), Flatten(), Dense(10, {.activation = "softmax"})});
+  auto model = std::make_unique<Sequential>(
+      std::vector<LayerRef>{InputLayer({28, 28, 1}),
+                            Conv2D(wide_filters(), 3, {.activation = "relu", .name = "wide_conv"}),
+                            MaxPooling2D(26), Flatten(), Dense(10, {.activation = "softmax"})});
   model->to(cuda0());
   model->compile(std::make_shared<Adam>(), "sparse_categorical_crossentropy");
   return model;

@@ -43,8 +43,7 @@ TEST(CudaBackend, AnImageTooLargeForOneCudnnCallIsAClearError) {
     gpu().conv2d_forward(g, x, w, y);
     ADD_FAILURE() << "expected kiln::Error";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("more than cuDNN's 32-bit sizes allow"),
-              std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("more than cuDNN's 32-bit sizes allow"), std::string::npos)
         << e.what();
   }
   cuda::set_cudnn_element_limit(0);

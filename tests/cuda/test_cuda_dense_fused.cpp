@@ -63,8 +63,7 @@ TEST(CudaDenseFused, ReluAndBiasRunInCublasLtEpilogues) {
                              r.dkernel, r.dbias);
   EXPECT_EQ(cuda::cublaslt_stats().matmuls, before.matmuls + 2)
       << "dkernel and dbias in one call (dx is a plain cuBLAS GEMM)";
-  expect_close_to(r, run_layer(cpu(), layer_on(Device::cpu(), 8, 12, 6), Pointwise::relu),
-                  kStrict);
+  expect_close_to(r, run_layer(cpu(), layer_on(Device::cpu(), 8, 12, 6), Pointwise::relu), kStrict);
 
   // Without an activation: the bias epilogue forward, the bias gradient epilogue backward.
   const cuda::CublasLtStats linear_before = cuda::cublaslt_stats();

@@ -40,7 +40,8 @@ struct Data {
 Data digits(std::int64_t n, std::uint64_t seed) {
   std::vector<std::int32_t> labels(static_cast<std::size_t>(n));
   const std::vector<float> u = random({n}, seed, 0.0, 1.0).to_vector<float>();
-  for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = static_cast<std::int32_t>(u[i] * 10) % 10;
+  for (std::size_t i = 0; i < labels.size(); ++i)
+    labels[i] = static_cast<std::int32_t>(u[i] * 10) % 10;
   return {random({n, 8, 8, 1}, seed + 1, 0.0, 1.0), Tensor::from_vector(labels, {n})};
 }
 

@@ -226,7 +226,8 @@ TEST(CudaTraining, TwoHeadedModelFitsEvaluatesAndPredictsAsOnTheCpu) {
   auto [on_cpu, on_cuda] = twins(odd_even_model);
   CompileOptions options;
   options.optimizer = std::make_shared<Adam>();
-  options.loss = {{"num_out", "sparse_categorical_crossentropy"}, {"odd_out", "binary_crossentropy"}};
+  options.loss = {{"num_out", "sparse_categorical_crossentropy"},
+                  {"odd_out", "binary_crossentropy"}};
   options.loss_weights = {{"num_out", 1.0}, {"odd_out", 0.5}};
   options.metrics = {{"", {"accuracy"}}};
   on_cpu->compile(options);

@@ -90,14 +90,16 @@ int train(const std::string& which, const std::string& optimizer, const std::str
   const char* steps = std::getenv("KILN_CHECK_STEPS");  // 5 unless set (for measurements)
   const Data d = mnist(kBatch * (steps != nullptr ? std::atoi(steps) : kSteps));
   std::unique_ptr<Model> model = compiled(which, optimizer);
-  if (std::getenv("KILN_CHECK_ONE_BUCKET") != nullptr) distributed::set_bucket_bytes({1LL << 40, 1LL << 40});
+  if (std::getenv("KILN_CHECK_ONE_BUCKET") != nullptr)
+    distributed::set_bucket_bytes({1LL << 40, 1LL << 40});
   FitOptions fit;
   fit.batch_size = kBatch;
   fit.epochs = 1;
   fit.seed = 5;
   fit.verbose = 0;
   const History h = model->fit({{model->input_names()[0], d.images}}, targets(*model, d), fit);
-  const auto scores = model->evaluate({{model->input_names()[0], d.images}}, targets(*model, d), 100);
+  const auto scores =
+      model->evaluate({{model->input_names()[0], d.images}}, targets(*model, d), 100);
   if (distributed::rank() != 0) return 0;
   std::printf("%s: world %d, loss %.7f, evaluate loss %.7f\n", which.c_str(),
               distributed::world_size(), h.values.at("loss").back(), scores.at("loss"));
@@ -129,7 +131,8 @@ std::map<std::string, std::vector<double>> read_weights(const std::string& path)
 int compare(const std::string& a_path, const std::string& b_path, double tolerance) {
   const auto a = read_weights(a_path), b = read_weights(b_path);
   if (a.size() != b.size() || a.empty()) {
-    std::printf("FAIL: %zu tensors in %s, %zu in %s\n", a.size(), a_path.c_str(), b.size(), b_path.c_str());
+    std::printf("FAIL: %zu tensors in %s, %zu in %s\n", a.size(), a_path.c_str(), b.size(),
+                b_path.c_str());
     return 1;
   }
   double worst = 0, worst_l2 = 0;
@@ -152,10 +155,11 @@ int compare(const std::string& a_path, const std::string& b_path, double toleran
     worst_l2 = std::max(worst_l2, std::sqrt(diff_norm / std::max(norm, 1e-300)));
     if (relative > worst) worst = relative, worst_name = name;
   }
-  std::printf("%s: largest difference %.3g of the tensor's largest value (in %s), tolerance %.1g; "
-              "%lld of %lld values beyond it; largest relative L2 difference of a tensor %.3g\n",
-              worst <= tolerance ? "ok" : "FAIL", worst, worst_name.c_str(), tolerance,
-              static_cast<long long>(over), static_cast<long long>(total), worst_l2);
+  std::printf(
+      "%s: largest difference %.3g of the tensor's largest value (in %s), tolerance %.1g; "
+      "%lld of %lld values beyond it; largest relative L2 difference of a tensor %.3g\n",
+      worst <= tolerance ? "ok" : "FAIL", worst, worst_name.c_str(), tolerance,
+      static_cast<long long>(over), static_cast<long long>(total), worst_l2);
   return worst <= tolerance ? 0 : 1;
 }
 
@@ -175,16 +179,18 @@ int bucket_sums() {
   std::vector<float> flat = values;
   distributed::all_reduce_sum(flat.data(), total);
   for (float& x : flat) x *= 0.5f;  // sum / world for 2 ranks
-  distributed::GradientReducer reducer(sizes, {64 << 10, 512 << 10},
-                                       [](float* data, std::int64_t count) { distributed::all_reduce_sum(data, count); });
+  distributed::GradientReducer reducer(
+      sizes, {64 << 10, 512 << 10},
+      [](float* data, std::int64_t count) { distributed::all_reduce_sum(data, count); });
   reducer.start(values.data(), 0.5f);
   for (std::size_t v = sizes.size(); v-- > 0;) reducer.ready(v);
   reducer.finish();
   std::int64_t differing = 0;
   for (std::size_t i = 0; i < values.size(); ++i) differing += values[i] != flat[i];
-  std::printf("rank %d: %zu buckets over %zu tensors (%lld floats); %lld elements differ from one flat all-reduce\n",
-              distributed::rank(), reducer.buckets().size(), sizes.size(),
-              static_cast<long long>(total), static_cast<long long>(differing));
+  std::printf(
+      "rank %d: %zu buckets over %zu tensors (%lld floats); %lld elements differ from one flat all-reduce\n",
+      distributed::rank(), reducer.buckets().size(), sizes.size(), static_cast<long long>(total),
+      static_cast<long long>(differing));
   return differing == 0 && reducer.buckets().size() >= 3 ? 0 : 1;
 }
 
@@ -202,11 +208,11 @@ int bucket_overlap() {
   }
   const distributed::GradientReducer& r = *step->reducer();
   const std::size_t variables = model->trainable_weights().size();
-  std::printf("rank %d: %zu buckets (first: variables %zu..%zu), %zu launched before the backward "
-              "pass ended; the first when %zu of %zu gradients were final\n",
-              distributed::rank(), r.buckets().size(), r.buckets()[0].first_variable,
-              r.buckets()[0].last_variable, r.launched_before_finish(), r.final_at_launch()[0],
-              variables);
+  std::printf(
+      "rank %d: %zu buckets (first: variables %zu..%zu), %zu launched before the backward "
+      "pass ended; the first when %zu of %zu gradients were final\n",
+      distributed::rank(), r.buckets().size(), r.buckets()[0].first_variable,
+      r.buckets()[0].last_variable, r.launched_before_finish(), r.final_at_launch()[0], variables);
   // The first bucket (the dense layers) goes out while the convolutions' gradients are not final.
   return r.buckets().size() >= 2 && r.launched_before_finish() == r.buckets().size() &&
                  r.final_at_launch()[0] < variables - 2
@@ -216,7 +222,8 @@ int bucket_overlap() {
 
 int buckets() {
   if (distributed::world_size() != 2) {
-    std::printf("FAIL: buckets runs under mpirun -np 2 (world size %d)\n", distributed::world_size());
+    std::printf("FAIL: buckets runs under mpirun -np 2 (world size %d)\n",
+                distributed::world_size());
     return 1;
   }
   const int sums = bucket_sums(), overlap = bucket_overlap();
@@ -247,15 +254,18 @@ int overhead(int steps) {
   fit.verbose = 0;
   const auto start = std::chrono::steady_clock::now();
   model->fit({{model->input_names()[0], d.images}}, {{model->output_names()[0], d.labels}}, fit);
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const distributed::StepReducer* step = distributed::last_step_reducer();
-  const double reduce = step != nullptr && step->reducer() ? step->reducer()->reduce_seconds() : 0.0;
+  const double reduce =
+      step != nullptr && step->reducer() ? step->reducer()->reduce_seconds() : 0.0;
   const double wait = step != nullptr && step->reducer() ? step->reducer()->wait_seconds() : 0.0;
-  std::printf("rank %d of %d: %d steps of global batch %lld, %.1f ms/step; all-reduce %.2f ms/step "
-              "(%.2f%% of a step), waited after the backward %.2f ms/step (%.2f%%)\n",
-              distributed::rank(), distributed::world_size(), steps, static_cast<long long>(kBatch),
-              1e3 * seconds / steps, 1e3 * reduce / steps, 100 * reduce / seconds, 1e3 * wait / steps,
-              100 * wait / seconds);
+  std::printf(
+      "rank %d of %d: %d steps of global batch %lld, %.1f ms/step; all-reduce %.2f ms/step "
+      "(%.2f%% of a step), waited after the backward %.2f ms/step (%.2f%%)\n",
+      distributed::rank(), distributed::world_size(), steps, static_cast<long long>(kBatch),
+      1e3 * seconds / steps, 1e3 * reduce / steps, 100 * reduce / seconds, 1e3 * wait / steps,
+      100 * wait / seconds);
   return 0;
 }
 
@@ -266,7 +276,9 @@ int run(int argc, char** argv) {
   if (mode == "buckets") return buckets();
   if (mode == "throw") return throw_on_rank1();
   if (mode == "overhead" && argc == 3) return overhead(std::atoi(argv[2]));
-  std::fprintf(stderr, "usage: kiln_distributed_check train seed|two_heads adam|sgd OUT | compare A B TOL | buckets | throw\n");
+  std::fprintf(
+      stderr,
+      "usage: kiln_distributed_check train seed|two_heads adam|sgd OUT | compare A B TOL | buckets | throw\n");
   return 2;
 }
 

@@ -78,9 +78,11 @@ __global__ void scale_kernel(float* values, float factor, int n) {
 
 __global__ void transpose_missing_barrier_kernel(const float* in, float* out) {
   __shared__ float tile[32][33];
-  for (int row = threadIdx.y; row < 32; row += 8) tile[row][threadIdx.x] = in[row * 32 + threadIdx.x];
+  for (int row = threadIdx.y; row < 32; row += 8)
+    tile[row][threadIdx.x] = in[row * 32 + threadIdx.x];
   // BUG: a __syncthreads() belongs here.
-  for (int row = threadIdx.y; row < 32; row += 8) out[row * 32 + threadIdx.x] = tile[threadIdx.x][row];
+  for (int row = threadIdx.y; row < 32; row += 8)
+    out[row * 32 + threadIdx.x] = tile[threadIdx.x][row];
 }
 
 __global__ void divergent_shuffle_kernel(const float* in, float* out) {
@@ -141,9 +143,7 @@ __global__ void deadlock_kernel(float* out) {
   }
 }
 
-__global__ void fill_kernel(float* out) {
-  out[blockIdx.x * blockDim.x + threadIdx.x] = 1.0f;
-}
+__global__ void fill_kernel(float* out) { out[blockIdx.x * blockDim.x + threadIdx.x] = 1.0f; }
 
 __global__ void too_much_shared_kernel(float* out) {
   __shared__ float big[16384];  // 64 KiB: over CUDA's 48 KiB of static shared memory

@@ -131,9 +131,8 @@ struct ConvDescriptors {
     EXPECT_EQ(cudnnSetFilter4dDescriptor(w.get(), CUDNN_DATA_FLOAT, CUDNN_TENSOR_NHWC, g.k, g.c,
                                          g.r, g.s),
               CUDNN_STATUS_SUCCESS);
-    EXPECT_EQ(cudnnSetConvolution2dDescriptor(conv.get(), g.pad_h, g.pad_w, g.stride_h,
-                                              g.stride_w, 1, 1, CUDNN_CROSS_CORRELATION,
-                                              CUDNN_DATA_FLOAT),
+    EXPECT_EQ(cudnnSetConvolution2dDescriptor(conv.get(), g.pad_h, g.pad_w, g.stride_h, g.stride_w,
+                                              1, 1, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
               CUDNN_STATUS_SUCCESS);
     EXPECT_EQ(cudnnSetConvolutionMathType(conv.get(), CUDNN_FMA_MATH), CUDNN_STATUS_SUCCESS);
   }
@@ -147,13 +146,12 @@ struct ConvBuffers {
 };
 
 // y = x (*) w with IMPLICIT_PRECOMP_GEMM (which needs a workspace) on the handle's stream.
-cudnnStatus_t convolve_forward(cudnnHandle_t handle, const ConvDescriptors& d,
-                               const ConvBuffers& b, const DeviceFloats& workspace) {
+cudnnStatus_t convolve_forward(cudnnHandle_t handle, const ConvDescriptors& d, const ConvBuffers& b,
+                               const DeviceFloats& workspace) {
   const float alpha = 1.0f, beta = 0.0f;
   return cudnnConvolutionForward(handle, &alpha, d.x.get(), b.dx.get(), d.w.get(), b.dw.get(),
                                  d.conv.get(), CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM,
-                                 workspace.get(), workspace.bytes(), &beta, d.y.get(),
-                                 b.dy.get());
+                                 workspace.get(), workspace.bytes(), &beta, d.y.get(), b.dy.get());
 }
 
 // The descriptors are destroyed right after the call: the graph holds what they described.

@@ -47,10 +47,9 @@ TEST_P(EveryOrder, ShuffleKindsFollowCudaRules) {
   std::vector<int> in(32);
   std::iota(in.begin(), in.end(), 100);
   DeviceBuffer<int> x(in), a(32), up(32), down(32), idx(32);
-  ASSERT_EQ(warp_shuffles(x.get(), a.get(), up.get(), down.get(), idx.get(), nullptr),
-            cudaSuccess);
-  const std::vector<int> xor_values = a.download(), up_values = up.download(), down_values = down.download(),
-                         idx_values = idx.download();
+  ASSERT_EQ(warp_shuffles(x.get(), a.get(), up.get(), down.get(), idx.get(), nullptr), cudaSuccess);
+  const std::vector<int> xor_values = a.download(), up_values = up.download(),
+                         down_values = down.download(), idx_values = idx.download();
   for (int lane = 0; lane < 32; ++lane) {
     const auto l = static_cast<std::size_t>(lane);
     EXPECT_EQ(xor_values[l], 100 + (lane ^ 1));
@@ -78,8 +77,8 @@ TEST_P(EveryOrder, VotesAtomicsAndIndices) {
   ASSERT_EQ(thread_indices(indices.get(), nullptr), cudaSuccess);
   const std::vector<int> got = indices.download();
   EXPECT_EQ(got[0], 0);
-  EXPECT_EQ(got[17], 100 + 1);                // threadIdx (1, 1)
-  EXPECT_EQ(got[256 + 255], 10000 + 1515);    // block 1, threadIdx (15, 15)
+  EXPECT_EQ(got[17], 100 + 1);              // threadIdx (1, 1)
+  EXPECT_EQ(got[256 + 255], 10000 + 1515);  // block 1, threadIdx (15, 15)
 }
 
 INSTANTIATE_TEST_SUITE_P(Orders, EveryOrder,
@@ -242,8 +241,7 @@ TEST_F(PlantedBug, LaunchConfigurationsAreCheckedAsCudaDoes) {
             cudaErrorInvalidConfiguration);
   EXPECT_EQ(launch_with(dim3(1), dim3(2, 2, 65), 0, y.get(), nullptr),
             cudaErrorInvalidConfiguration);
-  EXPECT_EQ(launch_with(dim3(1), dim3(32), 49153, y.get(), nullptr),
-            cudaErrorInvalidConfiguration);
+  EXPECT_EQ(launch_with(dim3(1), dim3(32), 49153, y.get(), nullptr), cudaErrorInvalidConfiguration);
   EXPECT_EQ(launch_with(dim3(0), dim3(32), 0, y.get(), nullptr), cudaErrorInvalidConfiguration);
   EXPECT_EQ(launch_with(dim3(2), dim3(1024), 0, y.get(), nullptr), cudaSuccess);
   const cudaError_t status = too_much_shared(y.get(), nullptr);

@@ -243,8 +243,8 @@ struct Target {
 };
 
 inline constexpr Target kTargets[] = {
-    {"idx", fuzz_idx},   {"h5_model", fuzz_h5_model}, {"model_config", fuzz_model_config},
-    {"png", fuzz_png},   {"jpeg", fuzz_jpeg},
+    {"idx", fuzz_idx}, {"h5_model", fuzz_h5_model}, {"model_config", fuzz_model_config},
+    {"png", fuzz_png}, {"jpeg", fuzz_jpeg},
 };
 
 }  // namespace kiln::fuzz

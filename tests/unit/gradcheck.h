@@ -23,7 +23,8 @@ inline double dot(const Tensor& a, const Tensor& b) {
   return total;
 }
 
-inline Tensor random_f64(const Shape& shape, std::uint64_t seed, double low = -1.0, double high = 1.0) {
+inline Tensor random_f64(const Shape& shape, std::uint64_t seed, double low = -1.0,
+                         double high = 1.0) {
   return Tensor::uniform(shape, low, high, seed, DType::f64);
 }
 

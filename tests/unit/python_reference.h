@@ -36,8 +36,7 @@ inline nlohmann::json write_reference_inputs(const std::filesystem::path& dir,
 }
 
 inline nlohmann::json run_python_reference(const std::filesystem::path& dir,
-                                           const std::string& script,
-                                           const nlohmann::json& cases) {
+                                           const std::string& script, const nlohmann::json& cases) {
   std::ofstream(dir / "cases.json") << cases.dump();
   const std::string command = "/usr/bin/python3 " + std::string(KILN_SOURCE_DIR) +
                               "/tests/reference/" + script + " " + dir.string();

@@ -115,9 +115,9 @@ inline std::int64_t pool_winner(backend::PoolMode mode, const backend::Pool2dGeo
   std::int64_t best = -1;
   for (std::int64_t at : positions) {
     const double v = x[static_cast<std::size_t>(at)];
-    const bool better = best < 0 || (mode == backend::PoolMode::max
-                                         ? v > x[static_cast<std::size_t>(best)]
-                                         : v < x[static_cast<std::size_t>(best)]);
+    const bool better =
+        best < 0 || (mode == backend::PoolMode::max ? v > x[static_cast<std::size_t>(best)]
+                                                    : v < x[static_cast<std::size_t>(best)]);
     if (better) best = at;
   }
   return best;
@@ -200,12 +200,9 @@ inline Values gemm(bool transpose_a, bool transpose_b, std::int64_t m, std::int6
 
 inline double pointwise(backend::Pointwise f, double x) {
   switch (f) {
-    case backend::Pointwise::relu:
-      return x > 0.0 ? x : 0.0;
-    case backend::Pointwise::sigmoid:
-      return 1.0 / (1.0 + std::exp(-x));
-    case backend::Pointwise::tanh:
-      return std::tanh(x);
+    case backend::Pointwise::relu: return x > 0.0 ? x : 0.0;
+    case backend::Pointwise::sigmoid: return 1.0 / (1.0 + std::exp(-x));
+    case backend::Pointwise::tanh: return std::tanh(x);
   }
   return 0.0;
 }
@@ -213,14 +210,12 @@ inline double pointwise(backend::Pointwise f, double x) {
 // The derivative at x (not through y, so it checks the backend's use of y).
 inline double pointwise_derivative(backend::Pointwise f, double x) {
   switch (f) {
-    case backend::Pointwise::relu:
-      return x > 0.0 ? 1.0 : 0.0;
+    case backend::Pointwise::relu: return x > 0.0 ? 1.0 : 0.0;
     case backend::Pointwise::sigmoid: {
       const double s = 1.0 / (1.0 + std::exp(-x));
       return s * (1.0 - s);
     }
-    case backend::Pointwise::tanh:
-      return 1.0 / (std::cosh(x) * std::cosh(x));
+    case backend::Pointwise::tanh: return 1.0 / (std::cosh(x) * std::cosh(x));
   }
   return 0.0;
 }

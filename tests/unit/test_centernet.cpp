@@ -37,7 +37,7 @@ const std::vector<std::string> kNamed = {
 };
 
 struct CenterNetRun {
-  std::string skip;  // why the suite is skipped, or empty
+  std::string skip;   // why the suite is skipped, or empty
   std::string error;  // why the reference could not be made, or empty
   Json committed, reference;
   std::string reference_source;
@@ -67,8 +67,8 @@ const CenterNetRun& centernet_run() {
     r.input = r.detector->preprocess(r.image, &r.where);
     try {
       testing::TfjsReference reference =
-          testing::tfjs_reference("centernet_reference.js", fs::path(model).parent_path(),
-                                  r.input, "centernet_dog_tfjs.json");
+          testing::tfjs_reference("centernet_reference.js", fs::path(model).parent_path(), r.input,
+                                  "centernet_dog_tfjs.json");
       r.reference = std::move(reference.json);
       r.reference_source = reference.source;
     } catch (const std::exception& e) {
@@ -85,7 +85,7 @@ const CenterNetRun& centernet_run() {
   return run;
 }
 
-#define SKIP_WITHOUT_MODEL(run)                      \
+#define SKIP_WITHOUT_MODEL(run)                        \
   if (!(run).skip.empty()) GTEST_SKIP() << (run).skip; \
   ASSERT_TRUE((run).error.empty()) << (run).error;
 

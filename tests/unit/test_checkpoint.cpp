@@ -49,8 +49,8 @@ const Tensor& batch_x() {
 }
 
 const Tensor& batch_y() {
-  static const Tensor y = one_hot(
-      Tensor::from_vector(std::vector<std::int32_t>{0, 1, 1, 0, 1, 0, 0, 1}, {8}), 2);
+  static const Tensor y =
+      one_hot(Tensor::from_vector(std::vector<std::int32_t>{0, 1, 1, 0, 1, 0, 0, 1}, {8}), 2);
   return y;
 }
 

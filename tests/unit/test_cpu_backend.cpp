@@ -256,8 +256,8 @@ void check_pool(PoolMode mode, const Pool2dGeometry& g, const Values& x_values,
                 std::uint64_t seed) {
   const Shape y_shape = {g.n, g.oh, g.ow, g.c};
   const Tensor x = make<T>(x_values, {g.n, g.h, g.w, g.c});
-  const Tensor dy = make<T>(random_values(static_cast<std::size_t>(g.n * g.oh * g.ow * g.c), seed),
-                            y_shape);
+  const Tensor dy =
+      make<T>(random_values(static_cast<std::size_t>(g.n * g.oh * g.ow * g.c), seed), y_shape);
   Tensor y = Tensor::full(y_shape, 7.0, dtype_of<T>());
   Tensor winners = Tensor::full(y_shape, 7.0, DType::i32);
   Tensor dx = Tensor::full({g.n, g.h, g.w, g.c}, 7.0, dtype_of<T>());
@@ -354,8 +354,8 @@ TYPED_TEST(CpuBackendTyped, MaxMinPoolNaNWinsWhereverItIs) {
     const std::vector<std::int32_t> got_winners = winners.to_vector<std::int32_t>();
     for (std::int64_t k = 0; k < c; ++k) {
       const std::int32_t expected = nan_at[k % 4] >= 0 ? nan_at[k % 4] : number_winner;
-      const std::string what = std::string(mode == PoolMode::max ? "max" : "min") +
-                               " channel " + std::to_string(k);
+      const std::string what =
+          std::string(mode == PoolMode::max ? "max" : "min") + " channel " + std::to_string(k);
       for (double got : {got_y[k], got_inference[k]}) {
         if (nan_at[k % 4] >= 0) {
           EXPECT_TRUE(std::isnan(got)) << what << ": got " << got;
@@ -705,7 +705,7 @@ TYPED_TEST(CpuBackendTyped, ArgmaxFirstNaNWins) {
   const std::int64_t cols = 40;
   // Each row's first elements, then its filler up to `cols`.
   const std::vector<std::pair<Values, double>> rows = {
-      {{nan, 1, 5, 2}, -1.0},      {{1, 7, nan, nan}, -1.0}, {{1, 5, 5, 2}, -1.0},
+      {{nan, 1, 5, 2}, -1.0},      {{1, 7, nan, nan}, -1.0},    {{1, 5, 5, 2}, -1.0},
       {{nan, nan, nan, nan}, nan}, {{-inf, inf, 3, nan}, -1.0},
   };
   Values x_values;

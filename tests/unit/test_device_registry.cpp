@@ -45,7 +45,8 @@ TEST(DeviceRegistry, EveryDoorRefusesAnUnusableGpuWithTheSameWords) {
   EXPECT_EQ(error_of([&] { (void)memory_stats(absent); }), said);
   EXPECT_EQ(error_of([&] { (void)sync_stats(absent); }), said);
   EXPECT_EQ(error_of([&] { (void)Tensor::zeros({2}, DType::f32, absent); }), said);
-  EXPECT_EQ(error_of([&] { (void)Tensor::zeros({2}, DType::f32, Device::cpu()).to(absent); }), said);
+  EXPECT_EQ(error_of([&] { (void)Tensor::zeros({2}, DType::f32, Device::cpu()).to(absent); }),
+            said);
   // parse_device names the text it was given, and gives the same reason.
   const std::string parsed = error_of([] { (void)parse_device("cuda:63"); });
   EXPECT_EQ(parsed, "device 'cuda:63' requested, but " + said.substr(prefix.size()));

@@ -45,7 +45,8 @@ Check check_figure(const Tensor& grid, const Tensor& figure, const kiln::GridLay
     for (std::int64_t y = 0; y < layout.tile_height; ++y) {
       for (std::int64_t x = 0; x < layout.tile_width; ++x) {
         const std::uint8_t* in = g.at(layout.top(t) + y, layout.left(t) + x);
-        const std::uint8_t* out = f.at(origin.top + layout.top(t) + y, origin.left + layout.left(t) + x);
+        const std::uint8_t* out =
+            f.at(origin.top + layout.top(t) + y, origin.left + layout.left(t) + x);
         for (std::int64_t c = 0; c < 3; ++c) {
           if (out[c] != in[g.channels == 3 ? c : 0]) {
             ++check.changed_in_tiles;
@@ -80,9 +81,9 @@ TEST_F(FeatureFigure, LabelsTitleAndColourBarStayOutsideTheTiles) {
     options.colormap = colormap;
     const Tensor grid = kiln::feature_map_grid(activations, options);
     const kiln::GridLayout layout = kiln::grid_layout(128, 26, 26, options);
-    const Tensor figure = kiln::cli::compose_figure(grid, layout, 128, colormap,
-                                                    {"model.h5 · conv2d · 128 feature maps", "min -1",
-                                                     "max 1", "each map: its own min..max"});
+    const Tensor figure = kiln::cli::compose_figure(
+        grid, layout, 128, colormap,
+        {"model.h5 · conv2d · 128 feature maps", "min -1", "max 1", "each map: its own min..max"});
     const kiln::cli::FigureOrigin origin = kiln::cli::figure_origin();
     ASSERT_EQ(figure.dim(2), 3);
     EXPECT_GE(figure.dim(0), origin.top + layout.height);
@@ -102,12 +103,15 @@ TEST_F(FeatureFigure, LabelsTitleAndColourBarStayOutsideTheTiles) {
     const std::uint8_t* bar_top =
         f.at(origin.top + layout.label_band, origin.left + layout.width + 12 + 8);
     if (colormap == kiln::Colormap::viridis) {
-      EXPECT_EQ(std::vector<std::uint8_t>(bar_top, bar_top + 3), top_colour.to_vector<std::uint8_t>());
+      EXPECT_EQ(std::vector<std::uint8_t>(bar_top, bar_top + 3),
+                top_colour.to_vector<std::uint8_t>());
     } else {
-      EXPECT_EQ(std::vector<std::uint8_t>(bar_top, bar_top + 3), (std::vector<std::uint8_t>{255, 255, 255}));
+      EXPECT_EQ(std::vector<std::uint8_t>(bar_top, bar_top + 3),
+                (std::vector<std::uint8_t>{255, 255, 255}));
     }
-    kiln::write_png((out_ / (colormap == kiln::Colormap::gray ? "maps_gray.png" : "maps.png")).string(),
-                    figure);
+    kiln::write_png(
+        (out_ / (colormap == kiln::Colormap::gray ? "maps_gray.png" : "maps.png")).string(),
+        figure);
   }
 }
 

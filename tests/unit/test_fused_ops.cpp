@@ -52,8 +52,8 @@ void expect_same_as_unfused(const std::string& what, const testing::OpOfInputs& 
 }
 
 TEST(FusedOps, Conv2dMatchesConvThenActivation) {
-  const Shape shapes[][2] = {{{2, 5, 5, 2}, {3, 3, 2, 3}}, {{1, 6, 7, 3}, {2, 2, 3, 4}},
-                             {{3, 4, 4, 1}, {3, 3, 1, 2}}};
+  const Shape shapes[][2] = {
+      {{2, 5, 5, 2}, {3, 3, 2, 3}}, {{1, 6, 7, 3}, {2, 2, 3, 4}}, {{3, 4, 4, 1}, {3, 3, 1, 2}}};
   std::uint64_t seed = 40;
   for (const auto& [x, kernel] : shapes) {
     for (Pointwise f : kFused) {
@@ -74,7 +74,8 @@ TEST(FusedOps, Conv2dMatchesConvThenActivation) {
 
 TEST(FusedOps, DenseMatchesDenseThenActivation) {
   std::uint64_t seed = 60;
-  for (const auto& [n, in, out] : std::vector<std::tuple<int, int, int>>{{1, 3, 2}, {4, 5, 3}, {6, 7, 1}}) {
+  for (const auto& [n, in, out] :
+       std::vector<std::tuple<int, int, int>>{{1, 3, 2}, {4, 5, 3}, {6, 7, 1}}) {
     for (Pointwise f : kFused) {
       const std::vector<Tensor> v{random_f64({n, in}, seed++), random_f64({in, out}, seed++),
                                   random_f64({out}, seed++)};
@@ -91,15 +92,14 @@ TEST(FusedOps, CentralDifferenceGradients) {
   for (Pointwise f : kFused) {
     expect_gradients_match("conv2d fused, no bias",
                            [f](const std::vector<Tensor>& v) {
-                             return ops::conv2d_activation(v[0], v[1], Tensor(), 2, Padding::valid(), f);
+                             return ops::conv2d_activation(v[0], v[1], Tensor(), 2,
+                                                           Padding::valid(), f);
                            },
                            {random_f64({2, 5, 6, 2}, seed++), random_f64({3, 3, 2, 3}, seed++)});
-    expect_gradients_match("dense fused",
-                           [f](const std::vector<Tensor>& v) {
-                             return ops::dense_activation(v[0], v[1], v[2], f);
-                           },
-                           {random_f64({5, 4}, seed++), random_f64({4, 3}, seed++),
-                            random_f64({3}, seed++)});
+    expect_gradients_match(
+        "dense fused",
+        [f](const std::vector<Tensor>& v) { return ops::dense_activation(v[0], v[1], v[2], f); },
+        {random_f64({5, 4}, seed++), random_f64({4, 3}, seed++), random_f64({3}, seed++)});
   }
 }
 
@@ -160,13 +160,15 @@ TEST(FusedOps, CpuConvolutionMatchesComposedDefaults) {
   for (const Case& c : cases) {
     const backend::Conv2dGeometry g = geometry(c.x, c.kernel, c.strides, c.padding);
     const Shape out_shape{g.n, g.oh, g.ow, g.o};
-    const Tensor x = Tensor::uniform(c.x, -1, 1, seed++), w = Tensor::uniform(c.kernel, -1, 1, seed++);
+    const Tensor x = Tensor::uniform(c.x, -1, 1, seed++),
+                 w = Tensor::uniform(c.kernel, -1, 1, seed++);
     const Tensor dy = Tensor::uniform(out_shape, -1, 1, seed++);
     for (std::optional<Pointwise> f : {std::optional<Pointwise>(), std::optional(Pointwise::relu),
                                        std::optional(Pointwise::tanh)}) {
       for (bool with_bias : {false, true}) {
         const Tensor bias = with_bias ? Tensor::uniform({g.o}, -1, 1, seed++) : Tensor();
-        const std::string what = shape_str(c.x) + (f ? " activated" : "") + (with_bias ? " bias" : "");
+        const std::string what =
+            shape_str(c.x) + (f ? " activated" : "") + (with_bias ? " bias" : "");
         Tensor y[2] = {Tensor::empty(out_shape), Tensor::empty(out_shape)};
         cpu.conv2d_forward_fused(g, x, w, bias, f, y[0]);
         cpu.Backend::conv2d_forward_fused(g, x, w, bias, f, y[1]);

@@ -124,17 +124,21 @@ std::string regression_text(const std::string& name) {
 
 // The limits the fixes added, with the messages a user sees.
 TEST(FuzzFixes, ModelConfigLimitsAreErrors) {
-  EXPECT_NE(error_of([] { kiln::model_from_json(regression_text("dense-weight-too-big.json")); })
-                .find("values kiln reads"),
+  EXPECT_NE(error_of([] {
+              kiln::model_from_json(regression_text("dense-weight-too-big.json"));
+            }).find("values kiln reads"),
             std::string::npos);
-  EXPECT_NE(error_of([] { kiln::model_from_json(regression_text("conv-kernel-huge.json")); })
-                .find("values kiln reads"),
+  EXPECT_NE(error_of([] {
+              kiln::model_from_json(regression_text("conv-kernel-huge.json"));
+            }).find("values kiln reads"),
             std::string::npos);
-  EXPECT_NE(error_of([] { kiln::model_from_json(regression_text("units-float-1e300.json")); })
-                .find("expected an integer"),
+  EXPECT_NE(error_of([] {
+              kiln::model_from_json(regression_text("units-float-1e300.json"));
+            }).find("expected an integer"),
             std::string::npos);
-  EXPECT_NE(error_of([] { kiln::model_from_json(regression_text("padding-short-pair.json")); })
-                .find("model_config"),
+  EXPECT_NE(error_of([] {
+              kiln::model_from_json(regression_text("padding-short-pair.json"));
+            }).find("model_config"),
             std::string::npos);
 }
 

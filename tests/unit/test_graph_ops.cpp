@@ -192,8 +192,8 @@ TEST(GraphOps, TopKTiesGoToTheLowerIndex) {
 // the whole row.
 TEST(GraphOps, TopKRanksNaNFirstAndKeepsIndexOrderPerRow) {
   const float nan = std::numeric_limits<float>::quiet_NaN();
-  const TopK top = top_k(
-      Tensor::from_vector(std::vector<float>{2, nan, 5, 5, -1, 0, 0, 7, 0, 7}, {2, 5}), 5);
+  const TopK top =
+      top_k(Tensor::from_vector(std::vector<float>{2, nan, 5, 5, -1, 0, 0, 7, 0, 7}, {2, 5}), 5);
   EXPECT_EQ(top.indices.to_vector<std::int32_t>(),
             (std::vector<std::int32_t>{1, 2, 3, 0, 4, 2, 4, 0, 1, 3}));
   const std::vector<float> values = top.values.to_vector<float>();
@@ -209,21 +209,23 @@ TEST(GraphOps, TopKRanksNaNFirstAndKeepsIndexOrderPerRow) {
 // hard-swish of x < -3 is (x / 6) * +0 = -0, and so is kiln's; kiln's general relu (Keras's
 // formula, 0 * x below the threshold) makes -0 there, and the unfused product +0.
 TEST(GraphOps, HardSwishEqualsTheUnfusedOps) {
-  std::vector<float> values = {-7.5f, -3.0f, -2.999f, -0.0f, 0.0f, 1.25f, 3.0f, 3.001f, 42.0f,
-                               std::numeric_limits<float>::quiet_NaN()};
+  std::vector<float> values = {
+      -7.5f, -3.0f, -2.999f, -0.0f, 0.0f,
+      1.25f, 3.0f,  3.001f,  42.0f, std::numeric_limits<float>::quiet_NaN()};
   const std::vector<float> random = Tensor::uniform({37}, -6.0, 6.0, 7).to_vector<float>();
   values.insert(values.end(), random.begin(), random.end());
   const float sixth = 1.0f / 6.0f;
   for (DType dtype : {DType::f32, DType::f64}) {
-    const Tensor x = Tensor::from_vector(values, {static_cast<std::int64_t>(values.size())})
-                         .astype(dtype);
+    const Tensor x =
+        Tensor::from_vector(values, {static_cast<std::int64_t>(values.size())}).astype(dtype);
     const Tensor scale = Tensor::full({}, sixth, dtype), shift = Tensor::full({}, 3.0, dtype);
     const Tensor unfused = broadcast_binary(
         broadcast_binary(x, scale, BinaryOp::multiply),
         relu(broadcast_binary(x, shift, BinaryOp::add), ReluOptions{0.0, 6.0, 0.0}),
         BinaryOp::multiply);
     const std::vector<double> want = unfused.astype(DType::f64).to_vector<double>();
-    const std::vector<double> got = hard_swish(x, sixth, 3.0).astype(DType::f64).to_vector<double>();
+    const std::vector<double> got =
+        hard_swish(x, sixth, 3.0).astype(DType::f64).to_vector<double>();
     ASSERT_EQ(got.size(), want.size());
     for (std::size_t i = 0; i < got.size(); ++i) {
       if (std::isnan(want[i])) {
@@ -249,9 +251,9 @@ TEST(GraphOps, DepthwiseVectorPathsMatchThePlainLoop) {
     Size2 strides;
     Padding padding;
   };
-  const Geometry cases[] = {{16, 9, 3, 1, Padding::same()},  {29, 8, 3, 2, Padding::same()},
-                            {40, 7, 5, 1, Padding::same()},  {77, 6, 3, 2, Padding::valid()},
-                            {5, 10, 5, 2, Padding::same()},  {64, 5, 3, 1, Padding::valid()}};
+  const Geometry cases[] = {{16, 9, 3, 1, Padding::same()}, {29, 8, 3, 2, Padding::same()},
+                            {40, 7, 5, 1, Padding::same()}, {77, 6, 3, 2, Padding::valid()},
+                            {5, 10, 5, 2, Padding::same()}, {64, 5, 3, 1, Padding::valid()}};
   std::uint64_t seed = 900;
   for (const Geometry& g : cases) {
     const Tensor x = uniform({2, g.size, g.size + 1, g.channels}, seed++);
@@ -259,10 +261,9 @@ TEST(GraphOps, DepthwiseVectorPathsMatchThePlainLoop) {
     const Tensor b = uniform({g.channels}, seed++);
     const std::vector<float> got =
         depthwise_conv2d(x, w, b, g.strides, g.padding).to_vector<float>();
-    const std::vector<double> want =
-        depthwise_conv2d(x.astype(DType::f64), w.astype(DType::f64), b.astype(DType::f64),
-                         g.strides, g.padding)
-            .to_vector<double>();
+    const std::vector<double> want = depthwise_conv2d(x.astype(DType::f64), w.astype(DType::f64),
+                                                      b.astype(DType::f64), g.strides, g.padding)
+                                         .to_vector<double>();
     ASSERT_EQ(got.size(), want.size());
     double worst = 0;
     for (std::size_t i = 0; i < got.size(); ++i) {

@@ -327,8 +327,9 @@ TEST_F(IdxDatasets, WrongImageSizeOrLabelRange) {
 
   write_split(path("mnist"), "train", 3, 3, false, 12);
   message = error_of([&] { kiln::load_mnist(dir_.string()); });
-  EXPECT_NE(message.find(((dir_ / "mnist") / "train-labels-idx1-ubyte").string() + ": label 2 is 12"),
-            std::string::npos)
+  EXPECT_NE(
+      message.find(((dir_ / "mnist") / "train-labels-idx1-ubyte").string() + ": label 2 is 12"),
+      std::string::npos)
       << message;
 }
 

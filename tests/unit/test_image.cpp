@@ -224,10 +224,10 @@ TEST(ImageGrey, FollowsPillowsLumaWeights) {
 
 TEST(ImageKernels, NamedKernelsAreThere) {
   for (const char* name :
-       {"identity", "edge_1", "edge_2", "ridge_4", "ridge_8", "sharpen", "box_blur", "gaussian_3",
-        "gaussian_5", "unsharp_5", "sobel_x", "sobel_y", "emboss", "BLUR", "CONTOUR", "DETAIL",
-        "EDGE_ENHANCE", "EDGE_ENHANCE_MORE", "EMBOSS", "FIND_EDGES", "SHARPEN", "SMOOTH",
-        "SMOOTH_MORE"}) {
+       {"identity", "edge_1",     "edge_2",     "ridge_4",   "ridge_8",      "sharpen",
+        "box_blur", "gaussian_3", "gaussian_5", "unsharp_5", "sobel_x",      "sobel_y",
+        "emboss",   "BLUR",       "CONTOUR",    "DETAIL",    "EDGE_ENHANCE", "EDGE_ENHANCE_MORE",
+        "EMBOSS",   "FIND_EDGES", "SHARPEN",    "SMOOTH",    "SMOOTH_MORE"}) {
     const kiln::ImageKernel k = kiln::parse_image_kernel(name);
     EXPECT_EQ(k.name, name);
     EXPECT_EQ(static_cast<std::int64_t>(k.weights.size()), k.size * k.size) << name;
@@ -252,7 +252,8 @@ TEST(ImageKernels, ListsOfOddSquareLength) {
   expect_error([] { kiln::parse_image_kernel("1,2,x,4,5,6,7,8,9"); }, "'x' is not a number");
   expect_error([] { kiln::parse_image_kernel("1,2,3,4,5,6,7,8,9,"); }, "not a number");
   expect_error([] { kiln::parse_image_kernel("blur"); }, "edge_1");
-  expect_error([] { kiln::parse_image_kernel("edge_3"); }, "unknown name 'edge_3' (names: identity");
+  expect_error([] { kiln::parse_image_kernel("edge_3"); },
+               "unknown name 'edge_3' (names: identity");
 }
 
 // ------------------------------------------------------------------------------------- filters
@@ -499,8 +500,8 @@ TEST_F(ImagePillow, SixteenBitPngsReadAsPillowReadsThem) {
 }
 
 struct PillowCase {
-  std::string kernel;      // a name of named_image_kernels()
-  std::string reference;   // the Pillow filter: "ImageFilter.DETAIL" or "ImageFilter.Kernel(...)"
+  std::string kernel;     // a name of named_image_kernels()
+  std::string reference;  // the Pillow filter: "ImageFilter.DETAIL" or "ImageFilter.Kernel(...)"
 };
 
 std::string python_list(const std::vector<double>& weights) {
@@ -518,10 +519,10 @@ const std::vector<PillowCase>& pillow_cases() {
       double sum = 0;
       for (double w : k.weights) sum += w;
       const double scale = k.scale.value_or(sum == 0 ? 1.0 : sum);
-      all.push_back({k.name, builtin ? "ImageFilter." + k.name
-                                     : fmt::format("ImageFilter.Kernel(({0}, {0}), {1}, {2}, {3})",
-                                                   k.size, python_list(k.weights), scale,
-                                                   k.offset)});
+      all.push_back({k.name, builtin
+                                 ? "ImageFilter." + k.name
+                                 : fmt::format("ImageFilter.Kernel(({0}, {0}), {1}, {2}, {3})",
+                                               k.size, python_list(k.weights), scale, k.offset)});
     }
     return all;
   }();
@@ -540,8 +541,12 @@ std::string pillow_script() {
          "import sys\n"
          "from PIL import Image, ImageFilter\n"
          "out = sys.argv[1]\n"
-         "photos = {'hopper': '" + std::string(kPhoto) + "', 'present': '" + kSecondPhoto + "'}\n"
-         "filters = [\n" + filters + "]\n"
+         "photos = {'hopper': '" +
+         std::string(kPhoto) + "', 'present': '" + kSecondPhoto +
+         "'}\n"
+         "filters = [\n" +
+         filters +
+         "]\n"
          "for photo, file in photos.items():\n"
          "    rgb = Image.open(file).convert('RGB')\n"
          "    grey = rgb.convert('L')\n"
@@ -558,8 +563,8 @@ std::string pillow_script() {
 
 TEST_F(ImagePillow, NamedKernelsAndBuiltinFiltersAreBitExactWithPillow) {
   for (const char* photo : {kPhoto, kSecondPhoto}) {
-    ASSERT_TRUE(fs::exists(photo)) << photo
-                                   << " is missing: apt-get install -y python-matplotlib-data";
+    ASSERT_TRUE(fs::exists(photo))
+        << photo << " is missing: apt-get install -y python-matplotlib-data";
   }
   run_pillow(path("pillow.py"), pillow_script(), dir_.string());
   // Our decoder and grey conversion give exactly Pillow's pixels.
@@ -575,8 +580,8 @@ TEST_F(ImagePillow, NamedKernelsAndBuiltinFiltersAreBitExactWithPillow) {
         {"grey", "grey"}, {"rgb", "rgb"}, {"rgba", "rgba"}, {"grey16", "grey"}, {"rgba16", "rgba"}};
     for (const auto& [input, mode] : inputs) {
       const Tensor image = kiln::read_image(path(fmt::format("{}_{}.png", photo, input)));
-      EXPECT_EQ(max_difference(image, kiln::read_image(path(fmt::format("{}_{}.png", photo, mode)))),
-                0)
+      EXPECT_EQ(
+          max_difference(image, kiln::read_image(path(fmt::format("{}_{}.png", photo, mode)))), 0)
           << photo << " " << input;
       for (const PillowCase& c : pillow_cases()) {
         const Tensor ours = kiln::filter_image(image, kiln::parse_image_kernel(c.kernel));
@@ -597,14 +602,16 @@ TEST_F(ImagePillow, SeedKernelsDefaultToTheSeedsScaleAndOffset) {
   one.scale = 1;
   three.scale = 3;
   const kiln::ImageKernel edge_2 = kiln::parse_image_kernel("edge_2");
-  EXPECT_EQ(pixels(kiln::filter_image(image, edge_2)), pixels(kiln::filter_image(image, edge_2, one)));
+  EXPECT_EQ(pixels(kiln::filter_image(image, edge_2)),
+            pixels(kiln::filter_image(image, edge_2, one)));
   EXPECT_NE(pixels(kiln::filter_image(image, edge_2)),
             pixels(kiln::filter_image(image, edge_2, three)));
   EXPECT_EQ(edge_2.scale, 1.0);
   EXPECT_EQ(kiln::parse_image_kernel("edge_1").scale, 1.0);
   // A list's default scale is the sum of its weights, 1 when that is 0.
   const kiln::ImageKernel list = kiln::parse_image_kernel("0,1,0,0,1,0,0,1,0");
-  EXPECT_EQ(pixels(kiln::filter_image(image, list)), pixels(kiln::filter_image(image, list, three)));
+  EXPECT_EQ(pixels(kiln::filter_image(image, list)),
+            pixels(kiln::filter_image(image, list, three)));
   EXPECT_EQ(kiln::parse_image_kernel("EMBOSS").offset, 128.0);
 }
 

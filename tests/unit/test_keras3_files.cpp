@@ -133,8 +133,8 @@ TEST_F(Keras3Files, Keras2AdamStateResumes) {
   ASSERT_TRUE(model->compiled());
   EXPECT_EQ(model->optimizer().iterations(), 5);
   const auto& ref = reference_.at("adam_resume");
-  const Tensor x = Tensor::from_vector(ref.at("x").get<std::vector<float>>(),
-                                       ref.at("x_shape").get<Shape>());
+  const Tensor x =
+      Tensor::from_vector(ref.at("x").get<std::vector<float>>(), ref.at("x_shape").get<Shape>());
   const Tensor y = Tensor::from_vector(ref.at("y").get<std::vector<float>>(), {6, 3});
   model->train_step({{model->input_names()[0], x}}, {{model->output_names()[0], y}});
   const auto& dense = model->get_layer("dense")->weights();

@@ -502,7 +502,7 @@ TEST_F(AtomicFile, SuccessfulWriteRemovesTempFilesAKilledWriterLeft) {
   kiln::write_file_atomically(path("checkpoint.h5"), "new checkpoint");
   EXPECT_EQ(read_text(path("checkpoint.h5")), "new checkpoint");
   EXPECT_EQ(entries(), (std::vector<std::string>{".checkpoint.h5.tmp-notmine",
-                                                     ".model.h5.tmp-a1B2c3", "checkpoint.h5"}));
+                                                 ".model.h5.tmp-a1B2c3", "checkpoint.h5"}));
 }
 
 TEST_F(AtomicFile, MissingDirectoryOrDirectoryTargetIsAnError) {

@@ -29,13 +29,16 @@ TEST_F(KerasLayerFiles, Keras2FileMatchesTheNumpyModel) {
   EXPECT_FALSE(bn->weights()[2]->trainable());
   std::vector<float> x(2 * 5 * 4 * 3);
   std::ifstream(path("x.bin"), std::ios::binary)
-      .read(reinterpret_cast<char*>(x.data()), static_cast<std::streamsize>(x.size() * sizeof(float)));
-  const std::vector<float> probs = model->predict(Tensor::from_vector(x, {2, 5, 4, 3})).to_vector<float>();
+      .read(reinterpret_cast<char*>(x.data()),
+            static_cast<std::streamsize>(x.size() * sizeof(float)));
+  const std::vector<float> probs =
+      model->predict(Tensor::from_vector(x, {2, 5, 4, 3})).to_vector<float>();
   std::ifstream in(path("ref.json"));
   const auto want = nlohmann::json::parse(in)["probs"].get<std::vector<double>>();
   ASSERT_EQ(probs.size(), want.size());
   for (std::size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(probs[i], want[i], 1e-5) << i;
-  EXPECT_NE(model->summary().find("Non-trainable params: 12\n"), std::string::npos) << model->summary();
+  EXPECT_NE(model->summary().find("Non-trainable params: 12\n"), std::string::npos)
+      << model->summary();
 }
 
 }  // namespace

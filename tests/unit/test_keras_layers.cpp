@@ -24,11 +24,14 @@ class KerasLayers : public testing::TempDirTest {
   }
 };
 
-std::vector<float> run(const LayerRef& layer, const std::vector<Tensor>& inputs, bool training = false) {
+std::vector<float> run(const LayerRef& layer, const std::vector<Tensor>& inputs,
+                       bool training = false) {
   return layer->call(inputs, training).to_vector<float>();
 }
 
-Tensor values(const std::vector<float>& v, const Shape& shape) { return Tensor::from_vector(v, shape); }
+Tensor values(const std::vector<float>& v, const Shape& shape) {
+  return Tensor::from_vector(v, shape);
+}
 
 Shape layer_call_shape(const LayerRef& layer, const Tensor& x) {
   const Shape s = layer->call({x}, false).shape();
@@ -61,7 +64,8 @@ TEST_F(KerasLayers, ActivationLayersByHand) {
 }
 
 TEST_F(KerasLayers, MergesByHand) {
-  const Tensor a = values({1, -2, 3}, {1, 3}), b = values({4, -5, 3}, {1, 3}), c = values({-1, 0, 9}, {1, 3});
+  const Tensor a = values({1, -2, 3}, {1, 3}), b = values({4, -5, 3}, {1, 3}),
+               c = values({-1, 0, 9}, {1, 3});
   EXPECT_EQ(run(Add(), {a, b, c}), (std::vector<float>{4, -7, 15}));
   EXPECT_EQ(run(Subtract(), {a, b}), (std::vector<float>{-3, 3, 0}));
   EXPECT_EQ(run(Multiply(), {a, b, c}), (std::vector<float>{-4, 0, 81}));
@@ -216,8 +220,9 @@ TEST_F(KerasLayers, EveryNewLayerSurvivesAnH5RoundTrip) {
   model->compile(std::make_shared<Adam>(), "categorical_crossentropy");
   const Tensor x = Tensor::uniform({2, 4, 4, 3}, -1, 1, 42);
   // One training step so that the moving statistics differ from their initial values.
-  model->train_step({{model->input_names()[0], x}},
-                    {{model->output_names()[0], one_hot(Tensor::from_vector<std::int32_t>({1, 5}, {2}), 8)}});
+  model->train_step(
+      {{model->input_names()[0], x}},
+      {{model->output_names()[0], one_hot(Tensor::from_vector<std::int32_t>({1, 5}, {2}), 8)}});
   const std::vector<float> before = model->predict(x).to_vector<float>();
   save_model(*model, path("model.h5"));
   auto loaded = load_model(path("model.h5"));
@@ -260,40 +265,58 @@ TEST_F(KerasLayers, ReadsKerasSpelledConfigs) {
 }
 
 TEST_F(KerasLayers, BadShapesAndConfigsNameWhatWasExpected) {
-  EXPECT_NE(error_of([] { Add()->output_shape({{2, 3}, {3, 2}}); }).find("expected inputs of one shape"),
+  EXPECT_NE(error_of([] {
+              Add()->output_shape({{2, 3}, {3, 2}});
+            }).find("expected inputs of one shape"),
             std::string::npos);
-  EXPECT_NE(error_of([] { Subtract()->output_shape({{2}, {2}, {2}}); }).find("expected 2 input(s), found 3"),
+  EXPECT_NE(error_of([] {
+              Subtract()->output_shape({{2}, {2}, {2}});
+            }).find("expected 2 input(s), found 3"),
             std::string::npos);
-  EXPECT_NE(error_of([] { Reshape({5, -1})->output_shape({{2, 3}}); }).find("does not hold the input's 6 values"),
+  EXPECT_NE(error_of([] {
+              Reshape({5, -1})->output_shape({{2, 3}});
+            }).find("does not hold the input's 6 values"),
             std::string::npos);
-  EXPECT_NE(error_of([] { Softmax(1)->output_shape({{2, 3, 4}}); }).find("last axis (-1 or 3), found axis 1"),
+  EXPECT_NE(error_of([] {
+              Softmax(1)->output_shape({{2, 3, 4}});
+            }).find("last axis (-1 or 3), found axis 1"),
             std::string::npos);
-  EXPECT_NE(error_of([] { BatchNormalization({.axis = 1})->output_shape({{2, 3, 4}}); })
-                .find("last axis (-1 or 3), found axis 1"),
+  EXPECT_NE(error_of([] {
+              BatchNormalization({.axis = 1})->output_shape({{2, 3, 4}});
+            }).find("last axis (-1 or 3), found axis 1"),
             std::string::npos);
-  EXPECT_NE(error_of([] { ReLU({.max_value = -1.0}); }).find("max_value must be >= 0"), std::string::npos);
-  EXPECT_NE(error_of([] { GlobalAveragePooling2D()->output_shape({{4, 3}}); }).find("expected an input of rank 4"),
+  EXPECT_NE(error_of([] { ReLU({.max_value = -1.0}); }).find("max_value must be >= 0"),
             std::string::npos);
-  EXPECT_NE(error_of([] { UpSampling2D(2, "bicubic"); }).find("interpolation 'bicubic' is not supported"),
+  EXPECT_NE(error_of([] {
+              GlobalAveragePooling2D()->output_shape({{4, 3}});
+            }).find("expected an input of rank 4"),
             std::string::npos);
+  EXPECT_NE(
+      error_of([] { UpSampling2D(2, "bicubic"); }).find("interpolation 'bicubic' is not supported"),
+      std::string::npos);
   EXPECT_NE(error_of([] {
               depthwise_conv2d(Tensor::zeros({1, 4, 4, 3}), Tensor::zeros({3, 3, 2, 1}));
             }).find("input (1, 4, 4, 3) has 3 channels but kernel (3, 3, 2, 1) expects 2"),
             std::string::npos);
   EXPECT_NE(error_of([] { ZeroPadding2D(Padding::same()); }).find("expected non-negative amounts"),
             std::string::npos);
-  EXPECT_NE(error_of([] { multiply(Tensor::zeros({2, 3}), Tensor::zeros({3, 2})); })
-                .find("shapes (2, 3) and (3, 2) differ"),
+  EXPECT_NE(error_of([] {
+              multiply(Tensor::zeros({2, 3}), Tensor::zeros({3, 2}));
+            }).find("shapes (2, 3) and (3, 2) differ"),
             std::string::npos);
   const std::string bad = R"({"class_name": "Sequential", "config": {"layers": [
     {"class_name": "InputLayer", "config": {"batch_input_shape": [null, 4], "name": "in"}},
     {"class_name": "ReLU", "config": {"name": "r", "max_value": "six"}}]}})";
-  EXPECT_NE(error_of([&] { model_from_json(bad); }).find("layer 'r' (ReLU): expected a number for max_value"),
+  EXPECT_NE(error_of([&] {
+              model_from_json(bad);
+            }).find("layer 'r' (ReLU): expected a number for max_value"),
             std::string::npos);
   const std::string renorm = R"({"class_name": "Sequential", "config": {"layers": [
     {"class_name": "InputLayer", "config": {"batch_input_shape": [null, 4], "name": "in"}},
     {"class_name": "BatchNormalization", "config": {"name": "bn", "renorm": true}}]}})";
-  EXPECT_NE(error_of([&] { model_from_json(renorm); }).find("layer 'bn' (BatchNormalization): renorm = true is not supported"),
+  EXPECT_NE(error_of([&] {
+              model_from_json(renorm);
+            }).find("layer 'bn' (BatchNormalization): renorm = true is not supported"),
             std::string::npos);
 }
 
@@ -304,7 +327,8 @@ TEST_F(KerasLayers, UnsupportedActivationNamesTheLayer) {
       "name": "s", "layers": [
       {{"class_name": "InputLayer", "config": {{"batch_input_shape": [null, 4], "name": "in"}}}},
       {{"class_name": "{}", "config": {{"name": "odd_one", "units": 3, "activation": "bogus"}}}}
-      ]}}}})", layer);
+      ]}}}})",
+                                           layer);
     try {
       model_from_json(config);
       ADD_FAILURE() << layer << ": an unknown activation was accepted";
@@ -313,7 +337,8 @@ TEST_F(KerasLayers, UnsupportedActivationNamesTheLayer) {
                     fmt::format("{} 'odd_one': unsupported activation 'bogus'; kiln supports "
                                 "linear, relu, sigmoid, tanh, softmax, relu6, leaky_relu, swish, "
                                 "silu, gelu, hard_sigmoid, hard_swish, hard_silu, elu, selu, "
-                                "softplus, softsign, exponential, mish", layer)),
+                                "softplus, softsign, exponential, mish",
+                                layer)),
                 std::string::npos)
           << e.what();
     }

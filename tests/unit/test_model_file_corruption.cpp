@@ -60,9 +60,12 @@ enum Outcome : int {
   kOtherException = 5,       // an exception that is not a kiln::Error
 };
 constexpr int kOutcomes = 6;
-const char* const kOutcomeNames[kOutcomes] = {
-    "identical", "identical weights, other config", "rejected", "loaded other weights",
-    "rejected but changed the model", "non-kiln exception"};
+const char* const kOutcomeNames[kOutcomes] = {"identical",
+                                              "identical weights, other config",
+                                              "rejected",
+                                              "loaded other weights",
+                                              "rejected but changed the model",
+                                              "non-kiln exception"};
 
 // The seed CNN's layers at an eighth of its widths (a file of about 70 KB).
 std::unique_ptr<Sequential> small_seed_model() {
@@ -106,7 +109,8 @@ Bytes read_file(const fs::path& path) {
 
 void write_file(const fs::path& path, const Bytes& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
   ASSERT_TRUE(out.good()) << "cannot write " << path;
 }
 
@@ -122,7 +126,8 @@ std::vector<bool> weight_data_mask(const Bytes& file, const std::vector<Bytes>& 
   std::vector<bool> mask(file.size(), false);
   for (const Bytes& weight : weights) {
     const std::size_t start = find_bytes(file, weight);
-    for (std::size_t i = start; i < std::min(file.size(), start + weight.size()); ++i) mask[i] = true;
+    for (std::size_t i = start; i < std::min(file.size(), start + weight.size()); ++i)
+      mask[i] = true;
   }
   return mask;
 }
@@ -185,9 +190,12 @@ std::vector<std::size_t> corruption_offsets(const FileMap& map, std::mt19937_64&
   std::map<std::string, std::vector<std::size_t>> pools;
   for (std::size_t i = 0; i < map.weight_data.size(); ++i) {
     const std::string region = map.region(i);
-    if (region == "training_config JSON") pools["model_config JSON"].push_back(i);
-    else if (region == "global heap") pools["other metadata"].push_back(i);
-    else pools[region].push_back(i);
+    if (region == "training_config JSON")
+      pools["model_config JSON"].push_back(i);
+    else if (region == "global heap")
+      pools["other metadata"].push_back(i);
+    else
+      pools[region].push_back(i);
   }
   std::set<std::size_t> chosen(pools["superblock"].begin(), pools["superblock"].end());
   draw(pools["model_config JSON"], kJsonPositions, rng, chosen);
@@ -197,8 +205,8 @@ std::vector<std::size_t> corruption_offsets(const FileMap& map, std::mt19937_64&
 }
 
 // What a load did to `model`, whose weights were `before`; `saved` are the file's weights.
-Outcome judge(const Model& model, const std::vector<Bytes>& before,
-              const std::vector<Bytes>& saved, bool rejected) {
+Outcome judge(const Model& model, const std::vector<Bytes>& before, const std::vector<Bytes>& saved,
+              bool rejected) {
   const std::vector<Bytes> now = weight_bytes(model);
   if (rejected) return now == before ? kRejected : kRejectedAfterChange;
   return now == saved ? kIdentical : kChanged;
@@ -328,7 +336,8 @@ TEST_F(ModelFileCorruption, EveryByteFlipLoadsTheSameWeightsOrIsRejected) {
       continue;
     }
     if (result.from_load_model == kOtherConfig)
-      std::printf("load_model, %s: the same weights, another model_config or compile\n", where.c_str());
+      std::printf("load_model, %s: the same weights, another model_config or compile\n",
+                  where.c_str());
     ++counts[0][result.from_load_model];
     ++counts[1][result.from_load_weights];
     EXPECT_LE(result.from_load_model, kRejected)

@@ -24,8 +24,8 @@ class ModelIo : public kiln::testing::TempDirTest {
 
 TEST_F(ModelIo, SeedModelRoundTripPredictsTheSame) {
   auto model = seed_model();
-  model->compile(std::make_shared<Adam>(AdamOptions{.learning_rate = 5e-4}), "categorical_crossentropy",
-                 {"accuracy"});
+  model->compile(std::make_shared<Adam>(AdamOptions{.learning_rate = 5e-4}),
+                 "categorical_crossentropy", {"accuracy"});
   const Tensor x = Tensor::uniform({3, 28, 28, 1}, 0, 1, 5);
   const Tensor before = model->predict(x);
   save_model(*model, path("model.h5"));
@@ -39,9 +39,11 @@ TEST_F(ModelIo, SeedModelRoundTripPredictsTheSame) {
 
 TEST_F(ModelIo, FunctionalTwoHeadRoundTrip) {
   SymbolicTensor in = Input({6, 6, 1}, "input");
-  SymbolicTensor f1 = Flatten("flatten_1")(MaxPooling2D(2)(Conv2D(3, 3, {.activation = "relu", .name = "conv_1"})(in)));
+  SymbolicTensor f1 = Flatten("flatten_1")(
+      MaxPooling2D(2)(Conv2D(3, 3, {.activation = "relu", .name = "conv_1"})(in)));
   SymbolicTensor f2 = Flatten("flatten_2")(in);
-  SymbolicTensor num = Dense(10, {.activation = "softmax", .name = "num_out"})(Concatenate()({f1, f2}));
+  SymbolicTensor num =
+      Dense(10, {.activation = "softmax", .name = "num_out"})(Concatenate()({f1, f2}));
   SymbolicTensor odd = Dense(1, {.activation = "sigmoid", .name = "odd_out"})(f2);
   Model model({in}, {num, odd}, "two_heads");
   const Tensor x = Tensor::uniform({2, 6, 6, 1}, 0, 1, 6);
@@ -58,7 +60,8 @@ TEST_F(ModelIo, WeightsOfAnotherArchitectureChangeNothing) {
   auto model = seed_model();
   save_weights(*model, path("seed.h5"));
   clear_session();
-  Sequential other({InputLayer({28, 28, 1}), Conv2D(32, 3, {.activation = "relu"}), Flatten(), Dense(10)});
+  Sequential other(
+      {InputLayer({28, 28, 1}), Conv2D(32, 3, {.activation = "relu"}), Flatten(), Dense(10)});
   const std::vector<float> kept = other.weights()[0]->value().to_vector<float>();
   try {
     load_weights(other, path("seed.h5"));
@@ -74,9 +77,11 @@ TEST_F(ModelIo, WeightsOfAnotherArchitectureChangeNothing) {
   clear_session();
   auto fresh = seed_model();
   set_random_seed(1337);
-  EXPECT_NE(fresh->weights()[0]->value().to_vector<float>(), model->weights()[0]->value().to_vector<float>());
+  EXPECT_NE(fresh->weights()[0]->value().to_vector<float>(),
+            model->weights()[0]->value().to_vector<float>());
   load_weights(*fresh, path("seed.h5"));
-  EXPECT_EQ(fresh->weights()[0]->value().to_vector<float>(), model->weights()[0]->value().to_vector<float>());
+  EXPECT_EQ(fresh->weights()[0]->value().to_vector<float>(),
+            model->weights()[0]->value().to_vector<float>());
 }
 
 TEST_F(ModelIo, ReadsKeras3Config) {
@@ -119,8 +124,8 @@ TEST_F(ModelIo, Keras22SequentialConfigsAreTheListOfLayers) {
     {"class_name": "Dense", "config": {"name": "dense_1", "trainable": true, "units": 3,
       "activation": "softmax", "use_bias": true}}])";
   auto old_style = model_from_json(R"({"class_name": "Sequential", "config": )" + layers + "}");
-  auto new_style = model_from_json(R"({"class_name": "Sequential", "config": {"name": "s", "layers": )" +
-                                   layers + "}}");
+  auto new_style = model_from_json(
+      R"({"class_name": "Sequential", "config": {"name": "s", "layers": )" + layers + "}}");
   EXPECT_EQ(old_style->count_params(), 2 * 9 + 2 + 32 * 3 + 3);
   EXPECT_EQ(old_style->count_params(), new_style->count_params());
   EXPECT_EQ(old_style->output_names(), (std::vector<std::string>{"dense_1"}));
@@ -135,11 +140,13 @@ TEST_F(ModelIo, UnsupportedLayersAreNamed) {
     model_from_json(config);
     FAIL();
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("unsupported layer class 'LSTM'"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("unsupported layer class 'LSTM'"), std::string::npos)
+        << e.what();
   }
   EXPECT_THROW(model_from_json("{not json"), Error);
   EXPECT_THROW(model_from_json(R"({"class_name": "Sequential", "config": {"layers": [
-    {"class_name": "Conv2D", "config": {"name": "c", "filters": 2, "kernel_size": 3, "dilation_rate": [2, 2]}}]}})"), Error);
+    {"class_name": "Conv2D", "config": {"name": "c", "filters": 2, "kernel_size": 3, "dilation_rate": [2, 2]}}]}})"),
+               Error);
 }
 
 }  // namespace

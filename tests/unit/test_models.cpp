@@ -120,14 +120,17 @@ TEST_F(Models, ShapeMismatchesNameTheLayer) {
     Dense(10)(in);
     FAIL() << "Dense on an image must fail";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("layer 'dense' (Dense): expected an input of rank 2"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("layer 'dense' (Dense): expected an input of rank 2"),
+              std::string::npos)
+        << e.what();
     EXPECT_NE(std::string(e.what()).find("(None, 28, 28, 1)"), std::string::npos) << e.what();
   }
   SymbolicTensor small = Input({2, 2, 3});
   EXPECT_THROW(Conv2D(4, 3)(small), Error);
   EXPECT_THROW(Concatenate()({Flatten()(small), Input({4, 4})}), Error);
   auto model = seed_model();
-  EXPECT_THROW(model->call(Tensor::zeros({2, 28, 28, 3})), Error);  // channel mismatch with the model
+  EXPECT_THROW(model->call(Tensor::zeros({2, 28, 28, 3})),
+               Error);  // channel mismatch with the model
 }
 
 TEST_F(Models, UseBeforeBuildOrCompileSaysWhatToDo) {
@@ -137,7 +140,8 @@ TEST_F(Models, UseBeforeBuildOrCompileSaysWhatToDo) {
     s.call(Tensor::zeros({2, 4}));
     FAIL() << "an unbuilt model must refuse to run";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("not built yet: start a Sequential with InputLayer"), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("not built yet: start a Sequential with InputLayer"),
+              std::string::npos)
         << e.what();
   }
   s.build({4});
@@ -146,10 +150,13 @@ TEST_F(Models, UseBeforeBuildOrCompileSaysWhatToDo) {
     s.fit(Tensor::zeros({2, 4}), Tensor::zeros({2, 3}));
     FAIL() << "fit without compile must fail";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("call compile() before fit()"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("call compile() before fit()"), std::string::npos)
+        << e.what();
   }
   auto model = seed_model();
-  EXPECT_THROW(conv2d(Tensor::zeros({1, 28, 28, 1}), model->weights()[0]->value().astype(DType::f64)), Error);
+  EXPECT_THROW(
+      conv2d(Tensor::zeros({1, 28, 28, 1}), model->weights()[0]->value().astype(DType::f64)),
+      Error);
 }
 
 TEST_F(Models, AdamMatchesHandComputedTwoSteps) {
@@ -230,9 +237,11 @@ TEST_F(Models, SeedModelLearnsSeparableData) {
 
 TEST_F(Models, TwoHeadedModelTrainsWithNamedLosses) {
   SymbolicTensor in = Input({28, 28, 1}, "input");
-  SymbolicTensor f1 = Flatten("flatten_1")(MaxPooling2D(4)(Conv2D(4, 3, {.activation = "relu"})(in)));
+  SymbolicTensor f1 =
+      Flatten("flatten_1")(MaxPooling2D(4)(Conv2D(4, 3, {.activation = "relu"})(in)));
   SymbolicTensor f2 = Flatten("flatten_2")(in);
-  SymbolicTensor num = Dense(4, {.activation = "softmax", .name = "num_out"})(Concatenate()({f1, f2}));
+  SymbolicTensor num =
+      Dense(4, {.activation = "softmax", .name = "num_out"})(Concatenate()({f1, f2}));
   SymbolicTensor odd = Dense(1, {.activation = "sigmoid", .name = "odd_out"})(f2);
   Model model({in}, {num, odd});
   CompileOptions c;
@@ -241,15 +250,17 @@ TEST_F(Models, TwoHeadedModelTrainsWithNamedLosses) {
   model.compile(c);
   auto [x, labels] = synthetic_digits(32, 4);
   std::vector<float> odd_targets;
-  for (std::int32_t l : labels.to_vector<std::int32_t>()) odd_targets.push_back(static_cast<float>(l % 2));
-  TensorMap y{{"num_out", one_hot(labels, 4)}, {"odd_out", Tensor::from_vector(odd_targets, {32, 1})}};
+  for (std::int32_t l : labels.to_vector<std::int32_t>())
+    odd_targets.push_back(static_cast<float>(l % 2));
+  TensorMap y{{"num_out", one_hot(labels, 4)},
+              {"odd_out", Tensor::from_vector(odd_targets, {32, 1})}};
   FitOptions options;
   options.batch_size = 8;
   options.epochs = 2;
   options.verbose = 0;
   const History h = model.fit({{"input", x}}, y, options);
-  EXPECT_EQ(h.keys, (std::vector<std::string>{"loss", "num_out_loss", "odd_out_loss", "num_out_accuracy",
-                                              "odd_out_accuracy"}));
+  EXPECT_EQ(h.keys, (std::vector<std::string>{"loss", "num_out_loss", "odd_out_loss",
+                                              "num_out_accuracy", "odd_out_accuracy"}));
   const auto logs = model.evaluate({{"input", x}}, y, 32);
   EXPECT_NEAR(logs.at("loss"), logs.at("num_out_loss") + logs.at("odd_out_loss"), 1e-4);
   const TensorMap p = model.predict({{"input", x}});

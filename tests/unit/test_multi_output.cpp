@@ -62,17 +62,22 @@ TEST(MultiOutput, ErrorsNameTheOutputs) {
   t.model->compile(c);
   TensorMap missing = t.y;
   missing.erase("odd_out");
-  EXPECT_NE(message_of([&] { t.model->evaluate(t.x, missing); }).find("no target given for output 'odd_out'"),
+  EXPECT_NE(message_of([&] {
+              t.model->evaluate(t.x, missing);
+            }).find("no target given for output 'odd_out'"),
             std::string::npos);
   TensorMap wrong = t.y;
   wrong["odd_out"] = Tensor::zeros({6, 2});
   const std::string shape_error = message_of([&] { t.model->train_step(t.x, wrong); });
-  EXPECT_NE(shape_error.find("binary_crossentropy: y_true (6, 2) and y_pred (6, 1)"), std::string::npos)
+  EXPECT_NE(shape_error.find("binary_crossentropy: y_true (6, 2) and y_pred (6, 1)"),
+            std::string::npos)
       << shape_error;
   SymbolicTensor other = Input({4}, "other");
   SymbolicTensor unreachable = Dense(2, {.name = "head"})(other);
   SymbolicTensor in = Input({4}, "in");
-  EXPECT_NE(message_of([&] { Model m({in}, {unreachable}); }).find("reads input 'other', which is not among"),
+  EXPECT_NE(message_of([&] {
+              Model m({in}, {unreachable});
+            }).find("reads input 'other', which is not among"),
             std::string::npos);
 }
 

@@ -27,17 +27,21 @@ constexpr double kTolerance = 1e-4;
 std::string model_path() {
   const char* models = std::getenv("KILN_MODELS");
   const char* home = std::getenv("HOME");
-  const std::filesystem::path dir = models != nullptr ? std::filesystem::path(models)
-                                                      : std::filesystem::path(home != nullptr ? home : "") / ".kiln" / "models";
+  const std::filesystem::path dir =
+      models != nullptr ? std::filesystem::path(models)
+                        : std::filesystem::path(home != nullptr ? home : "") / ".kiln" / "models";
   return (dir / "nsfwjs-4.4.0" / "mobilenet_v2" / "model.json").string();
 }
 
 // nsfwjs_reference.js's inputValue: the integer q_k(y, x, c) in [0, 255], divided by 255.
 float input_value(int k, std::int64_t y, std::int64_t x, std::int64_t c) {
   std::int64_t q = 0;
-  if (k == 0) q = (3 * y + 5 * x + 7 * c) % 256;
-  else if (k == 1) q = (13 * y * y + 7 * x * x + 3 * x * y + 101 * c + 17) % 256;
-  else q = ((x / 16 + y / 16) % 2) * 200 + (x * y + 50 * c) % 56;
+  if (k == 0)
+    q = (3 * y + 5 * x + 7 * c) % 256;
+  else if (k == 1)
+    q = (13 * y * y + 7 * x * x + 3 * x * y + 101 * c + 17) % 256;
+  else
+    q = ((x / 16 + y / 16) % 2) * 200 + (x * y + 50 * c) % 56;
   return static_cast<float>(static_cast<double>(q) / 255.0);
 }
 
@@ -45,7 +49,8 @@ Tensor input(int k) {
   std::vector<float> values(kSize * kSize * 3);
   for (std::int64_t y = 0; y < kSize; ++y)
     for (std::int64_t x = 0; x < kSize; ++x)
-      for (std::int64_t c = 0; c < 3; ++c) values[(y * kSize + x) * 3 + c] = input_value(k, y, x, c);
+      for (std::int64_t c = 0; c < 3; ++c)
+        values[(y * kSize + x) * 3 + c] = input_value(k, y, x, c);
   return Tensor::from_vector(values, {1, kSize, kSize, 3});
 }
 
@@ -56,7 +61,8 @@ double relative_error(double got, double want, double scale) {
 // One layer's output against the reference's checksums: the sum of absolute values relative to
 // itself, the sum and the sampled values relative to the mean absolute value where they are
 // smaller (a sum can cancel, a sample can be 0). Returns the largest relative error.
-double compare_layer(const std::vector<float>& got, const nlohmann::json& want, const std::string& where) {
+double compare_layer(const std::vector<float>& got, const nlohmann::json& want,
+                     const std::string& where) {
   EXPECT_EQ(static_cast<std::int64_t>(got.size()), want["count"].get<std::int64_t>()) << where;
   double sum = 0, sum_abs = 0;
   for (float v : got) {
@@ -65,10 +71,12 @@ double compare_layer(const std::vector<float>& got, const nlohmann::json& want, 
   }
   const double mean_abs = want["sum_abs"].get<double>() / static_cast<double>(got.size());
   double worst = relative_error(sum_abs, want["sum_abs"].get<double>(), 0);
-  worst = std::max(worst, relative_error(sum, want["sum"].get<double>(), want["sum_abs"].get<double>()));
+  worst = std::max(worst,
+                   relative_error(sum, want["sum"].get<double>(), want["sum_abs"].get<double>()));
   const std::size_t stride = got.size() / 8;
   for (std::size_t i = 0; i < 8; ++i) {
-    const double error = relative_error(got[i * stride], want["samples"][i].get<double>(), mean_abs);
+    const double error =
+        relative_error(got[i * stride], want["samples"][i].get<double>(), mean_abs);
     EXPECT_LE(error, kTolerance) << where << " sample " << i;
     worst = std::max(worst, error);
   }
@@ -101,7 +109,8 @@ TEST(Nsfwjs, MobileNetV2MatchesTfjs) {
     if (!want.contains("layers")) continue;
     for (const auto& [layer, checksums] : want["layers"].items()) {
       const std::vector<float> got = layer_activations(*model, x, layer).to_vector<float>();
-      worst_layer = std::max(worst_layer, compare_layer(got, checksums, "input " + std::to_string(k) + " " + layer));
+      worst_layer = std::max(
+          worst_layer, compare_layer(got, checksums, "input " + std::to_string(k) + " " + layer));
     }
   }
   RecordProperty("max_relative_error_outputs", std::to_string(worst_output));

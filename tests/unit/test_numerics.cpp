@@ -33,7 +33,9 @@ TEST(Numerics, GuardNamesOpLayerShapeAndCount) {
     ADD_FAILURE() << "expected the guard to stop at dense_1";
   } catch (const Error& e) {
     const std::string message = e.what();
-    EXPECT_NE(message.find("op 'dense' in layer 'dense_1' produced 5 non-finite value(s)"), std::string::npos) << message;
+    EXPECT_NE(message.find("op 'dense' in layer 'dense_1' produced 5 non-finite value(s)"),
+              std::string::npos)
+        << message;
     EXPECT_NE(message.find("shape (5, 2)"), std::string::npos) << message;
   }
   set_check_numerics(false);
@@ -54,7 +56,9 @@ TEST(Numerics, FitStopsAtNanLoss) {
     model->fit(x, y, options);
     ADD_FAILURE() << "fit must stop";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("the loss became nan at epoch 1, by step 1/1"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("the loss became nan at epoch 1, by step 1/1"),
+              std::string::npos)
+        << e.what();
   }
   EXPECT_EQ(epochs_ended, 0);  // no epoch-end callback, so no checkpoint overwritten
 }

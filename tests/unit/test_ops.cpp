@@ -34,7 +34,11 @@ TEST(Ops, WindowAxisFollowsKerasSame) {
 }
 
 TEST(Ops, Conv2dMatchesReferenceAcrossGeometries) {
-  struct Case { Shape x, k; Size2 s; Padding p; };
+  struct Case {
+    Shape x, k;
+    Size2 s;
+    Padding p;
+  };
   const std::vector<Case> cases = {
       {{1, 28, 28, 1}, {3, 3, 1, 4}, 1, Padding::valid()},
       {{2, 7, 9, 3}, {3, 3, 3, 5}, 2, Padding::same()},
@@ -50,13 +54,15 @@ TEST(Ops, Conv2dMatchesReferenceAcrossGeometries) {
     backend::Conv2dGeometry g;
     g.n = c.x[0], g.h = c.x[1], g.w = c.x[2], g.c = c.x[3];
     g.kh = c.k[0], g.kw = c.k[1], g.o = c.k[3];
-    const WindowAxis r = window_axis(g.h, g.kh, c.s.h, c.p, true), q = window_axis(g.w, g.kw, c.s.w, c.p, false);
+    const WindowAxis r = window_axis(g.h, g.kh, c.s.h, c.p, true),
+                     q = window_axis(g.w, g.kw, c.s.w, c.p, false);
     g.oh = r.output, g.ow = q.output, g.stride_h = c.s.h, g.stride_w = c.s.w;
     g.pad_top = r.pad_before, g.pad_left = q.pad_before;
     EXPECT_EQ(y.shape(), (Shape{g.n, g.oh, g.ow, g.o}));
     std::vector<double> want = reference::conv2d_forward(g, values(x), values(k));
     const std::vector<double> bias = values(b);
-    for (std::size_t i = 0; i < want.size(); ++i) want[i] += bias[i % static_cast<std::size_t>(g.o)];
+    for (std::size_t i = 0; i < want.size(); ++i)
+      want[i] += bias[i % static_cast<std::size_t>(g.o)];
     expect_near_all(values(y), want, 1e-5);
   }
 }
@@ -64,11 +70,14 @@ TEST(Ops, Conv2dMatchesReferenceAcrossGeometries) {
 TEST(Ops, PoolingMatchesReference) {
   const Tensor x = Tensor::uniform({2, 7, 5, 3}, -1, 1, 9);
   for (auto mode : {backend::PoolMode::max, backend::PoolMode::min, backend::PoolMode::avg}) {
-    auto* op = mode == backend::PoolMode::max ? &max_pool2d : mode == backend::PoolMode::min ? &min_pool2d : &avg_pool2d;
+    auto* op = mode == backend::PoolMode::max   ? &max_pool2d
+               : mode == backend::PoolMode::min ? &min_pool2d
+                                                : &avg_pool2d;
     const Tensor y = (*op)(x, 3, Size2(2), Padding::same());
     backend::Pool2dGeometry g;
     g.n = 2, g.h = 7, g.w = 5, g.c = 3, g.ph = 3, g.pw = 3, g.stride_h = 2, g.stride_w = 2;
-    const WindowAxis r = window_axis(7, 3, 2, Padding::same(), true), q = window_axis(5, 3, 2, Padding::same(), false);
+    const WindowAxis r = window_axis(7, 3, 2, Padding::same(), true),
+                     q = window_axis(5, 3, 2, Padding::same(), false);
     g.oh = r.output, g.ow = q.output, g.pad_top = r.pad_before, g.pad_left = q.pad_before;
     EXPECT_EQ(y.shape(), (Shape{2, 4, 3, 3}));
     expect_near_all(values(y), reference::pool2d_forward(mode, g, values(x)), 1e-6);
@@ -95,8 +104,7 @@ TEST(Ops, PoolingGradientThroughTheTapeMatchesReference) {
     GradientTape tape;
     const Tensor y = (*op)(x, 3, Size2(2), Padding::same());
     const Tensor dx = tape.gradient(y, {x}, dy)[0];
-    expect_near_all(values(dx), reference::pool2d_backward(mode, g, values(x), values(dy)),
-                    1e-12);
+    expect_near_all(values(dx), reference::pool2d_backward(mode, g, values(x), values(dy)), 1e-12);
     NoGrad guard;
     EXPECT_EQ(values((*op)(x, 3, Size2(2), Padding::same())), values(y));
   }
@@ -124,10 +132,12 @@ TEST(Ops, LossesMatchHandComputation) {
   };
   const double want = (ce(2.0, 1.0, 0.1, 2.0) + ce(0.5, 2.5, 0.3, 2.5)) / 2;
   EXPECT_NEAR(sparse_categorical_crossentropy(labels, softmax(logits)).item(), want, 1e-12);
-  EXPECT_NEAR(categorical_crossentropy(one_hot(labels, 3, DType::f64), logits, true).item(), want, 1e-12);
+  EXPECT_NEAR(categorical_crossentropy(one_hot(labels, 3, DType::f64), logits, true).item(), want,
+              1e-12);
   const Tensor z = Tensor::from_vector<double>({-30.0, 0.0, 4.0}, {3, 1});
   const Tensor t = Tensor::from_vector<double>({1.0, 0.0, 1.0}, {3, 1});
-  const double bce = (30.0 + std::log1p(std::exp(-30.0)) + std::log(2.0) + std::log1p(std::exp(-4.0))) / 3;
+  const double bce =
+      (30.0 + std::log1p(std::exp(-30.0)) + std::log(2.0) + std::log1p(std::exp(-4.0))) / 3;
   EXPECT_NEAR(binary_crossentropy(t, sigmoid(z)).item(), bce, 1e-12);
 }
 
@@ -142,24 +152,49 @@ TEST(Ops, BadArgumentsRaiseNamedErrors) {
       EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
     }
   };
-  expect_error([&] { conv2d(Tensor::zeros({5, 5, 2}), k); }, "conv2d: expected input of rank 4, found shape (5, 5, 2)");
+  expect_error(
+      [&] {
+        conv2d(Tensor::zeros({5, 5, 2}), k);
+      },
+      "conv2d: expected input of rank 4, found shape (5, 5, 2)");
   expect_error([&] { conv2d(x, k, Tensor(), 0); }, "conv2d: strides must be >= 1");
-  expect_error([&] { conv2d(x, Tensor::zeros({3, 3, 3, 4})); }, "(1, 5, 5, 2) has 2 channels but kernel (3, 3, 3, 4)");
+  expect_error(
+      [&] {
+        conv2d(x, Tensor::zeros({3, 3, 3, 4}));
+      },
+      "(1, 5, 5, 2) has 2 channels but kernel (3, 3, 3, 4)");
   expect_error([&] { conv2d(x, Tensor::zeros({7, 7, 2, 1})); }, "larger than the padded input");
   expect_error([&] { max_pool2d(x, 0); }, "max_pool2d: window size must be >= 1");
   expect_error([&] { min_pool2d(x, 6); }, "min_pool2d: pool size 6x6 is larger");
   expect_error([&] { avg_pool2d(x, 2, Size2(-1)); }, "avg_pool2d: strides must be >= 1");
   // Winners are int32 positions within an image (no channels, so nothing is allocated).
   const Tensor huge = Tensor::zeros({1, 65536, 32768, 0});
-  expect_error([&] { max_pool2d(huge, 2); }, "max_pool2d: input (1, 65536, 32768, 0) has 65536x32768");
+  expect_error([&] { max_pool2d(huge, 2); },
+               "max_pool2d: input (1, 65536, 32768, 0) has 65536x32768");
   expect_error([&] { min_pool2d(huge, 2); }, "fewer than 2^31");
-  expect_error([&] { dense(Tensor::zeros({2, 3}), Tensor::zeros({4, 5})); }, "dense: input (2, 3) has 3 features but kernel (4, 5)");
-  expect_error([&] { concatenate({Tensor::zeros({2, 3}), Tensor::zeros({3, 3})}, -1); }, "concatenate: shapes (2, 3) (input 0) and (3, 3)");
-  expect_error([&] {
-    sparse_categorical_crossentropy(Tensor::from_vector<std::int32_t>({0, 3}, {2}), Tensor::zeros({2, 3}), true);
-  }, "y_true[1] = 3 is out of range [0, 3)");
-  expect_error([&] { categorical_crossentropy(Tensor::zeros({2, 3}), Tensor::zeros({2, 3})); }, "softmax activation");
-  expect_error([&] { conv2d(x, k, Tensor(), 1, Padding::explicit_amounts(-1, 0, 0, 0)); }, "padding amounts must be >= 0");
+  expect_error(
+      [&] {
+        dense(Tensor::zeros({2, 3}), Tensor::zeros({4, 5}));
+      },
+      "dense: input (2, 3) has 3 features but kernel (4, 5)");
+  expect_error(
+      [&] {
+        concatenate({Tensor::zeros({2, 3}), Tensor::zeros({3, 3})}, -1);
+      },
+      "concatenate: shapes (2, 3) (input 0) and (3, 3)");
+  expect_error(
+      [&] {
+        sparse_categorical_crossentropy(Tensor::from_vector<std::int32_t>({0, 3}, {2}),
+                                        Tensor::zeros({2, 3}), true);
+      },
+      "y_true[1] = 3 is out of range [0, 3)");
+  expect_error(
+      [&] {
+        categorical_crossentropy(Tensor::zeros({2, 3}), Tensor::zeros({2, 3}));
+      },
+      "softmax activation");
+  expect_error([&] { conv2d(x, k, Tensor(), 1, Padding::explicit_amounts(-1, 0, 0, 0)); },
+               "padding amounts must be >= 0");
   EXPECT_THROW(Padding::parse("sideways"), Error);
   EXPECT_EQ(Padding::parse("1,2").left, 2);
 }

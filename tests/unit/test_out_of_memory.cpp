@@ -41,9 +41,9 @@ std::unique_ptr<Sequential> impossible_model() {
 
 std::unique_ptr<Sequential> small_model() {
   clear_session();
-  auto model = std::make_unique<Sequential>(std::vector<LayerRef>{
-      InputLayer({28, 28, 1}), Conv2D(8, 3, {.activation = "relu"}), Flatten(),
-      Dense(10, {.activation = "softmax"})});
+  auto model = std::make_unique<Sequential>(
+      std::vector<LayerRef>{InputLayer({28, 28, 1}), Conv2D(8, 3, {.activation = "relu"}),
+                            Flatten(), Dense(10, {.activation = "softmax"})});
   model->compile(std::make_shared<Adam>(), "sparse_categorical_crossentropy");
   return model;
 }
@@ -131,9 +131,9 @@ class CustomBackward final : public Layer {
 
 std::unique_ptr<Sequential> model_with_backward(const CustomBackward::Step& backward) {
   clear_session();
-  return std::make_unique<Sequential>(std::vector<LayerRef>{
-      InputLayer({4}), Dense(3), LayerRef(std::make_shared<CustomBackward>("hog", backward)),
-      Dense(2)});
+  return std::make_unique<Sequential>(
+      std::vector<LayerRef>{InputLayer({4}), Dense(3),
+                            LayerRef(std::make_shared<CustomBackward>("hog", backward)), Dense(2)});
 }
 
 // Forward and backward through `model` on a (5, 4) batch: d sum(output) / d weights.

@@ -17,7 +17,8 @@ TEST(PlotModel, OddEvenModelHasTheSeedsShapes) {
   auto model = odd_even_model();
   EXPECT_EQ(model->output_names(), (std::vector<std::string>{"num_out", "odd_out"}));
   EXPECT_EQ(model->layer_output_shape("concatenate"), (Shape{3200 + 784}));
-  EXPECT_EQ(model->inbound_layers("concatenate"), (std::vector<std::string>{"flatten_1", "flatten_2"}));
+  EXPECT_EQ(model->inbound_layers("concatenate"),
+            (std::vector<std::string>{"flatten_1", "flatten_2"}));
   EXPECT_EQ(model->inbound_layers("odd_out"), (std::vector<std::string>{"flatten_2"}));
   // conv_1 640 + conv_2 73,856 + num_out (3984*10 + 10) + odd_out (784 + 1)
   EXPECT_EQ(model->count_params(), 640 + 73856 + 39850 + 785);

@@ -22,15 +22,16 @@ namespace {
 Tensor digits(std::int64_t n, std::uint64_t seed) {
   std::vector<std::int32_t> labels(static_cast<std::size_t>(n));
   const std::vector<float> u = Tensor::uniform({n}, 0.0, 1.0, seed).to_vector<float>();
-  for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = static_cast<std::int32_t>(u[i] * 10) % 10;
+  for (std::size_t i = 0; i < labels.size(); ++i)
+    labels[i] = static_cast<std::int32_t>(u[i] * 10) % 10;
   return Tensor::from_vector(labels, {n});
 }
 
 std::unique_ptr<Sequential> small_cnn() {
   clear_session();
-  auto model = std::make_unique<Sequential>(std::vector<LayerRef>{
-      InputLayer({8, 8, 1}), Conv2D(4, 3, {.activation = "relu"}), MaxPooling2D(2), Flatten(),
-      Dense(10, {.activation = "softmax"})});
+  auto model = std::make_unique<Sequential>(
+      std::vector<LayerRef>{InputLayer({8, 8, 1}), Conv2D(4, 3, {.activation = "relu"}),
+                            MaxPooling2D(2), Flatten(), Dense(10, {.activation = "softmax"})});
   model->compile(std::make_shared<Adam>(), "sparse_categorical_crossentropy", {"accuracy"});
   return model;
 }
@@ -94,9 +95,10 @@ TEST(HostWaits, SteadyFitStepsOfTheCnnWaitForNothing) {
 // BatchNormalization moves its statistics inside the step, on the device: still no host wait.
 TEST(HostWaits, SteadyFitStepsWithBatchNormalizationWaitForNothing) {
   clear_session();
-  Sequential model({InputLayer({8, 8, 1}), ZeroPadding2D(), DepthwiseConv2D(3, {.depth_multiplier = 2}),
-                    BatchNormalization(), ReLU({.max_value = 6.0}), Conv2D(4, 1),
-                    GlobalAveragePooling2D(), Dense(10, {.activation = "softmax"})});
+  Sequential model({InputLayer({8, 8, 1}), ZeroPadding2D(),
+                    DepthwiseConv2D(3, {.depth_multiplier = 2}), BatchNormalization(),
+                    ReLU({.max_value = 6.0}), Conv2D(4, 1), GlobalAveragePooling2D(),
+                    Dense(10, {.activation = "softmax"})});
   model.compile(std::make_shared<Adam>(), "sparse_categorical_crossentropy", {"accuracy"});
   const std::int64_t n = 236, batch = 4;
   const TensorMap x{{model.input_names()[0], Tensor::uniform({n, 8, 8, 1}, 0.0, 1.0, 5)}};
@@ -202,8 +204,10 @@ TEST(HostWaits, SparseLabelsAreCheckedBeforeTheFirstStep) {
   options.verbose = 0;
   for (const std::string& call : {std::string("fit"), std::string("evaluate")}) {
     try {
-      if (call == "fit") model->fit(images, labels, options);
-      else model->evaluate(images, labels);
+      if (call == "fit")
+        model->fit(images, labels, options);
+      else
+        model->evaluate(images, labels);
       ADD_FAILURE() << call << " accepted the label 10 for 10 classes";
     } catch (const Error& e) {
       EXPECT_NE(std::string(e.what()).find(call + " (output '" + output +

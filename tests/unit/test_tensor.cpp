@@ -86,7 +86,8 @@ TEST(Memory, CpuStatsTrackAllocations) {
 }
 
 TEST(Memory, LargeCpuBlocksAreReused) {
-  if (const char* off = std::getenv("KILN_CPU_NO_CACHE"); off != nullptr && std::string(off) == "1") {
+  if (const char* off = std::getenv("KILN_CPU_NO_CACHE");
+      off != nullptr && std::string(off) == "1") {
     GTEST_SKIP() << "KILN_CPU_NO_CACHE=1 turns the CPU block cache off";
   }
   allocator_for(Device::cpu()).empty_cache();

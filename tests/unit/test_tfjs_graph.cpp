@@ -22,7 +22,8 @@ class TfjsGraph : public testing::TempDirTest {
   void write(const std::string& json, const std::vector<std::uint8_t>& shard) {
     std::ofstream(dir_ / "model.json") << json;
     std::ofstream out(dir_ / "w.bin", std::ios::binary);
-    out.write(reinterpret_cast<const char*>(shard.data()), static_cast<std::streamsize>(shard.size()));
+    out.write(reinterpret_cast<const char*>(shard.data()),
+              static_cast<std::streamsize>(shard.size()));
   }
   std::string model() const { return (dir_ / "model.json").string(); }
 };
@@ -46,7 +47,8 @@ const char* const kModel = R"({
 
 // float16 1.0 (0x3c00), -2.0 (0xc000), 1/3 rounded (0x3555), the smallest subnormal (0x0001);
 // little-endian. Then the uint8 levels 0, 2, 255.
-const std::vector<std::uint8_t> kShard = {0x00, 0x3c, 0x00, 0xc0, 0x55, 0x35, 0x01, 0x00, 0, 2, 255};
+const std::vector<std::uint8_t> kShard = {0x00, 0x3c, 0x00, 0xc0, 0x55, 0x35,
+                                          0x01, 0x00, 0,    2,    255};
 
 TEST_F(TfjsGraph, DequantisesFloat16AndUint8) {
   write(kModel, kShard);

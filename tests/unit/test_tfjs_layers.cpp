@@ -39,7 +39,8 @@ class TfjsLayers : public testing::TempDirTest {
     auto model = load_model(path(encoding + "/model.json"));
     std::vector<float> x(2 * 8 * 8 * 3);
     std::ifstream(path("x.bin"), std::ios::binary)
-        .read(reinterpret_cast<char*>(x.data()), static_cast<std::streamsize>(x.size() * sizeof(float)));
+        .read(reinterpret_cast<char*>(x.data()),
+              static_cast<std::streamsize>(x.size() * sizeof(float)));
     return model->predict(Tensor::from_vector(x, {2, 8, 8, 3})).to_vector<float>();
   }
 
@@ -86,7 +87,8 @@ TEST_F(TfjsLayers, EveryEncodingMatchesTheNumpyModel) {
     const std::vector<float> probs = predict(encoding);
     const std::vector<double> want = reference(encoding);
     ASSERT_EQ(probs.size(), want.size()) << encoding;
-    for (std::size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(probs[i], want[i], 1e-5) << encoding << " " << i;
+    for (std::size_t i = 0; i < want.size(); ++i)
+      EXPECT_NEAR(probs[i], want[i], 1e-5) << encoding << " " << i;
   }
 }
 
@@ -105,10 +107,12 @@ TEST_F(TfjsLayers, ReadsKerasTrainingConfigs) {  // modelTopology.training_confi
   const auto* sgd = dynamic_cast<const SGD*>(&model->optimizer());
   ASSERT_NE(sgd, nullptr);
   EXPECT_DOUBLE_EQ(sgd->learning_rate(), 0.01);
-  EXPECT_NE(model->summary().find("Non-trainable params: 16\n"), std::string::npos) << model->summary();
+  EXPECT_NE(model->summary().find("Non-trainable params: 16\n"), std::string::npos)
+      << model->summary();
 }
 
-TEST_F(TfjsLayers, ReadsTfjsTrainingConfigs) {  // trainingConfig: categoricalCrossentropy, learningRate
+TEST_F(TfjsLayers,
+       ReadsTfjsTrainingConfigs) {  // trainingConfig: categoricalCrossentropy, learningRate
   auto model = load_model(path("float16/model.json"));
   ASSERT_TRUE(model->compiled());
   EXPECT_EQ(model->compile_options().loss.at(""), "categorical_crossentropy");
@@ -124,7 +128,10 @@ TEST_F(TfjsLayers, AShortShardNamesTheFileAndTheByteCounts) {
   const std::string shard = path("float32/group1-shard2of2.bin");
   std::filesystem::resize_file(shard, std::filesystem::file_size(shard) - 3);
   const std::string message = load_error("float32/model.json");
-  EXPECT_NE(message.find("weightsManifest group 1: its weights take 780 bytes, its shards hold 777"), std::string::npos) << message;
+  EXPECT_NE(
+      message.find("weightsManifest group 1: its weights take 780 bytes, its shards hold 777"),
+      std::string::npos)
+      << message;
   EXPECT_NE(message.find("group1-shard2of2.bin (386 bytes)"), std::string::npos) << message;
   EXPECT_NE(message.find("a shard is missing bytes"), std::string::npos) << message;
 }
@@ -132,8 +139,10 @@ TEST_F(TfjsLayers, AShortShardNamesTheFileAndTheByteCounts) {
 TEST_F(TfjsLayers, AMissingShardIsNamed) {
   std::filesystem::remove(path("uint8/group2-shard1of1.bin"));
   const std::string message = load_error("uint8/model.json");
-  EXPECT_NE(message.find("weightsManifest group 2: shard " + path("uint8/group2-shard1of1.bin") + " is missing"),
-            std::string::npos) << message;
+  EXPECT_NE(message.find("weightsManifest group 2: shard " + path("uint8/group2-shard1of1.bin") +
+                         " is missing"),
+            std::string::npos)
+      << message;
 }
 
 TEST_F(TfjsLayers, AWeightOfAnotherShapeIsAnError) {
@@ -141,8 +150,10 @@ TEST_F(TfjsLayers, AWeightOfAnotherShapeIsAnError) {
     if (entry["name"] == "dense/kernel") entry["shape"] = {3, 4};
   });
   const std::string message = load_error("float32/model.json");
-  EXPECT_NE(message.find("weight 'dense/kernel' has shape (3, 4), model 'tiny_mobilenet' expects (4, 3)"),
-            std::string::npos) << message;
+  EXPECT_NE(
+      message.find("weight 'dense/kernel' has shape (3, 4), model 'tiny_mobilenet' expects (4, 3)"),
+      std::string::npos)
+      << message;
 }
 
 TEST_F(TfjsLayers, MissingAndLeftOverWeightsAreListed) {
@@ -151,16 +162,20 @@ TEST_F(TfjsLayers, MissingAndLeftOverWeightsAreListed) {
   });
   const std::string message = load_error("float16/model.json");
   EXPECT_NE(message.find("1 of model 'tiny_mobilenet''s 13 weights are not in the file: bn2/gamma"),
-            std::string::npos) << message;
+            std::string::npos)
+      << message;
   edit_weights("float16/model.json", [](Json& entry) {
     if (entry["name"] == "bn3/gamma") entry["name"] = "bn2/gamma";
   });
   Json json = read_json("float16/model.json");
-  json["weightsManifest"][0]["weights"].push_back({{"name", "extra/bias"}, {"shape", {0}}, {"dtype", "float32"}});
+  json["weightsManifest"][0]["weights"].push_back(
+      {{"name", "extra/bias"}, {"shape", {0}}, {"dtype", "float32"}});
   write_json("float16/model.json", json);
   const std::string leftover = load_error("float16/model.json");
-  EXPECT_NE(leftover.find("the file holds 1 weight(s) that model 'tiny_mobilenet' does not have: extra/bias"),
-            std::string::npos) << leftover;
+  EXPECT_NE(leftover.find(
+                "the file holds 1 weight(s) that model 'tiny_mobilenet' does not have: extra/bias"),
+            std::string::npos)
+      << leftover;
 }
 
 TEST_F(TfjsLayers, UnsupportedEntriesAreRefusedByName) {
@@ -168,30 +183,38 @@ TEST_F(TfjsLayers, UnsupportedEntriesAreRefusedByName) {
     if (entry["name"] == "bn1/beta") entry["quantization"]["dtype"] = "int4";
   });
   const std::string quantization = load_error("uint8/model.json");
-  EXPECT_NE(quantization.find("weight 'bn1/beta': quantization dtype 'int4' is not supported (uint8, uint16, float16)"),
-            std::string::npos) << quantization;
+  EXPECT_NE(
+      quantization.find(
+          "weight 'bn1/beta': quantization dtype 'int4' is not supported (uint8, uint16, float16)"),
+      std::string::npos)
+      << quantization;
   edit_weights("float32/model.json", [](Json& entry) {
     if (entry["name"] == "bn1/beta") entry["dtype"] = "int32";
   });
   const std::string dtype = load_error("float32/model.json");
-  EXPECT_NE(dtype.find("weight 'bn1/beta': dtype 'int32' is not supported"), std::string::npos) << dtype;
+  EXPECT_NE(dtype.find("weight 'bn1/beta': dtype 'int32' is not supported"), std::string::npos)
+      << dtype;
 }
 
 TEST_F(TfjsLayers, AGraphModelOrAPlainKerasConfigIsNotALayersModel) {
-  write_json("graph.json", {{"format", "graph-model"}, {"modelTopology", {{"node", Json::array()}}},
+  write_json("graph.json", {{"format", "graph-model"},
+                            {"modelTopology", {{"node", Json::array()}}},
                             {"weightsManifest", Json::array()}});
-  EXPECT_NE(load_error("graph.json").find("a TF.js graph model (format \"graph-model\""), std::string::npos)
+  EXPECT_NE(load_error("graph.json").find("a TF.js graph model (format \"graph-model\""),
+            std::string::npos)
       << load_error("graph.json");
   write_json("arch.json", read_json("float16/model.json")["modelTopology"]);
   // Without a weightsManifest it is a Keras architecture (model.to_json()), which needs weights.
   EXPECT_NE(load_error("arch.json").find("an architecture without weights; give its weights file"),
-            std::string::npos) << load_error("arch.json");
+            std::string::npos)
+      << load_error("arch.json");
 }
 
 // One Dense(2) layer on 3 inputs, its float16 kernel holding IEEE half's edge cases.
 TEST_F(TfjsLayers, Float16DecodesEveryKindOfHalf) {
   const std::vector<std::uint16_t> halves = {0x3c00, 0xc000, 0x0001, 0x8000, 0x7bff, 0x3555};
-  const std::vector<float> want = {1.0f, -2.0f, 5.9604644775390625e-8f, -0.0f, 65504.0f, 0.333251953125f};
+  const std::vector<float> want = {1.0f,  -2.0f,    5.9604644775390625e-8f,
+                                   -0.0f, 65504.0f, 0.333251953125f};
   std::filesystem::create_directories(path("half"));
   write_json("half/model.json", Json::parse(R"({
     "modelTopology": {"class_name": "Sequential", "config": {"name": "s", "layers": [
@@ -200,7 +223,8 @@ TEST_F(TfjsLayers, Float16DecodesEveryKindOfHalf) {
     "weightsManifest": [{"paths": ["w.bin"], "weights": [
       {"name": "d/kernel", "shape": [3, 2], "dtype": "float32", "quantization": {"dtype": "float16"}}]}]})"));
   std::ofstream(path("half/w.bin"), std::ios::binary)
-      .write(reinterpret_cast<const char*>(halves.data()), static_cast<std::streamsize>(halves.size() * 2));
+      .write(reinterpret_cast<const char*>(halves.data()),
+             static_cast<std::streamsize>(halves.size() * 2));
   auto model = load_model(path("half/model.json"));
   const std::vector<float> got = model->weights()[0]->value().to_vector<float>();
   ASSERT_EQ(got.size(), want.size());
@@ -212,8 +236,10 @@ TEST_F(TfjsLayers, Float16DecodesEveryKindOfHalf) {
   std::ofstream(path("half/w.bin"), std::ios::binary | std::ios::in)
       .write(reinterpret_cast<const char*>(&infinity), 2);
   const std::string message = load_error("half/model.json");
-  EXPECT_NE(message.find("weight 'd/kernel' of shape (3, 2): element 0 is inf (weights must be finite)"),
-            std::string::npos) << message;
+  EXPECT_NE(
+      message.find("weight 'd/kernel' of shape (3, 2): element 0 is inf (weights must be finite)"),
+      std::string::npos)
+      << message;
 }
 
 }  // namespace

@@ -19,7 +19,8 @@ namespace fs = std::filesystem;
 template <class T>
 void write_raw(const fs::path& path, const std::vector<T>& values) {
   std::ofstream out(path, std::ios::binary);
-  out.write(reinterpret_cast<const char*>(values.data()), static_cast<std::streamsize>(values.size() * sizeof(T)));
+  out.write(reinterpret_cast<const char*>(values.data()),
+            static_cast<std::streamsize>(values.size() * sizeof(T)));
 }
 
 void expect_close(const std::vector<float>& got, const std::vector<double>& want, double rtol,
@@ -46,27 +47,34 @@ TEST(TorchReference, SeedModelMatchesPyTorch) {
   write_raw(dir / "x.bin", x.to_vector<float>());
   write_raw(dir / "y.bin", y.to_vector<std::int32_t>());
 
-  const std::string script = std::string(KILN_SOURCE_DIR) + "/tests/reference/torch_seed_reference.py";
+  const std::string script =
+      std::string(KILN_SOURCE_DIR) + "/tests/reference/torch_seed_reference.py";
   const std::string command = "/usr/bin/python3 " + script + " " + dir.string() + " 4";
   ASSERT_EQ(std::system(command.c_str()), 0) << "the PyTorch reference failed: " << command
                                              << " (needs Debian python3-torch and python3-h5py)";
   std::ifstream in(dir / "ref.json");
   const nlohmann::json ref = nlohmann::json::parse(in);
 
-  expect_close(model->call(x).to_vector<float>(), ref["probs"].get<std::vector<double>>(), 1e-4, 1e-6, "probs");
+  expect_close(model->call(x).to_vector<float>(), ref["probs"].get<std::vector<double>>(), 1e-4,
+               1e-6, "probs");
   std::vector<std::shared_ptr<Variable>> vars = model->weights();
   {
     GradientTape tape;
     tape.accumulate(sparse_categorical_crossentropy(y, model->call(x, true)), vars);
   }
-  expect_close(vars[0]->grad().to_vector<float>(), ref["grad_conv2d_kernel"].get<std::vector<double>>(), 1e-3,
-               1e-6, "d loss / d conv2d kernel");
-  expect_close(vars[8]->grad().to_vector<float>(), ref["grad_dense_2_kernel"].get<std::vector<double>>(), 1e-3,
-               1e-6, "d loss / d dense_2 kernel");
+  expect_close(vars[0]->grad().to_vector<float>(),
+               ref["grad_conv2d_kernel"].get<std::vector<double>>(), 1e-3, 1e-6,
+               "d loss / d conv2d kernel");
+  expect_close(vars[8]->grad().to_vector<float>(),
+               ref["grad_dense_2_kernel"].get<std::vector<double>>(), 1e-3, 1e-6,
+               "d loss / d dense_2 kernel");
 
   const auto losses = ref["adam_losses"].get<std::vector<double>>();
   for (std::size_t step = 0; step < losses.size(); ++step) {
-    const double loss = model->train_step({{model->input_names()[0], x}}, {{model->output_names()[0], y}}).to_host().at("loss");
+    const double loss =
+        model->train_step({{model->input_names()[0], x}}, {{model->output_names()[0], y}})
+            .to_host()
+            .at("loss");
     EXPECT_NEAR(loss, losses[step], 1e-4 * std::abs(losses[step])) << "Adam step " << step + 1;
   }
   EXPECT_LT(losses.back(), losses.front());

@@ -17,7 +17,8 @@ int main(int argc, char** argv) try {
   const kiln::Tensor y = kiln::Tensor::from_vector(labels, {64});
 
   for (int step = 0; step < 3; ++step) {
-    const auto logs = model->train_step({{model->input_names()[0], x}}, {{model->output_names()[0], y}});
+    const auto logs =
+        model->train_step({{model->input_names()[0], x}}, {{model->output_names()[0], y}});
     std::printf("step %d loss %.4f\n", step + 1, logs.to_host().at("loss"));
   }
   kiln::save_weights(*model, out);

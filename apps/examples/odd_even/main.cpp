@@ -25,24 +25,29 @@ int main(int argc, char** argv) try {
   std::printf("%s", model.summary().c_str());
 
   // model.compile(loss={"num_out": ..., "odd_out": ...}, metrics=["accuracy"])
-  model.compile({.optimizer = std::make_shared<kiln::Adam>(),
-                 .loss = {{"num_out", "categorical_crossentropy"}, {"odd_out", "binary_crossentropy"}},
-                 .metrics = {{"", {"accuracy"}}}});
+  model.compile(
+      {.optimizer = std::make_shared<kiln::Adam>(),
+       .loss = {{"num_out", "categorical_crossentropy"}, {"odd_out", "binary_crossentropy"}},
+       .metrics = {{"", {"accuracy"}}}});
 
   auto targets = [](const kiln::Tensor& labels) {
     std::vector<float> odd;
-    for (std::int32_t label : labels.to_vector<std::int32_t>()) odd.push_back(static_cast<float>(label % 2));
+    for (std::int32_t label : labels.to_vector<std::int32_t>())
+      odd.push_back(static_cast<float>(label % 2));
     return kiln::TensorMap{{"num_out", kiln::to_categorical(labels, 10)},
                            {"odd_out", kiln::Tensor::from_vector(odd, {labels.dim(0), 1})}};
   };
-  model.fit({{"input", mnist.x_train}}, targets(mnist.y_train), {.batch_size = 32, .epochs = epochs});
+  model.fit({{"input", mnist.x_train}}, targets(mnist.y_train),
+            {.batch_size = 32, .epochs = epochs});
 
-  for (const auto& [name, value] : model.evaluate({{"input", mnist.x_test}}, targets(mnist.y_test))) {
+  for (const auto& [name, value] :
+       model.evaluate({{"input", mnist.x_test}}, targets(mnist.y_test))) {
     std::printf("test %s: %.4f\n", name.c_str(), value);
   }
   // y_num, y_odd = model.predict(x_test[:1])
   const kiln::TensorMap first = model.predict(
-      {{"input", kiln::gather_rows(mnist.x_test, kiln::Tensor::from_vector<std::int32_t>({0}, {1}))}});
+      {{"input",
+        kiln::gather_rows(mnist.x_test, kiln::Tensor::from_vector<std::int32_t>({0}, {1}))}});
   std::printf("first test image: digit %d, P(odd) = %.3f\n",
               kiln::argmax(first.at("num_out")).to_vector<std::int32_t>()[0],
               first.at("odd_out").to_vector<float>()[0]);

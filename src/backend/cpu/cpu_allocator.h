@@ -42,8 +42,8 @@ class CpuAllocator final : public Allocator {
   MemoryStats stats_;
   bool caching_;
   std::size_t cached_bytes_ = 0;
-  std::multimap<std::size_t, void*> cache_;          // block size -> free block
-  std::map<void*, std::size_t> large_blocks_;        // every large block handed out -> its size
+  std::multimap<std::size_t, void*> cache_;    // block size -> free block
+  std::map<void*, std::size_t> large_blocks_;  // every large block handed out -> its size
 };
 
 }  // namespace kiln::backend

@@ -301,15 +301,17 @@ void CpuBackend::accuracy_count(AccuracyKind kind, const Tensor& y_pred, const T
     if (kind == AccuracyKind::binary) {
       const T* truth = y_true.data<T>();
       const T half = T(0.5);
-      for (std::int64_t i = 0; i < y_pred.numel(); ++i) hits += (pred[i] > half) == (truth[i] > half);
+      for (std::int64_t i = 0; i < y_pred.numel(); ++i)
+        hits += (pred[i] > half) == (truth[i] > half);
       return;
     }
     const cpu::RowView view = cpu::row_view(y_pred);
     for (std::int64_t r = 0; r < view.rows; ++r) {
       const std::int64_t predicted = cpu::row_argmax(pred + r * view.cols, view.cols);
-      const std::int64_t expected = kind == AccuracyKind::sparse_categorical
-                                        ? y_true.data<std::int32_t>()[r]
-                                        : cpu::row_argmax(y_true.data<T>() + r * view.cols, view.cols);
+      const std::int64_t expected =
+          kind == AccuracyKind::sparse_categorical
+              ? y_true.data<std::int32_t>()[r]
+              : cpu::row_argmax(y_true.data<T>() + r * view.cols, view.cols);
       hits += predicted == expected;
     }
   });

@@ -51,12 +51,13 @@ ChunkPlan plan_chunks(const Conv2dGeometry& g, std::size_t element_bytes) {
   const std::size_t pixels = static_cast<std::size_t>(g.oh * g.ow) * element_bytes;
   const std::size_t columns = pixels * static_cast<std::size_t>(column_width(g));
   const std::size_t outputs = pixels * static_cast<std::size_t>(g.o);
-  const auto fit = static_cast<std::int64_t>(
-      std::min(kColumnBudgetBytes / std::max<std::size_t>(columns, 1),
-               kOutputBudgetBytes / std::max<std::size_t>(outputs, 1)));
+  const auto fit =
+      static_cast<std::int64_t>(std::min(kColumnBudgetBytes / std::max<std::size_t>(columns, 1),
+                                         kOutputBudgetBytes / std::max<std::size_t>(outputs, 1)));
   const int threads = omp_get_max_threads();
   ChunkPlan plan;
-  plan.chunk = std::clamp<std::int64_t>(fit, 1, std::max<std::int64_t>((g.n + threads - 1) / threads, 1));
+  plan.chunk =
+      std::clamp<std::int64_t>(fit, 1, std::max<std::int64_t>((g.n + threads - 1) / threads, 1));
   plan.count = (g.n + plan.chunk - 1) / plan.chunk;
   plan.threads = plan.count >= threads ? threads : 1;
   return plan;
@@ -241,9 +242,8 @@ void conv_backward(const Conv2dGeometry& g, const T* x, const T* w, const T* y, 
   for_chunks(g, plan, [&](const Chunk& c, int thread) {
     const T* dz = chunk_dz(g, y, dy, f, c);
     if (out.dbias != nullptr) {
-      add_column_sums(c.rows, g.o, bias_parts.data() + thread * g.o, [&](std::int64_t r, double* slot) {
-        add_row(dz + r * g.o, g.o, slot);
-      });
+      add_column_sums(c.rows, g.o, bias_parts.data() + thread * g.o,
+                      [&](std::int64_t r, double* slot) { add_row(dz + r * g.o, g.o, slot); });
     }
     if (out.dw != nullptr) {
       const T* col = columns_of(g, x, c);
@@ -284,8 +284,8 @@ void CpuBackend::conv2d_backward_fused(const Conv2dGeometry& g, const Tensor& x,
   cpu::dispatch_floating(dy.dtype(), "conv2d_backward", [&]<class T>(T) {
     const cpu::ConvGradients<T> out{cpu::data_or_null<T>(dx), cpu::data_or_null<T>(dw),
                                     cpu::data_or_null<T>(dbias)};
-    cpu::conv_backward(g, cpu::data_or_null<T>(x), cpu::data_or_null<T>(w),
-                       cpu::data_or_null<T>(y), dy.data<T>(), f, out);
+    cpu::conv_backward(g, cpu::data_or_null<T>(x), cpu::data_or_null<T>(w), cpu::data_or_null<T>(y),
+                       dy.data<T>(), f, out);
   });
 }
 

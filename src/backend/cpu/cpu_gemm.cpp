@@ -73,7 +73,7 @@ void gemm(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, st
 // whoever starts the program.
 std::string blas_core_advice() {
 #if defined(__x86_64__) && defined(__GNUC__)
-  static const char* const generic[] = {"Prescott", "Core2",   "Penryn", "Dunnington",
+  static const char* const generic[] = {"Prescott", "Core2",       "Penryn", "Dunnington",
                                         "Nehalem",  "Sandybridge", "Atom"};
   const std::string core = openblas_get_corename();
   const bool old = std::find(std::begin(generic), std::end(generic), core) != std::end(generic);
@@ -92,7 +92,9 @@ std::string blas_core_advice() {
 
 std::string blas_description() {
   const int parallel = openblas_get_parallel();
-  const char* threading = parallel == 2 ? "OpenMP threads" : parallel == 1 ? "pthreads" : "sequential";
+  const char* threading = parallel == 2   ? "OpenMP threads"
+                          : parallel == 1 ? "pthreads"
+                                          : "sequential";
   return std::string(openblas_get_config()) + " (" + threading + ")" + blas_core_advice();
 }
 

@@ -61,8 +61,8 @@ void broadcast_rows(const T* a, const Shape& a_shape, const T* b, const Shape& b
   const std::vector<std::int64_t> sa = broadcast_strides(a_shape, rank);
   const std::vector<std::int64_t> sb = broadcast_strides(b_shape, rank);
   const std::int64_t cols = rank == 0 ? 1 : out_shape[rank - 1];
-  const std::int64_t total = std::accumulate(out_shape.begin(), out_shape.end(), std::int64_t{1},
-                                             std::multiplies<>());
+  const std::int64_t total =
+      std::accumulate(out_shape.begin(), out_shape.end(), std::int64_t{1}, std::multiplies<>());
   const std::int64_t rows = cols == 0 ? 0 : total / cols;
   const std::int64_t step_a = rank == 0 ? 0 : sa[rank - 1], step_b = rank == 0 ? 0 : sb[rank - 1];
 #pragma omp parallel for if (total > cpu::kParallelThreshold)
@@ -107,18 +107,12 @@ bool ranks_before(T x, T y) {
 
 void CpuBackend::broadcast_binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
   switch (op) {
-    case BinaryOp::add:
-      return broadcast_binary_of<BinaryOp::add>(a, b, out);
-    case BinaryOp::subtract:
-      return broadcast_binary_of<BinaryOp::subtract>(a, b, out);
-    case BinaryOp::multiply:
-      return broadcast_binary_of<BinaryOp::multiply>(a, b, out);
-    case BinaryOp::floor_divide:
-      return broadcast_binary_of<BinaryOp::floor_divide>(a, b, out);
-    case BinaryOp::floor_mod:
-      return broadcast_binary_of<BinaryOp::floor_mod>(a, b, out);
-    case BinaryOp::equal:
-      return broadcast_binary_of<BinaryOp::equal>(a, b, out);
+    case BinaryOp::add: return broadcast_binary_of<BinaryOp::add>(a, b, out);
+    case BinaryOp::subtract: return broadcast_binary_of<BinaryOp::subtract>(a, b, out);
+    case BinaryOp::multiply: return broadcast_binary_of<BinaryOp::multiply>(a, b, out);
+    case BinaryOp::floor_divide: return broadcast_binary_of<BinaryOp::floor_divide>(a, b, out);
+    case BinaryOp::floor_mod: return broadcast_binary_of<BinaryOp::floor_mod>(a, b, out);
+    case BinaryOp::equal: return broadcast_binary_of<BinaryOp::equal>(a, b, out);
   }
 }
 

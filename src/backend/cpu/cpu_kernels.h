@@ -25,14 +25,9 @@ inline constexpr std::int64_t kParallelThreshold = 1 << 15;
 template <class Fn>
 void dispatch_floating(DType dtype, const char* op, Fn&& fn) {
   switch (dtype) {
-    case DType::f32:
-      fn(float{});
-      return;
-    case DType::f64:
-      fn(double{});
-      return;
-    default:
-      break;
+    case DType::f32: fn(float{}); return;
+    case DType::f64: fn(double{}); return;
+    default: break;
   }
   fail("cpu {}: expected a float32 or float64 tensor, found {}", op, dtype_name(dtype));
 }
@@ -41,18 +36,10 @@ void dispatch_floating(DType dtype, const char* op, Fn&& fn) {
 template <class Fn>
 void dispatch_any(DType dtype, const char* op, Fn&& fn) {
   switch (dtype) {
-    case DType::f32:
-      fn(float{});
-      return;
-    case DType::f64:
-      fn(double{});
-      return;
-    case DType::u8:
-      fn(std::uint8_t{});
-      return;
-    case DType::i32:
-      fn(std::int32_t{});
-      return;
+    case DType::f32: fn(float{}); return;
+    case DType::f64: fn(double{}); return;
+    case DType::u8: fn(std::uint8_t{}); return;
+    case DType::i32: fn(std::int32_t{}); return;
   }
   fail("cpu {}: unknown dtype {}", op, static_cast<int>(dtype));
 }
@@ -155,7 +142,8 @@ void add_column_sums(std::int64_t rows, std::int64_t cols, double* sums, Visit v
     for (std::int64_t r = 0; r < rows; ++r) visit(r, slot);
   }
   for (int t = 0; t < threads; ++t) {
-    for (std::int64_t j = 0; j < cols; ++j) sums[j] += partial[static_cast<std::size_t>(t * cols + j)];
+    for (std::int64_t j = 0; j < cols; ++j)
+      sums[j] += partial[static_cast<std::size_t>(t * cols + j)];
   }
 }
 

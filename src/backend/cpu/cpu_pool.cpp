@@ -220,15 +220,9 @@ void pool_backward(const Pool2dGeometry& g, const std::int32_t* winners, const T
 template <class Fn>
 void dispatch_mode(PoolMode mode, Fn&& fn) {
   switch (mode) {
-    case PoolMode::max:
-      fn.template operator()<PoolMode::max>();
-      return;
-    case PoolMode::min:
-      fn.template operator()<PoolMode::min>();
-      return;
-    case PoolMode::avg:
-      fn.template operator()<PoolMode::avg>();
-      return;
+    case PoolMode::max: fn.template operator()<PoolMode::max>(); return;
+    case PoolMode::min: fn.template operator()<PoolMode::min>(); return;
+    case PoolMode::avg: fn.template operator()<PoolMode::avg>(); return;
   }
   fail("cpu pool2d: unknown pooling mode {}", static_cast<int>(mode));
 }
@@ -256,12 +250,10 @@ void CpuBackend::pool2d_forward(PoolMode mode, const Pool2dGeometry& g, const Te
 
 void CpuBackend::pool2d_backward(PoolMode mode, const Pool2dGeometry& g, const Tensor& winners,
                                  const Tensor& dy, Tensor& dx) {
-  const std::int32_t* where =
-      mode == PoolMode::avg ? nullptr : winners.data<std::int32_t>();
+  const std::int32_t* where = mode == PoolMode::avg ? nullptr : winners.data<std::int32_t>();
   cpu::dispatch_floating(dx.dtype(), "pool2d_backward", [&]<class T>(T) {
-    cpu::dispatch_mode(mode, [&]<PoolMode m>() {
-      cpu::pool_backward<m>(g, where, dy.data<T>(), dx.data<T>());
-    });
+    cpu::dispatch_mode(
+        mode, [&]<PoolMode m>() { cpu::pool_backward<m>(g, where, dy.data<T>(), dx.data<T>()); });
   });
 }
 

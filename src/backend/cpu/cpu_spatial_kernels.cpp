@@ -22,8 +22,7 @@ struct Source {
 
 // Half-pixel centres unless `mode` says otherwise (graph_ops.h, ResizeMode).
 template <class T>
-std::vector<Source<T>> sources(std::int64_t in, std::int64_t out,
-                               ResizeMode mode = {false, true}) {
+std::vector<Source<T>> sources(std::int64_t in, std::int64_t out, ResizeMode mode = {false, true}) {
   std::vector<Source<T>> result(static_cast<std::size_t>(out));
   const T scale = mode.align_corners && out > 1 ? static_cast<T>(in - 1) / static_cast<T>(out - 1)
                                                 : static_cast<T>(in) / static_cast<T>(out);
@@ -121,8 +120,8 @@ void CpuBackend::resize_bilinear_backward(const Tensor& dy, Tensor& dx) {
   });
 }
 
-void CpuBackend::depthwise_conv2d_forward(const Conv2dGeometry& g, const Tensor& x,
-                                          const Tensor& w, Tensor& y) {
+void CpuBackend::depthwise_conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
+                                          Tensor& y) {
   const std::int64_t m = g.o / g.c;
   if (m == 1 && y.dtype() == DType::f32) {  // the common case, on the machine's vector width
     const float* in = x.data<float>();
