@@ -83,7 +83,7 @@ enum class DetectorKind : unsigned char { centernet, blazeface };
 class KILN_API Detector {
  public:
   // "centernet" or "blazeface" (model.json under $KILN_MODELS, else ~/.kiln/models), or a path
-  // to a TF.js model.json of either kind, recognised by its graph: CenterNet by its input
+  // to a TF.js model.json of either kind (or its folder), recognised by its graph: CenterNet by its input
   // 'tower_0/images' and output 'tower_0/detections'; BlazeFace by a square RGB input and
   // outputs that are, per feature map, scores (1, n, 1) and regressions (1, n, 16) whose n add
   // up to the anchor count (found by one run on zeros at load, as human sorts them by size).

@@ -181,7 +181,9 @@ Detector Detector::load(const std::string& model) {
              "unknown detector model '{}' (expected centernet, blazeface or the path of a TF.js "
              "model.json)",
              model);
-  const std::string path = named ? default_model_path(model) : model;
+  std::string path = named ? default_model_path(model) : model;
+  if (std::filesystem::is_directory(path))
+    path = (std::filesystem::path(path) / "model.json").string();
   KILN_CHECK(std::filesystem::exists(path),
              "detector model {} not found (run scripts/fetch-models.sh, or give a model.json path)",
              path);

@@ -85,8 +85,8 @@ grep -q "unknown detector model 'yolo'" err.txt || fail "unknown model: $(cat er
   >path.out || fail "kiln detect --model $MODELS/centernet/model.json failed"
 diff <(tail -n +2 path.out | sed 's/^path.png//') <(tail -n +2 centernet_dog.out | sed 's/^centernet_dog.png//') ||
   fail "CenterNet by path and by name differ"
-"$KILN" detect "$PHOTOS/person.jpg" -o path.png --model "$MODELS/blazeface/model.json" >path.out ||
-  fail "kiln detect --model $MODELS/blazeface/model.json failed"
+"$KILN" detect "$PHOTOS/person.jpg" -o path.png --model "$MODELS/blazeface" >path.out ||
+  fail "kiln detect --model $MODELS/blazeface (the model's folder) failed"
 grep -q "^face " path.out || fail "BlazeFace by path finds no face: $(cat path.out)"
 expect_exit 1 err.txt "$KILN" detect "$OUT/nothing.jpg" -o x.png
 [[ ! -e x.png ]] || fail "a failed detect left x.png"

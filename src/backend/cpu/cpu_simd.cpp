@@ -79,11 +79,12 @@ KILN_INLINE void weighted_sum(const float* const* source, const float* const* we
   }
 }
 
-}  // namespace
-
+// The clones have internal linkage, called through the functions of cpu_simd.h: GCC exports the
+// resolver of an external target_clones function even under -fvisibility=hidden
+// (scripts/check-exports.sh would see it), not that of a static one.
 KILN_SIMD_CLONES
-void depthwise_forward_rows(const Conv2dGeometry& g, const float* x, const float* w, float* y,
-                            std::int64_t first_row, std::int64_t last_row) {
+void depthwise_rows(const Conv2dGeometry& g, const float* x, const float* w, float* y,
+                    std::int64_t first_row, std::int64_t last_row) {
   const auto max_taps = static_cast<std::size_t>(g.kh * g.kw);
   std::vector<const float*> source(max_taps), weight(max_taps);
   for (std::int64_t row = first_row; row < last_row; ++row) {
@@ -106,7 +107,7 @@ void depthwise_forward_rows(const Conv2dGeometry& g, const float* x, const float
 }
 
 KILN_SIMD_CLONES
-void hard_swish(const float* x, float scale, float shift, float* y, std::int64_t count) {
+void hard_swish_vector(const float* x, float scale, float shift, float* y, std::int64_t count) {
 #pragma omp simd
   for (std::int64_t i = 0; i < count; ++i) {
     float r = x[i] + shift;
@@ -114,6 +115,17 @@ void hard_swish(const float* x, float scale, float shift, float* y, std::int64_t
     r = r > 6.0f ? 6.0f : r;
     y[i] = (x[i] * scale) * r;
   }
+}
+
+}  // namespace
+
+void depthwise_forward_rows(const Conv2dGeometry& g, const float* x, const float* w, float* y,
+                            std::int64_t first_row, std::int64_t last_row) {
+  depthwise_rows(g, x, w, y, first_row, last_row);
+}
+
+void hard_swish(const float* x, float scale, float shift, float* y, std::int64_t count) {
+  hard_swish_vector(x, scale, shift, y, count);
 }
 
 }  // namespace kiln::backend::cpu
