@@ -30,17 +30,8 @@ struct KILN_API Storage {
   Storage& operator=(const Storage&) = delete;
 };
 
-// What produced a probability tensor, so losses can work from the logits (as Keras does).
-enum class Squash : unsigned char { none, softmax, sigmoid };
-
-struct TensorImpl {
-  std::shared_ptr<Storage> storage;
-  std::size_t offset = 0;  // bytes from storage->data
-  Shape shape;
-  DType dtype = DType::f32;
-  Squash squash = Squash::none;
-  std::shared_ptr<TensorImpl> logits;  // set when squash != none
-};
+// The state behind a handle; defined in the library (src/core/tensor_impl.h).
+struct TensorImpl;
 
 }  // namespace detail
 

@@ -6,6 +6,7 @@
 
 #include "core/check.h"
 #include "core/counter_rng.h"
+#include "core/tensor_impl.h"
 
 namespace kiln {
 

@@ -20,6 +20,7 @@
 #include "backend/backend.h"
 #include "core/check.h"
 #include "core/counter_rng.h"
+#include "core/tensor_impl.h"
 #include "distributed/data_parallel.h"
 #include "kiln/distributed.h"
 #include "kiln/model.h"

@@ -9,6 +9,7 @@
 #include <algorithm>
 
 #include "autograd/record.h"
+#include "core/tensor_impl.h"
 #include "kiln/ops.h"
 #include "ops/activations.h"
 #include "ops/op_helpers.h"

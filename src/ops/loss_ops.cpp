@@ -4,6 +4,7 @@
 // finite where log(p) would underflow. Probabilities of any other origin are refused with a
 // clear message rather than silently clipped (Keras clips them to [1e-7, 1 - 1e-7]).
 #include "autograd/record.h"
+#include "core/tensor_impl.h"
 #include "kiln/ops.h"
 #include "ops/op_helpers.h"
 

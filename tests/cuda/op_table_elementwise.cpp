@@ -187,10 +187,7 @@ Tensor values_on(Device device, const std::vector<float>& values, const Shape& s
 
 Tensor offset_copy(const Tensor& host, Device device, std::int64_t offset) {
   const Tensor buffer = Tensor::zeros({host.numel() + offset}, host.dtype(), device);
-  auto impl = std::make_shared<detail::TensorImpl>(*buffer.impl());
-  impl->offset += static_cast<std::size_t>(offset) * dtype_size(host.dtype());
-  impl->shape = host.shape();
-  Tensor view(impl);
+  Tensor view = buffer.narrow(offset, offset + host.numel()).view(host.shape());
   view.copy_from(host);
   return view;
 }
