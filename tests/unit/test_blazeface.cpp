@@ -10,14 +10,13 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "kiln/detector.h"
 #include "kiln/error.h"
 #include "kiln/image.h"
+#include "detector_run.h"
 #include "temp_dir.h"
-#include "tfjs_reference.h"
 
 namespace kiln {
 namespace {
@@ -31,13 +30,7 @@ constexpr const char* kPhoto = "/usr/share/darknet/data/person.jpg";
 // her cheek showing.
 const Box kFace{221, 108, 247, 136};
 
-struct BlazeFaceRun {
-  std::string skip, error;
-  Json committed, reference;
-  std::string reference_source;
-  std::unique_ptr<Detector> detector;
-  Tensor image, input;
-  Letterbox where;
+struct BlazeFaceRun : testing::DetectorRun {
   Tensor candidates;
   std::vector<Tensor> outputs;  // the graph's, in its output order
 };
@@ -45,39 +38,15 @@ struct BlazeFaceRun {
 const BlazeFaceRun& blazeface_run() {
   static const BlazeFaceRun run = [] {
     BlazeFaceRun r;
-    const std::string model = Detector::default_model_path("blazeface");
-    if (!fs::exists(model)) {
-      r.skip = model + " is missing: run scripts/fetch-models.sh";
+    if (!testing::start_detector_run(r, "blazeface", kPhoto, "blazeface_reference.js",
+                                     "blazeface_person_tfjs.json"))
       return r;
-    }
-    if (!fs::exists(kPhoto)) {
-      r.skip = std::string(kPhoto) + " is missing: apt-get install darknet";
-      return r;
-    }
-    std::ifstream in(std::string(KILN_SOURCE_DIR) + "/tests/reference/blazeface_person_tfjs.json");
-    r.committed = Json::parse(in);
-    r.detector = std::make_unique<Detector>(Detector::load("blazeface"));
-    r.image = read_image(kPhoto);
-    r.input = r.detector->preprocess(r.image, &r.where);
     r.candidates = r.detector->run_graph(r.input);
     r.outputs = r.detector->graph().run({{"input", r.input}}, r.detector->graph().output_names());
-    try {
-      testing::TfjsReference reference =
-          testing::tfjs_reference("blazeface_reference.js", fs::path(model).parent_path(), r.input,
-                                  "blazeface_person_tfjs.json");
-      r.reference = std::move(reference.json);
-      r.reference_source = reference.source;
-    } catch (const std::exception& e) {
-      r.error = e.what();
-    }
     return r;
   }();
   return run;
 }
-
-#define SKIP_WITHOUT_MODEL(run)                        \
-  if (!(run).skip.empty()) GTEST_SKIP() << (run).skip; \
-  ASSERT_TRUE((run).error.empty()) << (run).error;
 
 // The evenly spaced samples the reference script records, and the sum of |x|.
 std::vector<double> samples_of(const Tensor& t, const Json& want) {

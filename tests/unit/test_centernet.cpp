@@ -12,12 +12,11 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "kiln/detector.h"
 #include "kiln/image.h"
-#include "tfjs_reference.h"
+#include "detector_run.h"
 
 namespace kiln {
 namespace {
@@ -36,14 +35,7 @@ const std::vector<std::string> kNamed = {
     "tower_0/wh",
 };
 
-struct CenterNetRun {
-  std::string skip;   // why the suite is skipped, or empty
-  std::string error;  // why the reference could not be made, or empty
-  Json committed, reference;
-  std::string reference_source;
-  std::unique_ptr<Detector> detector;
-  Tensor image, input;
-  Letterbox where;
+struct CenterNetRun : testing::DetectorRun {
   Tensor detections;
   std::vector<Tensor> named;
 };
@@ -51,30 +43,10 @@ struct CenterNetRun {
 const CenterNetRun& centernet_run() {
   static const CenterNetRun run = [] {
     CenterNetRun r;
-    const std::string model = Detector::default_model_path();
-    if (!fs::exists(model)) {
-      r.skip = model + " is missing: run scripts/fetch-models.sh";
+    if (!testing::start_detector_run(r, "centernet", kPhoto, "centernet_reference.js",
+                                     "centernet_dog_tfjs.json") ||
+        !r.error.empty())
       return r;
-    }
-    if (!fs::exists(kPhoto)) {
-      r.skip = std::string(kPhoto) + " is missing: apt-get install darknet";
-      return r;
-    }
-    std::ifstream in(std::string(KILN_SOURCE_DIR) + "/tests/reference/centernet_dog_tfjs.json");
-    r.committed = Json::parse(in);
-    r.detector = std::make_unique<Detector>(Detector::load(model));
-    r.image = read_image(kPhoto);
-    r.input = r.detector->preprocess(r.image, &r.where);
-    try {
-      testing::TfjsReference reference =
-          testing::tfjs_reference("centernet_reference.js", fs::path(model).parent_path(), r.input,
-                                  "centernet_dog_tfjs.json");
-      r.reference = std::move(reference.json);
-      r.reference_source = reference.source;
-    } catch (const std::exception& e) {
-      r.error = e.what();
-      return r;
-    }
     std::vector<std::string> outputs = {"tower_0/detections"};
     outputs.insert(outputs.end(), kNamed.begin(), kNamed.end());
     std::vector<Tensor> values = r.detector->graph().run({{"tower_0/images", r.input}}, outputs);
@@ -84,10 +56,6 @@ const CenterNetRun& centernet_run() {
   }();
   return run;
 }
-
-#define SKIP_WITHOUT_MODEL(run)                        \
-  if (!(run).skip.empty()) GTEST_SKIP() << (run).skip; \
-  ASSERT_TRUE((run).error.empty()) << (run).error;
 
 // Sum, sum of |x| and the evenly spaced samples the reference script records.
 struct Summary {
