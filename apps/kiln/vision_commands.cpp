@@ -129,10 +129,10 @@ int run_filter(const FilterCommand& c) {
 
 int run_pool(const PoolCommand& c) {
   check_output_path(c.output, kPictureExtensions);
-  PoolOptions options;
+  PoolImageOptions options;
   options.mode = parse_pool_mode(c.mode);
-  options.size = c.size;
-  if (c.stride > 0) options.stride = c.stride;
+  options.pool_size = c.size;
+  if (c.stride > 0) options.strides = c.stride;
   options.padding = Padding::parse(c.padding);
   const Tensor image = read_picture(c.input, c.grey);
   options.device = resolve_device(c.device);

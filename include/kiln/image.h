@@ -102,15 +102,13 @@ enum class PoolMode : unsigned char { max, min, avg };
 // "max", "min" or "avg" (also "average"); anything else is an Error listing these.
 KILN_API PoolMode parse_pool_mode(const std::string& text);
 
-struct PoolOptions {
+// The window (pool_size, strides, padding) as the pooling layers take it, the mode and the device.
+struct PoolImageOptions : PoolWindow {
   PoolMode mode = PoolMode::max;
-  std::int64_t size = 2;
-  std::optional<std::int64_t> stride;  // default: the pool size (Keras)
-  Padding padding = Padding::valid();
   std::optional<Device> device;  // default: default_device()
 };
 
 // Pools every channel of an image; averages are rounded half up.
-KILN_API Tensor pool_image(const Tensor& image, const PoolOptions& options = {});
+KILN_API Tensor pool_image(const Tensor& image, const PoolImageOptions& options = {});
 
 }  // namespace kiln

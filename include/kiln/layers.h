@@ -128,9 +128,8 @@ struct Conv2DOptions {
   std::string name;
 };
 
-struct Pool2DOptions {
-  std::optional<Size2> strides;  // default: the pool size
-  Padding padding = Padding::valid();
+// Keras's MaxPooling2D(pool_size, strides, padding, name), and the same for the others.
+struct Pool2DOptions : PoolWindow {
   std::string name;
 };
 
@@ -146,9 +145,13 @@ KILN_API SymbolicTensor Input(const Shape& shape, const std::string& name = "");
 KILN_API LayerRef InputLayer(const Shape& shape, const std::string& name = "");
 KILN_API LayerRef Conv2D(std::int64_t filters, Size2 kernel_size,
                          const Conv2DOptions& options = {});
-KILN_API LayerRef MaxPooling2D(Size2 pool_size = 2, const Pool2DOptions& options = {});
-KILN_API LayerRef MinPooling2D(Size2 pool_size = 2, const Pool2DOptions& options = {});
-KILN_API LayerRef AveragePooling2D(Size2 pool_size = 2, const Pool2DOptions& options = {});
+KILN_API LayerRef MaxPooling2D(const Pool2DOptions& options = {});
+KILN_API LayerRef MinPooling2D(const Pool2DOptions& options = {});
+KILN_API LayerRef AveragePooling2D(const Pool2DOptions& options = {});
+// The common case: windows of pool_size, strides pool_size, valid padding.
+KILN_API LayerRef MaxPooling2D(Size2 pool_size, const std::string& name = "");
+KILN_API LayerRef MinPooling2D(Size2 pool_size, const std::string& name = "");
+KILN_API LayerRef AveragePooling2D(Size2 pool_size, const std::string& name = "");
 KILN_API LayerRef Dense(std::int64_t units, const DenseOptions& options = {});
 KILN_API LayerRef Flatten(const std::string& name = "");
 KILN_API LayerRef Concatenate(int axis = -1, const std::string& name = "");

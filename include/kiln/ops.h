@@ -45,6 +45,14 @@ struct KILN_API Padding {
   std::string str() const;  // "valid", "same" or "(t, b, l, r)"
 };
 
+// A pooling window in Keras's names. The pooling layers (Pool2DOptions, layers.h) and pool_image
+// (PoolImageOptions, image.h) take one.
+struct PoolWindow {
+  Size2 pool_size = 2;
+  std::optional<Size2> strides;  // default: pool_size (Keras)
+  Padding padding = Padding::valid();
+};
+
 // Output extent and the padding before the first window along one axis (Keras/TF rules).
 struct WindowAxis {
   std::int64_t output = 0, pad_before = 0, pad_after = 0;

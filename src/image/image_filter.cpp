@@ -158,25 +158,31 @@ void run_plan(const FilterPlan& plan, const Tensor& pixels, Tensor& out, std::in
   }
 }
 
-void check_window_fits(const char* what, const Tensor& pixels, std::int64_t window,
-                       std::int64_t stride, const Padding& padding) {
-  KILN_CHECK(stride >= 1, "{}: stride must be at least 1, found {}", what, stride);
+// "3" for a square extent, "3x2" otherwise.
+std::string extent_text(Size2 size) {
+  return size.h == size.w ? std::to_string(size.h) : fmt::format("{}x{}", size.h, size.w);
+}
+
+void check_window_fits(const char* what, const Tensor& pixels, Size2 window, Size2 stride,
+                       const Padding& padding) {
+  KILN_CHECK(stride.h >= 1 && stride.w >= 1, "{}: stride must be at least 1, found {}", what,
+             extent_text(stride));
   if (padding.kind == Padding::Kind::explicit_amounts) {
     const std::int64_t height = pixels.dim(0), width = pixels.dim(1);
     const bool bounded =
         std::min({padding.top, padding.bottom, padding.left, padding.right}) >= 0 &&
-        std::max(padding.top, padding.bottom) <= height + window &&
-        std::max(padding.left, padding.right) <= width + window;
+        std::max(padding.top, padding.bottom) <= height + window.h &&
+        std::max(padding.left, padding.right) <= width + window.w;
     KILN_CHECK(bounded,
                "{}: padding {} must be 0..{} rows (the image's height + the window) and 0..{} "
                "columns (its width + the window)",
-               what, padding.str(), height + window, width + window);
+               what, padding.str(), height + window.h, width + window.w);
   }
-  const WindowAxis rows = window_axis(pixels.dim(0), window, stride, padding, true);
-  const WindowAxis cols = window_axis(pixels.dim(1), window, stride, padding, false);
+  const WindowAxis rows = window_axis(pixels.dim(0), window.h, stride.h, padding, true);
+  const WindowAxis cols = window_axis(pixels.dim(1), window.w, stride.w, padding, false);
   KILN_CHECK(rows.output > 0 && cols.output > 0,
              "{}: a {}x{} window does not fit an image of {} rows and {} columns with padding {}",
-             what, window, window, pixels.dim(0), pixels.dim(1), padding.str());
+             what, window.h, window.w, pixels.dim(0), pixels.dim(1), padding.str());
 }
 
 FilterPlan make_plan(const Tensor& pixels, const ImageKernel& kernel, double scale, double offset,
@@ -294,26 +300,22 @@ PoolMode parse_pool_mode(const std::string& text) {
   fail("pool: unknown mode '{}' (expected max, min or avg)", text);
 }
 
-Tensor pool_image(const Tensor& image, const PoolOptions& options) {
+Tensor pool_image(const Tensor& image, const PoolImageOptions& options) {
   check_image(image, "pool_image");
-  KILN_CHECK(options.size >= 1, "pool_image: size must be at least 1, found {}", options.size);
-  const std::int64_t stride = options.stride.value_or(options.size);
+  const Size2 size = options.pool_size;
+  KILN_CHECK(size.h >= 1 && size.w >= 1, "pool_image: pool_size must be at least 1, found {}",
+             extent_text(size));
+  const Size2 strides = options.strides.value_or(size);
   const Tensor pixels = image.to(Device::cpu());
-  check_window_fits("pool_image", pixels, options.size, stride, options.padding);
+  check_window_fits("pool_image", pixels, size, strides, options.padding);
 
   NoGrad no_grad;
   const Tensor planes = to_planar(pixels, options.device ? *options.device : default_device());
   Tensor pooled;
   switch (options.mode) {
-    case PoolMode::max:
-      pooled = max_pool2d(planes, options.size, Size2(stride), options.padding);
-      break;
-    case PoolMode::min:
-      pooled = min_pool2d(planes, options.size, Size2(stride), options.padding);
-      break;
-    case PoolMode::avg:
-      pooled = avg_pool2d(planes, options.size, Size2(stride), options.padding);
-      break;
+    case PoolMode::max: pooled = max_pool2d(planes, size, strides, options.padding); break;
+    case PoolMode::min: pooled = min_pool2d(planes, size, strides, options.padding); break;
+    case PoolMode::avg: pooled = avg_pool2d(planes, size, strides, options.padding); break;
   }
   // Averages are rounded half up.
   return from_planar(pooled, [](float v) {

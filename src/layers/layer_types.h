@@ -74,7 +74,7 @@ class Conv2DImpl final : public WindowedLayer {
 class Pool2DImpl final : public Layer {
  public:
   enum class Mode { max, min, avg };
-  Pool2DImpl(Mode mode, Size2 pool_size, const Pool2DOptions& options);
+  Pool2DImpl(Mode mode, const Pool2DOptions& options);
   std::string type() const override;
   Shape output_shape(const std::vector<Shape>& inputs) const override;
   std::string config_json() const override;

@@ -166,11 +166,11 @@ const char* pool_prefix(Pool2DImpl::Mode mode) {
 }
 }  // namespace
 
-Pool2DImpl::Pool2DImpl(Mode mode, Size2 pool_size, const Pool2DOptions& options)
+Pool2DImpl::Pool2DImpl(Mode mode, const Pool2DOptions& options)
     : Layer(pool_prefix(mode), options.name),
       mode_(mode),
-      pool_size_(pool_size),
-      strides_(options.strides.value_or(pool_size)),
+      pool_size_(options.pool_size),
+      strides_(options.strides.value_or(options.pool_size)),
       padding_(options.padding) {
   ops::check_window(type().c_str(), pool_size_, strides_, padding_);
 }
@@ -378,16 +378,37 @@ LayerRef Conv2D(std::int64_t filters, Size2 kernel_size, const Conv2DOptions& op
   return LayerRef(std::make_shared<Conv2DImpl>(filters, kernel_size, options));
 }
 
-LayerRef MaxPooling2D(Size2 pool_size, const Pool2DOptions& options) {
-  return LayerRef(std::make_shared<Pool2DImpl>(Pool2DImpl::Mode::max, pool_size, options));
+LayerRef MaxPooling2D(const Pool2DOptions& options) {
+  return LayerRef(std::make_shared<Pool2DImpl>(Pool2DImpl::Mode::max, options));
 }
 
-LayerRef MinPooling2D(Size2 pool_size, const Pool2DOptions& options) {
-  return LayerRef(std::make_shared<Pool2DImpl>(Pool2DImpl::Mode::min, pool_size, options));
+LayerRef MinPooling2D(const Pool2DOptions& options) {
+  return LayerRef(std::make_shared<Pool2DImpl>(Pool2DImpl::Mode::min, options));
 }
 
-LayerRef AveragePooling2D(Size2 pool_size, const Pool2DOptions& options) {
-  return LayerRef(std::make_shared<Pool2DImpl>(Pool2DImpl::Mode::avg, pool_size, options));
+LayerRef AveragePooling2D(const Pool2DOptions& options) {
+  return LayerRef(std::make_shared<Pool2DImpl>(Pool2DImpl::Mode::avg, options));
+}
+
+namespace {
+Pool2DOptions pool_of_size(Size2 pool_size, const std::string& name) {
+  Pool2DOptions options;
+  options.pool_size = pool_size;
+  options.name = name;
+  return options;
+}
+}  // namespace
+
+LayerRef MaxPooling2D(Size2 pool_size, const std::string& name) {
+  return MaxPooling2D(pool_of_size(pool_size, name));
+}
+
+LayerRef MinPooling2D(Size2 pool_size, const std::string& name) {
+  return MinPooling2D(pool_of_size(pool_size, name));
+}
+
+LayerRef AveragePooling2D(Size2 pool_size, const std::string& name) {
+  return AveragePooling2D(pool_of_size(pool_size, name));
 }
 
 LayerRef Dense(std::int64_t units, const DenseOptions& options) {

@@ -262,9 +262,9 @@ std::unique_ptr<Sequential> seed_model(std::int64_t classes) {
 std::unique_ptr<Model> odd_even_model() {
   SymbolicTensor input = Input({28, 28, 1}, "input");
   SymbolicTensor x = Conv2D(64, 3, {.activation = "relu", .name = "conv_1"})(input);
-  x = MaxPooling2D(2, {.name = "maxpool_1"})(x);
+  x = MaxPooling2D(2, "maxpool_1")(x);
   x = Conv2D(128, 3, {.activation = "relu", .name = "conv_2"})(x);
-  x = MaxPooling2D(2, {.name = "maxpool_2"})(x);
+  x = MaxPooling2D(2, "maxpool_2")(x);
   SymbolicTensor flat_features = Flatten("flatten_1")(x);
   SymbolicTensor flat_pixels = Flatten("flatten_2")(input);
   SymbolicTensor joined = Concatenate(-1, "concatenate")({flat_features, flat_pixels});

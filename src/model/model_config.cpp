@@ -342,14 +342,14 @@ LayerRef build_layer(const std::string& class_name, const Json& config, const st
   if (class_name == "MaxPooling2D" || class_name == "AveragePooling2D" ||
       class_name == "MinPooling2D") {
     Pool2DOptions o;
-    const Size2 pool = size2(config.value("pool_size", Json(2)), where);
+    o.pool_size = size2(config.value("pool_size", Json(2)), where);
     if (config.contains("strides") && !config["strides"].is_null())
       o.strides = size2(config["strides"], where);
     o.padding = padding_of(config.value("padding", Json("valid")), where);
     o.name = name;
-    if (class_name == "MaxPooling2D") return MaxPooling2D(pool, o);
-    if (class_name == "MinPooling2D") return MinPooling2D(pool, o);
-    return AveragePooling2D(pool, o);
+    if (class_name == "MaxPooling2D") return MaxPooling2D(o);
+    if (class_name == "MinPooling2D") return MinPooling2D(o);
+    return AveragePooling2D(o);
   }
   if (class_name == "Dense") {
     DenseOptions o;

@@ -135,7 +135,7 @@ inline std::unique_ptr<Sequential> make_weights_model() {
   return std::make_unique<Sequential>(
       std::vector<LayerRef>{InputLayer({6, 6, 1}, "input"),
                             Conv2D(2, 3, {.activation = "relu", .name = "conv"}),
-                            MaxPooling2D(2, {.name = "pool"}), Flatten("flatten"),
+                            MaxPooling2D(2, "pool"), Flatten("flatten"),
                             Dense(3, {.activation = "softmax", .name = "dense"})},
       "fuzz_weights");
 }

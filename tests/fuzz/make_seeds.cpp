@@ -25,7 +25,7 @@ std::unique_ptr<kiln::Model> make_functional_model() {
   using namespace kiln;
   SymbolicTensor image = Input({4, 4, 1}, "image");
   SymbolicTensor extra = Input({2}, "extra");
-  SymbolicTensor pooled = Flatten("flatten")(MinPooling2D(2, {.name = "pool"})(image));
+  SymbolicTensor pooled = Flatten("flatten")(MinPooling2D(2, "pool")(image));
   SymbolicTensor joined = Concatenate(-1, "concat")({pooled, extra});
   SymbolicTensor digits = Dense(3, {.activation = "softmax", .name = "digits"})(joined);
   SymbolicTensor dropped = Dropout(0.25, "drop")(extra);

@@ -362,7 +362,7 @@ TEST_F(ImageFilter, PaddingIsBoundedBeforeAllocating) {
   most.padding = kiln::Padding::parse("13,23");
   EXPECT_EQ(kiln::filter_image(image, kiln::parse_image_kernel("edge_1"), most).shape(),
             (kiln::Shape{10 + 26 - 2, 20 + 46 - 2, 3}));
-  kiln::PoolOptions pool;
+  kiln::PoolImageOptions pool;
   pool.padding = kiln::Padding::parse("1000");
   expect_error([&] { kiln::pool_image(image, pool); }, "padding");
 }
@@ -411,7 +411,7 @@ TEST_F(ImageFilter, ScaleAndSmallImages) {
 
 TEST(ImagePool, MaxMinAvgOnAKnownImage) {
   const Tensor image = image_from({1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 17}, 4, 4);
-  kiln::PoolOptions options;
+  kiln::PoolImageOptions options;
   options.mode = kiln::parse_pool_mode("max");
   EXPECT_EQ(pixels(kiln::pool_image(image, options)), (std::vector<int>{6, 8, 14, 17}));
   options.mode = kiln::parse_pool_mode("min");
@@ -420,16 +420,51 @@ TEST(ImagePool, MaxMinAvgOnAKnownImage) {
   // 3.5 -> 4, 5.5 -> 6, 11.5 -> 12, 13.75 -> 14
   EXPECT_EQ(pixels(kiln::pool_image(image, options)), (std::vector<int>{4, 6, 12, 14}));
   options.mode = kiln::PoolMode::max;
-  options.stride = 1;
+  options.strides = 1;
   EXPECT_EQ(kiln::pool_image(random_image(10, 7, 3, 1), options).shape(), (kiln::Shape{9, 6, 3}));
-  options.size = 3;
-  options.stride = 2;
+  options.pool_size = 3;
+  options.strides = 2;
   options.padding = kiln::Padding::same();
   EXPECT_EQ(kiln::pool_image(random_image(10, 7, 4, 1), options).shape(), (kiln::Shape{5, 4, 4}));
   expect_error([] { kiln::parse_pool_mode("median"); }, "max, min or avg");
-  options.size = 20;
+  options.pool_size = 20;
   options.padding = kiln::Padding::valid();
   expect_error([&] { kiln::pool_image(image, options); }, "does not fit");
+}
+
+// Keras's windows, not only square ones: numbers worked out by hand on a 4x5 picture.
+TEST(ImagePool, NonSquareStridedWindows) {
+  // 1  2  3  4  5
+  // 6  7  8  9 10
+  // 11 12 13 14 15
+  // 16 17 18 19 21
+  const Tensor image =
+      image_from({1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 21}, 4, 5);
+  kiln::PoolImageOptions options;
+  options.pool_size = kiln::Size2(2, 3);
+  options.strides = kiln::Size2(1, 2);
+  // Rows 0-1, 1-2, 2-3 by columns 0-2, 2-4.
+  const Tensor max = kiln::pool_image(image, options);
+  EXPECT_EQ(max.shape(), (kiln::Shape{3, 2, 1}));
+  EXPECT_EQ(pixels(max), (std::vector<int>{8, 10, 13, 15, 18, 21}));
+  options.mode = kiln::PoolMode::min;
+  EXPECT_EQ(pixels(kiln::pool_image(image, options)), (std::vector<int>{1, 3, 6, 8, 11, 13}));
+  // 27/6 = 4.5 -> 5, 39/6 = 6.5 -> 7, 57/6 = 9.5 -> 10, 69/6 = 11.5 -> 12, 87/6 = 14.5 -> 15,
+  // 100/6 = 16.67 -> 17.
+  options.mode = kiln::PoolMode::avg;
+  EXPECT_EQ(pixels(kiln::pool_image(image, options)), (std::vector<int>{5, 7, 10, 12, 15, 17}));
+  // 'same' with 3x2 windows every 2: one padded row at the bottom, one padded column at the right
+  // (Keras's split), so rows 0-2 and 2-3 by columns 0-1, 2-3 and 4.
+  options.mode = kiln::PoolMode::max;
+  options.pool_size = kiln::Size2(3, 2);
+  options.strides = 2;
+  options.padding = kiln::Padding::same();
+  const Tensor same = kiln::pool_image(image, options);
+  EXPECT_EQ(same.shape(), (kiln::Shape{2, 3, 1}));
+  EXPECT_EQ(pixels(same), (std::vector<int>{12, 14, 15, 17, 19, 21}));
+  options.pool_size = kiln::Size2(5, 1);
+  options.padding = kiln::Padding::valid();
+  expect_error([&] { kiln::pool_image(image, options); }, "a 5x1 window does not fit");
 }
 
 // --------------------------------------------------------------------------------------- Pillow

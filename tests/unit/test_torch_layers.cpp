@@ -182,10 +182,10 @@ TEST_F(TorchLayers, MatchPyTorch) {
        {PoolCase{3, 2, "max"}, PoolCase{3, 2, "avg"}, PoolCase{2, 1, "avg"},
         PoolCase{Size2(3, 2), Size2(1, 3), "max"}, PoolCase{Size2(2, 3), Size2(2, 1), "avg"}}) {
     Pool2DOptions o;
+    o.pool_size = p.pool;
     o.strides = p.strides;
     o.padding = Padding::same();
-    LayerRef layer =
-        std::string(p.mode) == "max" ? MaxPooling2D(p.pool, o) : AveragePooling2D(p.pool, o);
+    LayerRef layer = std::string(p.mode) == "max" ? MaxPooling2D(o) : AveragePooling2D(o);
     add({"pool_same_" + std::to_string(cases_.size()),
          layer,
          {uniform({2, 7, 8, 3}, 350 + cases_.size())},

@@ -13,9 +13,9 @@ int main(int argc, char** argv) try {
   // inp = Input((28, 28, 1)); conv_1 ... flatten_1; flatten_2 = Flatten()(inp)
   auto input = kiln::Input({28, 28, 1}, "input");
   auto x = kiln::Conv2D(64, 3, {.activation = "relu", .name = "conv_1"})(input);
-  x = kiln::MaxPooling2D(2, {.name = "maxpool_1"})(x);
+  x = kiln::MaxPooling2D(2, "maxpool_1")(x);
   x = kiln::Conv2D(128, 3, {.activation = "relu", .name = "conv_2"})(x);
-  x = kiln::MaxPooling2D(2, {.name = "maxpool_2"})(x);
+  x = kiln::MaxPooling2D(2, "maxpool_2")(x);
   auto flatten_1 = kiln::Flatten("flatten_1")(x);
   auto flatten_2 = kiln::Flatten("flatten_2")(input);
   auto joined = kiln::Concatenate(-1, "concatenate")({flatten_1, flatten_2});
