@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "heads.h"
+#include "kiln/distributed.h"
 #include "kiln/ops.h"
 
 namespace kiln::cli {
@@ -75,6 +76,8 @@ std::string short_reason(const DeviceChoice& choice) {
 
 Device resolve_device(const std::string& text) {
   if (text != "auto") return parse_device(text);
+  // Under mpirun: this rank's GPU (cuda:local_rank), or the CPU (docs/DISTRIBUTED.md).
+  if (distributed::active()) return distributed::rank_device();
   const DeviceChoice choice = default_device_choice();
   std::printf("device: %s (%s)\n", choice.device.str().c_str(), short_reason(choice).c_str());
   return choice.device;

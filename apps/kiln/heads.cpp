@@ -7,6 +7,7 @@
 
 #include "common.h"
 #include "kiln/data.h"
+#include "kiln/distributed.h"
 #include "kiln/metrics.h"
 
 namespace kiln::cli {
@@ -109,6 +110,7 @@ TestScores score_test(Model& model, const std::vector<Head>& heads, const Tensor
   s.keys = keras_key_order(s.logs, model.output_names());
   const Head& head = class_head(heads);
   s.class_accuracy = s.logs.at(head_key(heads, head, "accuracy"));
+  if (distributed::rank() != 0) return s;  // the confusion matrix is rank 0's to print
   s.predicted = predicted_labels(predictions(model, images, batch_size).at(head.output));
   s.confusion = confusion_matrix(labels, s.predicted, classes);
   return s;

@@ -54,6 +54,8 @@ struct TestScores {
   Tensor confusion;               // i32 (classes, classes)
 };
 // Scores a model compiled with head_compile_options(heads, …) on `images` and i32 `labels`.
+// Under mpirun every rank must call it (evaluate shares the images among the ranks); only rank 0
+// gets `predicted` and `confusion` (the others have nothing to print).
 TestScores score_test(Model& model, const std::vector<Head>& heads, const Tensor& images,
                       const Tensor& labels, int classes, std::int64_t batch_size);
 // "Test <key>: <value>" for every key, in order.

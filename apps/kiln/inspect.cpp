@@ -8,6 +8,7 @@
 #include "common.h"
 #include "heads.h"
 #include "input_scale.h"
+#include "kiln/distributed.h"
 #include "kiln/metrics.h"
 #include "kiln/model_io.h"
 #include "kiln/ops.h"
@@ -104,8 +105,9 @@ int run_evaluate(const EvaluateOptions& o) {
   const std::vector<Head> heads = infer_heads(*model, data.x_test, classes);
   model->compile(
       head_compile_options(heads, std::make_shared<Adam>(), trained_loss_weights(*model)));
-  const TestScores scores =
+  const TestScores scores =  // every rank: evaluate shares the test set among them
       score_test(*model, heads, data.x_test, data.y_test, classes, o.batch_size);
+  if (distributed::rank() != 0) return 0;  // rank 0 alone prints
   std::printf("Model %s on the %s test set (%lld images), input scale %s\n", o.model.c_str(),
               dataset_title(o.dataset).c_str(), static_cast<long long>(data.x_test.dim(0)),
               scale.text().c_str());

@@ -281,7 +281,16 @@ int main(int argc, char** argv) {
   }
   try {
     kiln::distributed::init();  // joins the MPI job under mpirun (docs/DISTRIBUTED.md)
-    const int status = action();
+    int status = 0;
+    if (kiln::distributed::rank() == 0) {
+      status = action();
+    } else {
+      // Rank 0 alone prints and writes files; the others' errors still reach stderr. train and
+      // evaluate share their work among the ranks; any other command has nothing to share and
+      // runs on rank 0 alone.
+      if (std::freopen("/dev/null", "w", stdout) == nullptr) std::fclose(stdout);
+      if (app.got_subcommand("train") || app.got_subcommand("evaluate")) status = action();
+    }
     kiln::distributed::finalize();
     return status;
   } catch (const kiln::Error& e) {

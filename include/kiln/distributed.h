@@ -17,15 +17,20 @@
 namespace kiln::distributed {
 
 // Joins the MPI job when under mpirun and KILN_DISTRIBUTED is "auto" (the default); a no-op when
-// not under mpirun or with KILN_DISTRIBUTED=off. A kiln::Error when KILN_DISTRIBUTED has another
-// value, or when under mpirun and kiln was built without MPI. Sets this rank's CPU threads to
-// cores / ranks on this machine (unless OMP_NUM_THREADS is set). Safe to call twice.
+// not under mpirun or with KILN_DISTRIBUTED=off. KILN_DISTRIBUTED=one makes a data-parallel world
+// of one without MPI (active(), world size 1): fit takes the data-parallel path — on a GPU, NCCL
+// with a communicator of one rank — which checks that path on a one-GPU machine without mpirun.
+// A kiln::Error when KILN_DISTRIBUTED has another value, or when under mpirun and kiln was built
+// without MPI. Sets this rank's CPU threads to cores / ranks on this machine (unless
+// OMP_NUM_THREADS is set). Safe to call twice.
 KILN_API void init();
-// Leaves the MPI job (a no-op when init() did not join one). Call on every rank, after the last
-// collective (fit, evaluate) of the program.
+// Destroys the NCCL communicator, if one was made, and leaves the MPI job (a no-op when init()
+// did not join one). Call on every rank, after the last collective (fit, evaluate) of the
+// program.
 KILN_API void finalize();
 
-// Whether init() joined an MPI job (true even for mpirun -np 1).
+// Whether init() joined an MPI job (true even for mpirun -np 1), or made a world of one
+// (KILN_DISTRIBUTED=one).
 KILN_API bool active();
 // This process's rank and the number of ranks (0 and 1 when not active).
 KILN_API int rank();

@@ -1,4 +1,38 @@
 // The data-parallel parts of fit() and evaluate() (data_parallel.h).
+//
+// Note [Gradient buckets on a GPU]
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+// With NCCL (cuda/nccl_comm.cpp, or the CUDA emulation's stand-in) the buckets of Note [Gradient
+// buckets] are summed on the GPU as on the CPU — cut from the end of the flat gradient buffer,
+// launched in bucket order as soon as the tape says their gradients are final — but with no
+// thread: launching a bucket queues, on a communication stream of its own, a wait for the work
+// queued so far on the device's stream (the backward kernels that made those gradients) and then
+// ncclAllReduce of the bucket scaled by this rank's weight (NCCL's pre-multiplied sum). The host
+// returns at once to queue the rest of the backward pass, which the GPU runs on its stream while
+// the communication stream sums the bucket. After the backward pass the device's stream waits for
+// the communication stream, so the optimizer's update reads the sums; the host never waits.
+// Without NCCL the buffer is summed after the backward pass through a host copy and MPI.
+//
+// Note [Moving statistics]
+// ~~~~~~~~~~~~~~~~~~~~~~~~
+// A training forward pass of BatchNormalization normalises with its shard's batch mean and
+// variance and moves its moving statistics towards them, on each rank alone:
+// moving = momentum * moving + (1 - momentum) * batch. PyTorch DDP's default
+// (broadcast_buffers) overwrites every rank's buffers with rank 0's at each forward, so the model
+// keeps the statistics of rank 0's shards only (1/N of the data) and ranks differ after the last
+// step. kiln instead averages them over the ranks at the end of every epoch of fit (before the
+// validation pass, the epoch callbacks and so the checkpoints): every rank then holds the same
+// values, and because the update is linear and every rank starts the epoch from the same values,
+// the average is exactly the moving average of the ranks' mean batch statistics at every step —
+// as if averaged at every step, at no per-step cost. For the moving mean that is what one process
+// computes from the global batch (the mean of equal shards' means is the batch's mean; to float
+// rounding). For the moving variance it is the mean of the shards' variances, smaller than the
+// global batch's variance by the variance of the shards' means (a share of about 1/shard rows for
+// a random shuffle) — as with DDP's rule, exact equality with one process would need
+// SyncBatchNorm (batch statistics reduced over the ranks in every forward and backward pass),
+// which kiln does not have. A last batch whose shards are unequal counts each rank's shard
+// equally. Frozen layers (trainable false) normalise with their moving statistics and never move
+// them: they are left alone.
 #include "distributed/data_parallel.h"
 
 #include "core/check.h"
@@ -13,10 +47,10 @@ namespace kiln::distributed {
 namespace {
 
 const StepReducer* last_reducer = nullptr;
-DeviceAllReduce device_reduce = nullptr;
+DeviceAllReduce device_reduce;
 
-// The model as rank 0 and this rank see it: its config when it has one, its weights' names and
-// shapes in any case, and kiln's version.
+// The model as rank 0 and this rank see it: its config when it has one, its weights' names,
+// dtypes and shapes in any case, and kiln's version — not their device: each rank has its own GPU.
 std::string model_identity(const Model& model) {
   std::string text = "kiln " + version() + "\n";
   try {
@@ -24,7 +58,10 @@ std::string model_identity(const Model& model) {
   } catch (const Error&) {
     text += "(no Keras config)\n";
   }
-  for (const auto& v : model.weights()) text += v->name() + " " + v->value().str() + "\n";
+  for (const auto& v : model.weights()) {
+    text += v->name() + " " + dtype_name(v->value().dtype()) + " " + shape_str(v->value().shape()) +
+            "\n";
+  }
   return text;
 }
 
@@ -78,6 +115,34 @@ void broadcast_values(const std::vector<std::shared_ptr<Variable>>& variables) {
   }
 }
 
+void average_moving_statistics(const Model& model) {
+  if (world_size() == 1) return;
+  std::vector<std::shared_ptr<Variable>> moving;
+  for (const LayerPtr& layer : model.layers()) {
+    if (!layer->trainable()) continue;
+    for (const auto& w : layer->weights()) {
+      if (!w->trainable() && w->value().dtype() == DType::f32) moving.push_back(w);
+    }
+  }
+  if (moving.empty()) return;
+  std::vector<float> values;  // one all-reduce for all of them
+  for (const auto& v : moving) {
+    const std::vector<float> part = v->value().to_vector<float>();
+    values.insert(values.end(), part.begin(), part.end());
+  }
+  all_reduce_sum(values.data(), static_cast<std::int64_t>(values.size()));
+  const float ranks = static_cast<float>(world_size());
+  std::size_t offset = 0;
+  for (const auto& v : moving) {
+    const auto count = static_cast<std::size_t>(v->value().numel());
+    std::vector<float> part(values.begin() + static_cast<std::ptrdiff_t>(offset),
+                            values.begin() + static_cast<std::ptrdiff_t>(offset + count));
+    for (float& x : part) x /= ranks;
+    v->value().copy_from(Tensor::from_vector(part, v->value().shape()));
+    offset += count;
+  }
+}
+
 bool rank0_says(bool flag) {
   if (world_size() == 1) return flag;
   float value = rank() == 0 && flag ? 1.0f : 0.0f;
@@ -101,14 +166,25 @@ std::vector<std::pair<std::string, double>> reduced_means(
   return means;
 }
 
-GradientReducer& StepReducer::reducer_for(const std::vector<std::shared_ptr<Variable>>& variables) {
+GradientReducer& StepReducer::reducer_for(const std::vector<std::shared_ptr<Variable>>& variables,
+                                          bool on_device) {
   std::vector<std::int64_t> sizes;
   for (const auto& v : variables) sizes.push_back(v->value().numel());
-  if (!reducer_ || sizes != sizes_) {
-    reducer_ = std::make_unique<GradientReducer>(
-        sizes, bucket_bytes(),
-        [](float* data, std::int64_t count) { all_reduce_sum(data, count); });
+  if (!reducer_ || sizes != sizes_ || on_device != on_device_) {
+    if (on_device) {  // Note [Gradient buckets on a GPU]
+      reducer_ = std::make_unique<GradientReducer>(
+          sizes, bucket_bytes(),
+          [this](const Bucket& b) {
+            device_reduce.reduce(device_buffer_, b.begin, b.end, device_weight_);
+          },
+          GradientReducer::OnCallingThread());
+    } else {
+      reducer_ = std::make_unique<GradientReducer>(
+          sizes, bucket_bytes(),
+          [](float* data, std::int64_t count) { all_reduce_sum(data, count); });
+    }
     sizes_ = sizes;
+    on_device_ = on_device;
   }
   return *reducer_;
 }
@@ -118,33 +194,41 @@ void StepReducer::accumulate(GradientTape& tape, const Tensor& total,
                              const Tensor& buffer, float weight) {
   set_last_step_reducer(this);
   Tensor flat = buffer;
-  if (in_buffer(flat, variables) && flat.device() == Device::cpu()) {
-    GradientReducer& reducer = reducer_for(variables);
-    reducer.start(flat.data<float>(), weight);
+  const bool bucketed = in_buffer(flat, variables);
+  const bool on_cpu = bucketed && flat.device() == Device::cpu();
+  const bool on_gpu = bucketed && flat.device().is_cuda() && device_reduce.reduce != nullptr;
+  if (on_cpu || on_gpu) {
+    GradientReducer& reducer = reducer_for(variables, on_gpu);
+    if (on_gpu) {
+      device_buffer_ = flat;
+      device_weight_ = weight;
+    }
+    reducer.start(on_cpu ? flat.data<float>() : nullptr, weight);
     try {
       tape.accumulate(total, variables, [&](std::size_t i) { reducer.ready(i); });
       reducer.finish();
+      if (on_gpu) device_reduce.join(flat);
     } catch (const Error& e) {
       // Buckets may be half way through an all-reduce that the other ranks will never finish:
       // nothing can be unwound, so every rank stops here with this rank's message.
       abort_all(std::string("in the backward pass of a data-parallel step: ") + e.what(), 1);
     }
+    device_buffer_ = Tensor();
     return;
   }
   tape.accumulate(total, variables);
-  if (in_buffer(flat, variables)) {  // on a GPU: NCCL on the device's stream when kiln has it
-    if (flat.device().is_cuda() && device_reduce != nullptr) {
-      device_reduce(flat, weight);
-    } else {
-      reduce_through_host(flat, weight);
-    }
+  if (bucketed) {  // on a GPU without NCCL: through the host, after the backward pass
+    reduce_through_host(flat, weight);
     return;
   }
   for (const auto& v : variables) reduce_through_host(v->grad(), weight);
 }
 
-void set_device_all_reduce(DeviceAllReduce reduce) { device_reduce = reduce; }
-DeviceAllReduce device_all_reduce() { return device_reduce; }
+void set_device_all_reduce(const DeviceAllReduce& reduce) { device_reduce = reduce; }
+const DeviceAllReduce& device_all_reduce() { return device_reduce; }
+void release_device_communicator() {
+  if (device_reduce.release != nullptr) device_reduce.release();
+}
 
 const StepReducer* last_step_reducer() { return last_reducer; }
 void set_last_step_reducer(const StepReducer* reducer) { last_reducer = reducer; }

@@ -27,6 +27,11 @@ void check_batch_divides(std::int64_t batch_size, const char* what);
 void check_same_model(const Model& model);
 // Rank 0's values of `variables` on every rank.
 void broadcast_values(const std::vector<std::shared_ptr<Variable>>& variables);
+// The moving statistics of BatchNormalization (the non-trainable weights of trainable layers,
+// which a training forward pass moves on each rank with its own shard) averaged over the ranks,
+// in place on every rank (Note [Moving statistics] in data_parallel.cpp). fit calls it at the end
+// of every epoch.
+void average_moving_statistics(const Model& model);
 // Rank 0's flag on every rank (the progress bar's "draw now", which reads reduced metrics).
 bool rank0_says(bool flag);
 // The means over every rank's samples, in key order, of this rank's `means` (by key, in key
@@ -39,8 +44,9 @@ class StepReducer {
  public:
   // tape.accumulate(total, variables), the gradients weighted by `weight` (this rank's rows /
   // the global batch's) and summed over the ranks. With every gradient a view of `buffer` on the
-  // CPU, buckets are summed while the backward pass goes on; otherwise after it, staged through
-  // the host.
+  // CPU, or on a GPU when kiln has NCCL, buckets are summed while the backward pass goes on
+  // (Note [Gradient buckets], Note [Gradient buckets on a GPU]); otherwise after it, staged
+  // through the host.
   void accumulate(GradientTape& tape, const Tensor& total,
                   const std::vector<std::shared_ptr<Variable>>& variables, const Tensor& buffer,
                   float weight);
@@ -48,9 +54,13 @@ class StepReducer {
   const GradientReducer* reducer() const { return reducer_.get(); }
 
  private:
-  GradientReducer& reducer_for(const std::vector<std::shared_ptr<Variable>>& variables);
+  GradientReducer& reducer_for(const std::vector<std::shared_ptr<Variable>>& variables,
+                               bool on_device);
   std::unique_ptr<GradientReducer> reducer_;
   std::vector<std::int64_t> sizes_;
+  bool on_device_ = false;
+  Tensor device_buffer_;  // the step's gradient buffer on a GPU, while its buckets launch
+  float device_weight_ = 1.0f;
 };
 
 // The StepReducer behind the last data-parallel training step of this process (tests and

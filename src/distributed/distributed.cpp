@@ -12,6 +12,7 @@
 
 #include "backend/cuda_bridge.h"
 #include "core/check.h"
+#include "distributed/device_reduce.h"
 
 #ifdef KILN_HAVE_MPI
 #define OMPI_SKIP_MPICXX 1  // the C API only (kiln links MPI::MPI_C)
@@ -25,6 +26,7 @@ namespace {
 
 struct State {
   bool active = false;
+  bool mpi = false;          // joined an MPI job (false for KILN_DISTRIBUTED=one)
   bool joined_here = false;  // MPI_Init was ours (so MPI_Finalize is too)
   int rank = 0, world = 1, local_rank = 0, local_size = 1;
   BucketBytes buckets;
@@ -43,12 +45,18 @@ bool under_mpirun() {
   return false;
 }
 
-bool wanted() {
+enum class Mode { off, mpi, one };
+
+// KILN_DISTRIBUTED: auto (the default: MPI under mpirun, else nothing), off, or one (a
+// data-parallel world of one without MPI: the data-parallel step, NCCL on a GPU included, runs
+// with world size 1 — the check of that path on a one-GPU machine that has no mpirun).
+Mode wanted() {
   const char* value = std::getenv("KILN_DISTRIBUTED");
   const std::string_view mode = value != nullptr ? value : "auto";
-  KILN_CHECK(mode == "auto" || mode == "off", "KILN_DISTRIBUTED must be auto or off, found '{}'",
-             mode);
-  return mode == "auto" && under_mpirun();
+  KILN_CHECK(mode == "auto" || mode == "off" || mode == "one",
+             "KILN_DISTRIBUTED must be auto, off or one, found '{}'", mode);
+  if (mode == "one") return Mode::one;
+  return mode == "auto" && under_mpirun() ? Mode::mpi : Mode::off;
 }
 
 // A CPU rank gets its share of this machine's cores (OMP_NUM_THREADS, when set, wins).
@@ -101,6 +109,7 @@ void join() {
   MPI_Comm_size(local, &s.local_size);
   MPI_Comm_free(&local);
   s.active = true;
+  s.mpi = true;
 }
 
 #else
@@ -118,9 +127,15 @@ void join() {
 
 void init() {
   State& s = state();
-  if (s.active || !wanted()) return;
-  join();
-  share_cores(s.local_size);
+  if (s.active) return;
+  const Mode mode = wanted();
+  if (mode == Mode::off) return;
+  if (mode == Mode::one) {
+    s.active = true;  // rank 0 of 1, local rank 0 of 1; no MPI call is ever made
+  } else {
+    join();
+    share_cores(s.local_size);
+  }
   if (const char* mb = std::getenv("KILN_BUCKET_MB")) {
     const double value = std::atof(mb);
     KILN_CHECK(value > 0, "KILN_BUCKET_MB must be a positive number of megabytes, found '{}'", mb);
@@ -132,6 +147,7 @@ void init() {
 void finalize() {
   State& s = state();
   if (!s.active) return;
+  release_device_communicator();  // before MPI goes (NCCL's communicator, when one was made)
 #ifdef KILN_HAVE_MPI
   if (s.joined_here) MPI_Finalize();
 #endif
@@ -166,14 +182,14 @@ Device rank_device() {
 #ifdef KILN_HAVE_MPI
 
 void all_reduce_sum(double* values, std::int64_t count) {
-  if (!active()) return;
+  if (world_size() == 1) return;
   check_mpi(MPI_Allreduce(MPI_IN_PLACE, values, static_cast<int>(count), MPI_DOUBLE, MPI_SUM,
                           MPI_COMM_WORLD),
             "MPI_Allreduce");
 }
 
 void all_reduce_sum(float* values, std::int64_t count) {
-  if (!active()) return;
+  if (world_size() == 1) return;
   check_mpi(MPI_Allreduce(MPI_IN_PLACE, values, static_cast<int>(count), MPI_FLOAT, MPI_SUM,
                           MPI_COMM_WORLD),
             "MPI_Allreduce");
@@ -226,7 +242,7 @@ void abort_all(const std::string& message, int exit_code) {
   std::fflush(stderr);
   std::fflush(stdout);
 #ifdef KILN_HAVE_MPI
-  if (active() && world_size() > 1) MPI_Abort(MPI_COMM_WORLD, exit_code);
+  if (state().mpi && world_size() > 1) MPI_Abort(MPI_COMM_WORLD, exit_code);
 #endif
   std::exit(exit_code);
 }

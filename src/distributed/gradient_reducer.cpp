@@ -28,18 +28,25 @@ std::vector<Bucket> make_buckets(const std::vector<std::int64_t>& sizes, const B
 
 GradientReducer::GradientReducer(const std::vector<std::int64_t>& sizes, const BucketBytes& bytes,
                                  AllReduce all_reduce)
+    : GradientReducer(sizes, bytes, Launch(), OnCallingThread()) {
+  all_reduce_ = std::move(all_reduce);
+  thread_ = std::thread([this] { serve(); });
+}
+
+GradientReducer::GradientReducer(const std::vector<std::int64_t>& sizes, const BucketBytes& bytes,
+                                 Launch launch, OnCallingThread)
     : buckets_(make_buckets(sizes, bytes)),
       bucket_of_(sizes.size()),
       waiting_(buckets_.size()),
-      all_reduce_(std::move(all_reduce)) {
+      launch_(std::move(launch)) {
   for (std::size_t b = 0; b < buckets_.size(); ++b) {
     for (std::size_t v = buckets_[b].first_variable; v <= buckets_[b].last_variable; ++v)
       bucket_of_[v] = b;
   }
-  thread_ = std::thread([this] { serve(); });
 }
 
 GradientReducer::~GradientReducer() {
+  if (!thread_.joinable()) return;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stopping_ = true;
@@ -73,17 +80,6 @@ void GradientReducer::ready(std::size_t index) {
   launch_ready();
 }
 
-// With the lock held: the buckets whose gradients are all final, in bucket order.
-void GradientReducer::launch_ready() {
-  bool launched = false;
-  while (next_launch_ < buckets_.size() && waiting_[next_launch_] <= 0) {
-    final_at_launch_[next_launch_] = final_count_;
-    queue_.push_back(next_launch_++);
-    launched = true;
-  }
-  if (launched) changed_.notify_all();
-}
-
 namespace {
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
@@ -91,6 +87,24 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 }
 
 }  // namespace
+
+// With the lock held: the buckets whose gradients are all final, in bucket order.
+void GradientReducer::launch_ready() {
+  bool launched = false;
+  while (next_launch_ < buckets_.size() && waiting_[next_launch_] <= 0) {
+    final_at_launch_[next_launch_] = final_count_;
+    if (launch_) {  // OnCallingThread: queue it now (no thread waits on the lock)
+      const auto start = std::chrono::steady_clock::now();
+      launch_(buckets_[next_launch_++]);
+      reduce_seconds_ += seconds_since(start);
+      ++done_;
+      continue;
+    }
+    queue_.push_back(next_launch_++);
+    launched = true;
+  }
+  if (launched) changed_.notify_all();
+}
 
 void GradientReducer::finish() {
   const auto start = std::chrono::steady_clock::now();

@@ -14,6 +14,10 @@
 // rank), so one made final early waits for those before it. finish() launches what is left and
 // waits for all.
 //
+// On a GPU (Note [Gradient buckets on a GPU] in data_parallel.cpp) there is no thread: a bucket
+// is launched on the thread that makes it final, by queuing its sum on the device's
+// communication stream, which returns at once.
+//
 // The weight of a rank is its rows / the global batch's rows, so the sum over the ranks is the
 // gradient of the global batch's mean loss (the average, sum / world size, when the shards are
 // equal).
@@ -47,6 +51,13 @@ class GradientReducer {
 
   GradientReducer(const std::vector<std::int64_t>& sizes, const BucketBytes& bytes,
                   AllReduce all_reduce);
+  // Queues a bucket's scaled sum and returns (a GPU's communication stream).
+  using Launch = std::function<void(const Bucket& bucket)>;
+  struct OnCallingThread {};
+  // No communication thread: `launch` is called for each bucket, in bucket order, by the ready()
+  // or finish() that makes it final.
+  GradientReducer(const std::vector<std::int64_t>& sizes, const BucketBytes& bytes, Launch launch,
+                  OnCallingThread);
   ~GradientReducer();
   GradientReducer(const GradientReducer&) = delete;
   GradientReducer& operator=(const GradientReducer&) = delete;
@@ -65,8 +76,9 @@ class GradientReducer {
   // Per bucket, in the last step: how many variables were final when it was launched (fewer than
   // all: it overlapped the rest of the backward pass).
   const std::vector<std::size_t>& final_at_launch() const { return final_at_launch_; }
-  // Seconds since construction: in the all-reduces (communication thread), and waited in finish()
-  // for them after the backward pass (the communication the backward did not hide).
+  // Seconds since construction: in the all-reduces (communication thread; with OnCallingThread,
+  // in queuing them), and waited in finish() for them after the backward pass (the communication
+  // the backward did not hide; 0 with OnCallingThread).
   double reduce_seconds() const { return reduce_seconds_; }
   double wait_seconds() const { return wait_seconds_; }
 
@@ -85,6 +97,7 @@ class GradientReducer {
   float* buffer_ = nullptr;
   float weight_ = 1.0f;
   AllReduce all_reduce_;
+  Launch launch_;  // OnCallingThread
 
   std::mutex mutex_;
   std::condition_variable changed_;

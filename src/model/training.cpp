@@ -426,6 +426,9 @@ History Model::fit(const TensorMap& x_all, const TensorMap& y_all, const FitOpti
         distributed::reduced_means(sums.means(), sums.counts());
     check_finite_loss(shown, epoch, steps, steps);
     std::map<std::string, double> epoch_logs = as_map(shown);
+    // Every rank's BatchNormalization statistics made one, before validation and the epoch's
+    // callbacks (checkpoints) read them (Note [Moving statistics] in distributed/data_parallel.cpp).
+    distributed::average_moving_statistics(*this);
     if (n_val > 0) {
       const auto validation = evaluate(x_val, y_val, options.batch_size);
       for (const std::string& key : compiled_state_->keys()) {  // Keras's order: val_loss first

@@ -2,6 +2,9 @@
 # dist.cli: `mpirun -np 2 kiln train` on the CPU. Rank 0 alone prints and writes the run directory
 # and the checkpoint; a checkpoint written by 2 ranks resumes with 2 ranks (same history and
 # weights as 2 epochs straight, to 1e-6) and with 1 process (the same global batch: to 1e-5).
+# `mpirun -np 2 kiln evaluate` (the test set shared by the ranks, 999 images: 499 and 500, each
+# rank's last batch partial) and `mpirun -np 2 kiln predict` print once, exactly what one process
+# prints.
 #   cli.sh KILN WORK MPIEXEC
 source "$(dirname "$0")/../e2e/common.sh"
 require_mnist
@@ -19,6 +22,24 @@ mpirun2 "$KILN" train "${common[@]}" --epochs 2 --out "$OUT/straight" >"$OUT/str
 expect_in "$OUT/straight.log" "data-parallel: 2 ranks (world size 2), 64 images of each batch per rank"
 [[ $(grep -c "^Run directory" "$OUT/straight.log") == 1 ]] || fail "more than one rank reported the run directory"
 [[ -f "$OUT/straight/metrics.json" && -f "$OUT/straight/weights.h5" ]] || fail "no run files"
+
+# evaluate and predict of the trained model: 2 ranks print what 1 process prints, once.
+model="$OUT/straight/model.h5"
+evaluate=(evaluate --model "$model" --dataset mnist --limit 999 --batch-size 100 --device cpu)
+"$KILN" "${evaluate[@]}" >"$OUT/evaluate.one" 2>&1 || fail "evaluate failed: $(tail -3 "$OUT/evaluate.one")"
+mpirun2 "$KILN" "${evaluate[@]}" >"$OUT/evaluate.two" 2>&1 ||
+  fail "2-rank evaluate failed: $(tail -3 "$OUT/evaluate.two")"
+expect_in "$OUT/evaluate.one" "Test accuracy: "
+diff "$OUT/evaluate.one" "$OUT/evaluate.two" >"$OUT/evaluate.diff" ||
+  fail "2-rank evaluate printed otherwise than 1 process: $(cat "$OUT/evaluate.diff")"
+predict=(predict --model "$model" --dataset mnist --index 7 --device cpu)
+"$KILN" "${predict[@]}" >"$OUT/predict.one" 2>&1 || fail "predict failed: $(tail -3 "$OUT/predict.one")"
+mpirun2 "$KILN" "${predict[@]}" >"$OUT/predict.two" 2>&1 ||
+  fail "2-rank predict failed: $(tail -3 "$OUT/predict.two")"
+expect_in "$OUT/predict.one" "Predicted class: "
+diff "$OUT/predict.one" "$OUT/predict.two" >"$OUT/predict.diff" ||
+  fail "2-rank predict printed otherwise than 1 process: $(cat "$OUT/predict.diff")"
+echo "evaluate and predict under 2 ranks print once, as 1 process: $(grep '^Test accuracy' "$OUT/evaluate.two")"
 
 mpirun2 "$KILN" train "${common[@]}" --epochs 1 --checkpoint-every 1 --out "$OUT/split" >"$OUT/first.log" 2>&1 ||
   fail "first half failed: $(tail -5 "$OUT/first.log")"
