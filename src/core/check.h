@@ -8,9 +8,6 @@
 #include <fmt/ranges.h>
 
 #include "kiln/error.h"
-// src/distributed/data_parallel.cpp reads Tensor::impl()->storage and reaches TensorImpl's
-// definition through this header; it moves there when that file includes core/tensor_impl.h.
-#include "core/tensor_impl.h"
 
 namespace kiln {
 

@@ -36,6 +36,7 @@
 #include "distributed/data_parallel.h"
 
 #include "core/check.h"
+#include "core/tensor_impl.h"
 #include "distributed/device_reduce.h"
 #include "kiln/build_info.h"
 #include "kiln/distributed.h"
