@@ -84,8 +84,8 @@ TEST(CpuAllocator, LargeBlocksSplitAndMergeInOneSegment) {
 
 TEST(CpuAllocator, EmptyCacheReturnsWhollyFreeSegments) {
   CpuAllocator allocator(/*caching=*/true);
-  void* kept = allocator.allocate(64 * KiB);    // a small segment that stays in use
-  void* freed = allocator.allocate(12 * MiB);   // a 12 MiB segment of its own
+  void* kept = allocator.allocate(64 * KiB);                   // a small segment that stays in use
+  void* freed = allocator.allocate(12 * MiB);                  // a 12 MiB segment of its own
   allocator.deallocate(allocator.allocate(3 * MiB), 3 * MiB);  // a 20 MiB segment
   allocator.deallocate(freed, 12 * MiB);
   EXPECT_EQ(allocator.stats().reserved, 2 * MiB + 12 * MiB + 20 * MiB);

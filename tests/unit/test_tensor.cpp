@@ -99,7 +99,11 @@ TEST(Memory, CpuTensorsReuseThePoolsBlocks) {
   {
     Tensor a = Tensor::empty({1 << 20});  // 4 MiB
     first = a.raw_data();
-    EXPECT_EQ(memory_stats(Device::cpu()).allocated, before.allocated + (4u << 20));
+    // The block that serves it: 4 MiB, or up to 1 MiB more when it comes from a cached block
+    // whose rest is too small to split off (Note [Splitting] in block_pool.cpp).
+    const std::size_t block = memory_stats(Device::cpu()).allocated - before.allocated;
+    EXPECT_GE(block, 4u << 20);
+    EXPECT_LE(block, 5u << 20);
   }
   {
     Tensor b = Tensor::empty({1 << 20});
