@@ -1,5 +1,6 @@
-// BlockPool: size classes, best-fit search, splitting and merging of cached device-memory blocks.
-// Plain C++ (no CUDA): compiled into libkiln on every build so the unit tests can exercise it.
+// BlockPool: size classes, best-fit search, splitting and merging of cached memory blocks, for the
+// GPUs and the CPU alike. Plain C++ (no CUDA): compiled into libkiln on every build so the unit
+// tests can exercise it.
 //
 // Note [Size classes]
 // ~~~~~~~~~~~~~~~~~~~
@@ -36,6 +37,16 @@
 // requested, allocated and reserved bytes; nothing was changed, so tensors that exist stay intact.
 // Layer::call and the tape's backward walk add the layer being run to the message.
 //
+// Note [Cache limit]
+// ~~~~~~~~~~~~~~~~~~~
+// A pool may be given a bound on its free memory (reserved - allocated). When a deallocation takes
+// it above the bound, wholly free segments go back to the source, largest first, until it is
+// under again (or none is left: the free rests of segments still in use cannot be returned). The
+// GPU pools have no bound — cudaMalloc says no when the device is full, and the retry of Note
+// [Out of memory] then frees the cache. The CPU pool has one (4 GiB) because the system rarely
+// says no there: Linux overcommits and its out-of-memory killer ends the process instead, so a
+// cache grown by requests of ever new sizes would never be freed otherwise.
+//
 // Note [Stream-ordered reuse]
 // ~~~~~~~~~~~~~~~~~~~~~~~~~~~
 // Freeing a block does not wait for the GPU: kernels queued on the block's stream may still use
@@ -46,9 +57,9 @@
 //
 // Note [Caching off]
 // ~~~~~~~~~~~~~~~~~~
-// With caching off (KILN_CUDA_NO_CACHE=1), each allocation is its own segment of exactly the
-// requested size (1 byte for 0) and is freed at once, so compute-sanitizer sees every buffer's
-// true bounds and every use after free.
+// With caching off (KILN_CUDA_NO_CACHE=1 for the GPUs, KILN_CPU_NO_CACHE=1 for the CPU), each
+// allocation is its own segment of exactly the requested size (1 byte for 0) and is freed at once,
+// so compute-sanitizer, ASan or valgrind sees every buffer's true bounds and every use after free.
 #include "backend/block_pool.h"
 
 #include <algorithm>
@@ -96,6 +107,7 @@ struct BlockPool::State {
   SegmentSource& source;
   std::string device_name;
   bool caching;
+  std::size_t max_cached_bytes;
   mutable std::mutex mutex;
   FreeBlocks small_free;
   FreeBlocks large_free;
@@ -103,8 +115,8 @@ struct BlockPool::State {
   MemoryStats stats;
   std::size_t segments = 0;
 
-  State(SegmentSource& src, std::string name, bool cache)
-      : source(src), device_name(std::move(name)), caching(cache) {}
+  State(SegmentSource& src, std::string name, bool cache, std::size_t max_cached)
+      : source(src), device_name(std::move(name)), caching(cache), max_cached_bytes(max_cached) {}
 
   FreeBlocks& pool_of(const Block* block) { return block->small ? small_free : large_free; }
 
@@ -145,14 +157,15 @@ struct BlockPool::State {
     return ptr;
   }
 
-  void release_free_segments() {
-    for (FreeBlocks* pool : {&small_free, &large_free}) {
-      for (auto it = pool->begin(); it != pool->end();) {
-        Block* block = *it;
-        if (block->prev != nullptr || block->next != nullptr) {
-          ++it;
-          continue;
-        }
+  std::size_t cached_bytes() const { return stats.reserved - stats.allocated; }
+
+  // Returns wholly free segments to the source, largest first, until at most `keep` bytes of the
+  // reserved memory are free (Note [Out of memory]: 0; Note [Cache limit]: the bound).
+  void release_free_segments(std::size_t keep = 0) {
+    for (FreeBlocks* pool : {&large_free, &small_free}) {
+      for (auto it = pool->end(); it != pool->begin() && cached_bytes() > keep;) {
+        Block* block = *--it;
+        if (block->prev != nullptr || block->next != nullptr) continue;
         source.free_segment(block->ptr, block->size);
         stats.reserved -= block->size;
         segments -= 1;
@@ -219,8 +232,9 @@ std::size_t BlockPool::segment_size(std::size_t rounded) {
   return (rounded + kRoundLarge - 1) / kRoundLarge * kRoundLarge;
 }
 
-BlockPool::BlockPool(SegmentSource& source, std::string device_name, bool caching)
-    : state_(std::make_unique<State>(source, std::move(device_name), caching)) {}
+BlockPool::BlockPool(SegmentSource& source, std::string device_name, bool caching,
+                     std::size_t max_cached_bytes)
+    : state_(std::make_unique<State>(source, std::move(device_name), caching, max_cached_bytes)) {}
 
 BlockPool::~BlockPool() {
   try {
@@ -290,6 +304,7 @@ void BlockPool::deallocate(void* ptr) {
   s.merge(block, block->prev);
   s.merge(block, block->next);
   s.pool_of(block).insert(block);
+  if (s.cached_bytes() > s.max_cached_bytes) s.release_free_segments(s.max_cached_bytes);
 }
 
 void BlockPool::empty_cache() {
@@ -320,8 +335,8 @@ std::size_t BlockPool::block_size(const void* ptr) const {
   return it == state_->allocated_blocks.end() ? 0 : it->second->size;
 }
 
-bool caching_enabled_by_environment() {
-  const char* value = std::getenv("KILN_CUDA_NO_CACHE");
+bool caching_enabled_by_environment(const char* variable) {
+  const char* value = std::getenv(variable);
   return value == nullptr || std::string_view(value).empty() || std::string_view(value) == "0";
 }
 

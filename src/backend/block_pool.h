@@ -1,12 +1,14 @@
-// BlockPool: the bookkeeping half of kiln's caching device-memory allocator — which cached block
-// serves a request, when a block is split, when neighbours merge, what the statistics say. It is
-// plain C++ and never calls CUDA: memory comes from a SegmentSource (cudaMalloc / cudaFree on a
-// GPU, a fake in tests/unit/test_caching_allocator.cpp), so every rule here is tested without a
-// GPU. The design is PyTorch's CUDACachingAllocator at small scale; block_pool.cpp explains it in
-// named notes. Device-independent (src/backend/): the CUDA half is cuda/caching_allocator.{h,cpp}.
+// BlockPool: the bookkeeping half of kiln's caching allocators — which cached block serves a
+// request, when a block is split, when neighbours merge, what the statistics say. It is plain C++
+// and never calls CUDA: memory comes from a SegmentSource (cudaMalloc / cudaFree on a GPU,
+// cuda/caching_allocator.{h,cpp}; aligned host memory on the CPU, cpu/cpu_allocator.{h,cpp}; a
+// fake in tests/unit/test_caching_allocator.cpp), so every rule here is tested without a GPU. The
+// design is PyTorch's CUDACachingAllocator at small scale; block_pool.cpp explains it in named
+// notes. It locks itself: every public function may be called from any thread.
 #pragma once
 
 #include <cstddef>
+#include <limits>
 #include <memory>
 #include <string>
 
@@ -37,6 +39,7 @@ class BlockPool {
   static constexpr std::size_t kMinLargeAlloc = 10u << 20;  // below: share a kLargeBuffer
   static constexpr std::size_t kLargeBuffer = 20u << 20;    // shared large segment
   static constexpr std::size_t kRoundLarge = 2u << 20;      // large segments round to this
+  static constexpr std::size_t kNoCacheLimit = std::numeric_limits<std::size_t>::max();
 
   // `bytes` rounded up to a multiple of kMinBlockSize (0 becomes kMinBlockSize).
   static std::size_t round_size(std::size_t bytes);
@@ -45,8 +48,10 @@ class BlockPool {
 
   // `device_name` appears in error messages ("cuda:0"). With `caching` false every allocate()
   // takes a fresh segment of exactly the requested size and deallocate() returns it at once
-  // (Note [Caching off]).
-  BlockPool(SegmentSource& source, std::string device_name, bool caching = true);
+  // (Note [Caching off]). When more than `max_cached_bytes` of reserved memory is free, wholly
+  // free segments go back to the source, largest first (Note [Cache limit]).
+  BlockPool(SegmentSource& source, std::string device_name, bool caching = true,
+            std::size_t max_cached_bytes = kNoCacheLimit);
   // Returns the cached segments to the source; blocks still allocated are not touched.
   ~BlockPool();
   BlockPool(const BlockPool&) = delete;
@@ -75,8 +80,9 @@ class BlockPool {
   std::unique_ptr<State> state_;
 };
 
-// False when the environment asks for the pool's caching off: KILN_CUDA_NO_CACHE set to anything
-// but "" or "0" (Note [Caching off] in block_pool.cpp; use it under compute-sanitizer).
-bool caching_enabled_by_environment();
+// False when the environment asks for a pool's caching off: `variable` (KILN_CUDA_NO_CACHE for the
+// GPU pools, KILN_CPU_NO_CACHE for the CPU's) set to anything but "" or "0" (Note [Caching off] in
+// block_pool.cpp; use it under compute-sanitizer, ASan or valgrind).
+bool caching_enabled_by_environment(const char* variable = "KILN_CUDA_NO_CACHE");
 
 }  // namespace kiln::backend

@@ -287,6 +287,40 @@ TEST(BlockPool, DestructorReturnsCachedSegments) {
   EXPECT_TRUE(source.live.empty());
 }
 
+TEST(BlockPool, CacheLimitReturnsWhollyFreeSegmentsLargestFirst) {
+  FakeSource source;
+  BlockPool pool(source, "fake:0", /*caching=*/true, /*max_cached_bytes=*/30 * MiB);
+  void* a = pool.allocate(12 * MiB);
+  void* b = pool.allocate(12 * MiB);
+  void* c = pool.allocate(24 * MiB);
+  void* d = pool.allocate(4 * KiB);  // a 2 MiB small segment that stays in use
+  pool.deallocate(a);
+  pool.deallocate(b);  // 24 MiB free: under the limit, kept
+  EXPECT_EQ(source.frees, 0);
+  EXPECT_EQ(pool.stats().reserved, 50 * MiB);
+  pool.deallocate(c);  // 48 MiB + the small segment's rest free: c's 24 MiB segment goes
+  EXPECT_EQ(source.frees, 1);
+  EXPECT_EQ(source.live.count(reinterpret_cast<std::uintptr_t>(c)), 0u);
+  const MemoryStats s = pool.stats();
+  EXPECT_EQ(s.reserved, 26 * MiB);
+  EXPECT_EQ(s.reserved - s.allocated, 26 * MiB - 4 * KiB);
+  EXPECT_EQ(pool.segment_count(), 3u);
+  void* again = pool.allocate(12 * MiB);  // a cached 12 MiB segment serves it (the lower one)
+  EXPECT_EQ(again, a);
+  EXPECT_EQ(pool.stats().cache_hits, 1u);
+  pool.deallocate(again);
+  pool.deallocate(d);  // 26 MiB free in all: under the limit
+  EXPECT_EQ(source.frees, 1);
+}
+
+TEST(BlockPool, NoCacheLimitByDefault) {
+  FakeSource source;
+  BlockPool pool(source, "fake:0");
+  for (std::size_t mib = 12; mib <= 40; mib += 4) pool.deallocate(pool.allocate(mib * MiB));
+  EXPECT_EQ(source.frees, 0);  // every segment stays cached (ever larger: none serves the next)
+  EXPECT_EQ(pool.segment_count(), 8u);
+}
+
 TEST(CachingAllocator, OutOfMemoryFreesTheCacheAndRetries) {
   FakeSource source(33 * MiB);
   BlockPool pool(source, "fake:0");
@@ -356,6 +390,8 @@ TEST(CachingAllocator, EnvironmentSwitchTurnsCachingOff) {
   EXPECT_TRUE(caching_enabled_by_environment());
   setenv("KILN_CUDA_NO_CACHE", "1", 1);
   EXPECT_FALSE(caching_enabled_by_environment());
+  EXPECT_FALSE(caching_enabled_by_environment("KILN_CUDA_NO_CACHE"));
+  EXPECT_TRUE(caching_enabled_by_environment("KILN_TEST_UNSET_NO_CACHE"));
   if (saved) {
     setenv("KILN_CUDA_NO_CACHE", saved_value.c_str(), 1);
   } else {

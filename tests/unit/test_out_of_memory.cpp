@@ -77,7 +77,7 @@ TEST(OutOfMemory, ForwardPassNamesLayerAndRequestedBytes) {
               std::string::npos)
         << message;
     EXPECT_NE(message.find("are allocated and"), std::string::npos) << message;
-    EXPECT_NE(message.find("cached by kiln"), std::string::npos) << message;
+    EXPECT_NE(message.find("reserved by kiln"), std::string::npos) << message;
     EXPECT_NE(message.find("while running the forward pass of layer 'too_big' (Conv2D)"),
               std::string::npos)
         << message;
