@@ -24,9 +24,10 @@ scripts/check-install.sh build
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DKILN_SANITIZE=ON -DKILN_WITH_CUDA=OFF \
   -DKILN_BUILD_BENCHMARKS=OFF -DKILN_WERROR=ON
 cmake --build build-asan -j"$jobs" --target kiln_unit_tests
-# The CPU block cache is off so ASan sees every use after free. allocator_may_return_null: an
-# allocation too large for the machine returns null, as without ASan, so the out-of-memory tests
-# (tests/unit/test_out_of_memory.cpp) see kiln raise OutOfMemoryError rather than ASan abort.
+# The CPU pool caches nothing (KILN_CPU_NO_CACHE) so ASan sees every use after free.
+# allocator_may_return_null: an allocation too large for the machine returns null, as without
+# ASan, so the out-of-memory tests (tests/unit/test_out_of_memory.cpp) see kiln raise
+# OutOfMemoryError rather than ASan abort.
 KILN_CPU_NO_CACHE=1 ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
   LSAN_OPTIONS=suppressions="$PWD/tests/sanitizers/lsan.supp" \
   UBSAN_OPTIONS=print_stacktrace=1 build-asan/tests/kiln_unit_tests --gtest_brief=1

@@ -1,5 +1,6 @@
-// Allocator: every byte of tensor memory comes from one. The CPU allocator returns 64-byte
-// aligned blocks; the CUDA allocator is a caching pool (cuda/caching_allocator.h).
+// Allocator: every byte of tensor memory comes from one. The CPU and every GPU each have one, and
+// all are the same caching pool (src/backend/block_pool.h) over their own memory: 64-byte aligned
+// host memory on the CPU, cudaMalloc on a GPU.
 #pragma once
 
 #include <cstddef>
