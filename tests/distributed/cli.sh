@@ -25,20 +25,22 @@ expect_in "$OUT/straight.log" "data-parallel: 2 ranks (world size 2), 64 images 
 
 # evaluate and predict of the trained model: 2 ranks print what 1 process prints, once.
 model="$OUT/straight/model.h5"
-evaluate=(evaluate --model "$model" --dataset mnist --limit 999 --batch-size 100 --device cpu)
-"$KILN" "${evaluate[@]}" >"$OUT/evaluate.one" 2>&1 || fail "evaluate failed: $(tail -3 "$OUT/evaluate.one")"
-mpirun2 "$KILN" "${evaluate[@]}" >"$OUT/evaluate.two" 2>&1 ||
-  fail "2-rank evaluate failed: $(tail -3 "$OUT/evaluate.two")"
-expect_in "$OUT/evaluate.one" "Test accuracy: "
-diff "$OUT/evaluate.one" "$OUT/evaluate.two" >"$OUT/evaluate.diff" ||
-  fail "2-rank evaluate printed otherwise than 1 process: $(cat "$OUT/evaluate.diff")"
-predict=(predict --model "$model" --dataset mnist --index 7 --device cpu)
-"$KILN" "${predict[@]}" >"$OUT/predict.one" 2>&1 || fail "predict failed: $(tail -3 "$OUT/predict.one")"
-mpirun2 "$KILN" "${predict[@]}" >"$OUT/predict.two" 2>&1 ||
-  fail "2-rank predict failed: $(tail -3 "$OUT/predict.two")"
-expect_in "$OUT/predict.one" "Predicted class: "
-diff "$OUT/predict.one" "$OUT/predict.two" >"$OUT/predict.diff" ||
-  fail "2-rank predict printed otherwise than 1 process: $(cat "$OUT/predict.diff")"
+# Runs `kiln ARGS...` as 1 process and under 2 ranks; both must succeed, the first must print
+# EXPECTED, and the two outputs must be identical (rank 0 alone prints).
+same_as_one_process() {
+  local name=$1 expected=$2
+  shift 2
+  "$KILN" "$@" >"$OUT/$name.one" 2>&1 || fail "$name failed: $(tail -3 "$OUT/$name.one")"
+  mpirun2 "$KILN" "$@" >"$OUT/$name.two" 2>&1 ||
+    fail "2-rank $name failed: $(tail -3 "$OUT/$name.two")"
+  expect_in "$OUT/$name.one" "$expected"
+  diff "$OUT/$name.one" "$OUT/$name.two" >"$OUT/$name.diff" ||
+    fail "2-rank $name printed otherwise than 1 process: $(cat "$OUT/$name.diff")"
+}
+same_as_one_process evaluate "Test accuracy: " \
+  evaluate --model "$model" --dataset mnist --limit 999 --batch-size 100 --device cpu
+same_as_one_process predict "Predicted class: " \
+  predict --model "$model" --dataset mnist --index 7 --device cpu
 echo "evaluate and predict under 2 ranks print once, as 1 process: $(grep '^Test accuracy' "$OUT/evaluate.two")"
 
 mpirun2 "$KILN" train "${common[@]}" --epochs 1 --checkpoint-every 1 --out "$OUT/split" >"$OUT/first.log" 2>&1 ||
