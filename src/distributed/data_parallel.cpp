@@ -118,29 +118,13 @@ void broadcast_values(const std::vector<std::shared_ptr<Variable>>& variables) {
 
 void average_moving_statistics(const Model& model) {
   if (world_size() == 1) return;
-  std::vector<std::shared_ptr<Variable>> moving;
+  const float share = 1.0f / static_cast<float>(world_size());
   for (const LayerPtr& layer : model.layers()) {
     if (!layer->trainable()) continue;
     for (const auto& w : layer->weights()) {
-      if (!w->trainable() && w->value().dtype() == DType::f32) moving.push_back(w);
+      if (w->trainable() || w->value().dtype() != DType::f32) continue;
+      reduce_through_host(w->value(), share);  // this rank's share, summed over the ranks
     }
-  }
-  if (moving.empty()) return;
-  std::vector<float> values;  // one all-reduce for all of them
-  for (const auto& v : moving) {
-    const std::vector<float> part = v->value().to_vector<float>();
-    values.insert(values.end(), part.begin(), part.end());
-  }
-  all_reduce_sum(values.data(), static_cast<std::int64_t>(values.size()));
-  const float ranks = static_cast<float>(world_size());
-  std::size_t offset = 0;
-  for (const auto& v : moving) {
-    const auto count = static_cast<std::size_t>(v->value().numel());
-    std::vector<float> part(values.begin() + static_cast<std::ptrdiff_t>(offset),
-                            values.begin() + static_cast<std::ptrdiff_t>(offset + count));
-    for (float& x : part) x /= ranks;
-    v->value().copy_from(Tensor::from_vector(part, v->value().shape()));
-    offset += count;
   }
 }
 
